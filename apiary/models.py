@@ -1,0 +1,187 @@
+"""Beekeeping entities on the ``default`` (PostgreSQL) database.
+
+Table names are the v2 design's: apiaries, hives, queen_bees, events.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Apiary(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apiaries"
+    )
+    name = models.CharField(max_length=120)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "apiaries"
+        ordering = ["name", "id"]
+        verbose_name_plural = "apiaries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
+                name="apiary_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(longitude__isnull=True) | Q(longitude__gte=-180, longitude__lte=180),
+                name="apiary_longitude_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Hive(models.Model):
+    class HiveType(models.TextChoices):
+        LANGSTROTH = "langstroth", "Langstroth"
+        DADANT = "dadant", "Dadant"
+        NATIONAL = "national", "British National"
+        WARRE = "warre", "Warré"
+        TOP_BAR = "top_bar", "Top bar"
+        ZANDER = "zander", "Zander"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NUCLEUS = "nucleus", "Nucleus"
+        QUEENLESS = "queenless", "Queenless"
+        DEAD = "dead", "Dead"
+        SOLD = "sold", "Sold"
+        MERGED = "merged", "Merged"
+        LOST = "lost", "Lost (absconded)"
+
+    apiary = models.ForeignKey(Apiary, on_delete=models.CASCADE, related_name="hives")
+    name = models.CharField(max_length=120)
+    device_id = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="Sensor device identifier, unique across BeeAPI; links the hive to its telemetry.",
+    )
+    hive_type = models.CharField(
+        max_length=20, choices=HiveType.choices, default=HiveType.LANGSTROTH
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    installed_at = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    # Only a hash of the device key is stored; the key itself is shown once.
+    device_key_hash = models.CharField(max_length=128, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "hives"
+        ordering = ["apiary_id", "name", "id"]
+        indexes = [models.Index(fields=["device_key_hash"], name="hive_device_key_hash_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.device_id})"
+
+
+class QueenBee(models.Model):
+    class MarkingColor(models.TextChoices):
+        # International queen marking colours, by last digit of the birth year.
+        WHITE = "white", "White (1, 6)"
+        YELLOW = "yellow", "Yellow (2, 7)"
+        RED = "red", "Red (3, 8)"
+        GREEN = "green", "Green (4, 9)"
+        BLUE = "blue", "Blue (5, 0)"
+        UNMARKED = "unmarked", "Unmarked"
+
+    class RemovalReason(models.TextChoices):
+        SUPERSEDED = "superseded", "Superseded"
+        SWARMED = "swarmed", "Swarmed"
+        DIED = "died", "Died"
+        REPLACED = "replaced", "Replaced by beekeeper"
+        FAILING = "failing", "Failing / drone layer"
+        SOLD = "sold", "Sold"
+        LOST = "lost", "Lost"
+        OTHER = "other", "Other"
+
+    hive = models.ForeignKey(Hive, on_delete=models.CASCADE, related_name="queens")
+    marking_color = models.CharField(max_length=10, choices=MarkingColor.choices, blank=True)
+    year_born = models.PositiveSmallIntegerField(null=True, blank=True)
+    origin = models.CharField(max_length=200, blank=True, help_text="Breed and/or breeder.")
+    mother = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="daughters"
+    )
+    introduced_at = models.DateField()
+    removed_at = models.DateField(null=True, blank=True)
+    removal_reason = models.CharField(max_length=20, choices=RemovalReason.choices, blank=True)
+    is_current = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "queen_bees"
+        ordering = ["-introduced_at", "-id"]
+        verbose_name = "queen bee"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hive"], condition=Q(is_current=True), name="one_current_queen_per_hive"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_current=False) | Q(removed_at__isnull=True),
+                name="current_queen_not_removed",
+            ),
+            models.CheckConstraint(
+                condition=Q(removed_at__isnull=True) | Q(removed_at__gte=models.F("introduced_at")),
+                name="queen_removed_after_introduced",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = f"{self.year_born} {self.marking_color}".strip() if self.year_born else "queen"
+        return f"{label} in {self.hive.name}"
+
+
+class Event(models.Model):
+    class Type(models.TextChoices):
+        INSPECTION = "inspection", "Inspection"
+        FEEDING = "feeding", "Feeding"
+        TREATMENT = "treatment", "Treatment"
+        HARVEST = "harvest", "Harvest"
+        SWARM = "swarm", "Swarm"
+        SPLIT = "split", "Split"
+        QUEEN_CHANGE = "queen_change", "Queen change"
+        NOTE = "note", "Note"
+        ALERT = "alert", "Alert"
+
+    hive = models.ForeignKey(
+        Hive, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    apiary = models.ForeignKey(
+        Apiary, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    type = models.CharField(max_length=20, choices=Type.choices)
+    occurred_at = models.DateTimeField()
+    notes = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "events"
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(hive__isnull=False) & Q(apiary__isnull=True))
+                | (Q(hive__isnull=True) & Q(apiary__isnull=False)),
+                name="event_belongs_to_hive_xor_apiary",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["hive", "-occurred_at"], name="event_hive_time_idx"),
+            models.Index(fields=["apiary", "-occurred_at"], name="event_apiary_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} {self.occurred_at:%Y-%m-%d}"

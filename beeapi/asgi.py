@@ -1,0 +1,16 @@
+"""ASGI entry point served by daphne: HTTP through Django, WebSockets through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beeapi.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+from telemetry.timescale import log_mode  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_asgi_app})
+
+log_mode()

@@ -1,0 +1,36 @@
+"""Route the telemetry app to the TimescaleDB alias and everything else to PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TELEMETRY_APP = "telemetry"
+TELEMETRY_DB = "telemetry"
+DEFAULT_DB = "default"
+
+
+class TelemetryRouter:
+    """Readings live in TimescaleDB; users, apiaries, hives, queens and events do not.
+
+    Nothing crosses the two: relations between them are refused and each app migrates on
+    its own database only. Readings link to hives by ``device_id``, a plain value.
+    """
+
+    def _db_for(self, model: type) -> str:
+        return TELEMETRY_DB if model._meta.app_label == TELEMETRY_APP else DEFAULT_DB
+
+    def db_for_read(self, model: type, **hints: Any) -> str:
+        return self._db_for(model)
+
+    def db_for_write(self, model: type, **hints: Any) -> str:
+        return self._db_for(model)
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return self._db_for(type(obj1)) == self._db_for(type(obj2))
+
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: Any
+    ) -> bool:
+        if app_label == TELEMETRY_APP:
+            return db == TELEMETRY_DB
+        return db == DEFAULT_DB

@@ -1,0 +1,46 @@
+"""API error shape: every error is JSON, database outages are 503, never a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("beeapi.errors")
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A database this request needs is unavailable. Try again shortly."
+    default_code = "database_unavailable"
+
+
+def database_unavailable_body(alias: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "detail": ServiceUnavailable.default_detail,
+        "code": ServiceUnavailable.default_code,
+    }
+    if alias:
+        body["database"] = alias
+    return body
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean "cannot reach the server", not "bad query"."""
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DatabaseError) and is_unavailable(exc):
+        logger.warning("database unavailable: %s", exc)
+        return Response(
+            database_unavailable_body(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,55 @@
+"""Database health, shared by GET /health and ``manage.py dbstatus``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+from telemetry.timescale import TELEMETRY_DB, describe_mode, timescale_version
+
+
+def database_health(alias: str) -> dict[str, Any]:
+    """Reachability, round-trip time and server version of one database alias."""
+    started = time.perf_counter()
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT current_setting('server_version')")
+            (version,) = cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable" here
+        return {
+            "reachable": False,
+            "error": type(exc).__name__,
+            "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+    result: dict[str, Any] = {
+        "reachable": True,
+        "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
+        "server_version": version,
+    }
+    if alias == TELEMETRY_DB:
+        ts_version = timescale_version(alias)
+        result["timescaledb"] = {
+            "active": ts_version is not None,
+            "version": ts_version,
+            "mode": "timescaledb" if ts_version else "plain-postgresql",
+            "description": describe_mode(ts_version),
+        }
+    return result
+
+
+def pool_settings() -> dict[str, Any]:
+    pool = settings.DATABASES["default"]["OPTIONS"]["pool"]
+    return {
+        "min_size": pool["min_size"],
+        "max_size": pool["max_size"],
+        "timeout_s": pool["timeout"],
+    }
+
+
+def health_report() -> tuple[bool, dict[str, Any]]:
+    databases = {alias: database_health(alias) for alias in ("default", "telemetry")}
+    healthy = all(db["reachable"] for db in databases.values())
+    return healthy, {"status": "ok" if healthy else "degraded", "databases": databases}

@@ -1,0 +1,201 @@
+"""Bring up what BeeAPI needs, then run it: the engine behind ``make run`` and ``make test``.
+
+    python scripts/devstack.py run            # local servers (kept), migrate, daphne :8000
+    python scripts/devstack.py test [ARGS]    # throwaway servers, pytest ARGS
+    python scripts/devstack.py manage ARGS    # manage.py against the `make run` servers
+
+When POSTGRES_URL / TIMESCALE_URL are set they are used as they are; otherwise this
+starts project-local PostgreSQL servers from the machine's binaries (installing them
+with apt-get when absent) under .localdb/, on ports that leave 5432 alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import localpg  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALDB = ROOT / ".localdb"
+# name, env variable, database, preferred port of the kept (make run) server
+SERVERS = [
+    ("entity", "POSTGRES_URL", "beeapi", 54320),
+    ("telemetry", "TIMESCALE_URL", "beeapi_telemetry", 54330),
+]
+
+
+class Stack:
+    def __init__(self, throwaway: bool) -> None:
+        self.throwaway = throwaway
+        self.started: list[localpg.LocalServer] = []
+        self.scratch: Path | None = None
+        self.env = dict(os.environ)
+        self.telemetry_mode = "unknown"
+
+    def up(self) -> None:
+        for name, var, database, preferred in SERVERS:
+            if os.environ.get(var):
+                localpg.log(f"{var} is set: using it ({_redact(os.environ[var])})")
+                if name == "telemetry":
+                    self.telemetry_mode = _describe_configured(os.environ[var])
+                continue
+            url, ts_version = self._local(name, database, preferred)
+            self.env[var] = url
+            if name == "telemetry":
+                self.telemetry_mode = (
+                    f"TimescaleDB {ts_version}" if ts_version else "plain PostgreSQL"
+                )
+        localpg.log(f"telemetry server mode: {self.telemetry_mode}")
+
+    def _local(self, name: str, database: str, preferred: int) -> tuple[str, str | None]:
+        bindir = localpg.ensure_bindir()
+        if self.throwaway:
+            if self.scratch is None:
+                LOCALDB.mkdir(exist_ok=True)
+                self.scratch = LOCALDB / f"test-{os.getpid()}"
+                shutil.rmtree(self.scratch, ignore_errors=True)
+            server = localpg.LocalServer(self.scratch / name, bindir, throwaway=True)
+        else:
+            server = localpg.LocalServer(LOCALDB / "run" / name, bindir)
+        if not server.initialized():
+            server.init()
+        port = server.running_port()
+        if port is None:
+            port = localpg.free_port(None if self.throwaway else preferred)
+            server.start(port)
+            self.started.append(server)
+        else:
+            localpg.log(f"reusing the running server on 127.0.0.1:{port} ({server.datadir})")
+        admin_url = server.url(port, "postgres")
+        localpg.wait_until_ready(admin_url)
+        ts_version = localpg.ensure_database(
+            admin_url, database, timescaledb=server.timescaledb_packaged
+        )
+        return server.url(port, database), ts_version
+
+    def down(self) -> None:
+        for server in reversed(self.started):
+            server.stop()
+        self.started.clear()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and ":" in url.split("@", 1)[0]:
+        scheme_user, rest = url.split("@", 1)
+        return scheme_user.rsplit(":", 1)[0] + ":***@" + rest
+    return url
+
+
+def _describe_configured(url: str) -> str:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+                " current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
+            ).fetchone()
+    except psycopg.Error as exc:
+        return f"unreachable ({exc.__class__.__name__})"
+    return "TimescaleDB" if all(row) else "plain PostgreSQL"
+
+
+def cmd_run() -> int:
+    stack = Stack(throwaway=False)
+    stack.env.setdefault("DEBUG", "true")
+    stack.env.setdefault("DJANGO_SETTINGS_MODULE", "beeapi.settings")
+    host, port = "127.0.0.1", stack.env.get("PORT", "8000")
+    daphne: subprocess.Popen | None = None
+    try:
+        stack.up()
+        localpg.log("applying migrations to both databases")
+        stack.manage("migrate", "--database", "default", "--no-input")
+        stack.manage("migrate", "--database", "telemetry", "--no-input")
+        base = f"http://{host}:{port}"
+        print(
+            f"""
+  BeeAPI is starting on {base}  (Ctrl-C stops it and the servers it started)
+    API            {base}/hives, {base}/apiaries, {base}/auth/token
+    API docs       {base}/docs   (OpenAPI schema: {base}/schema)
+    Admin          {base}/admin/
+    Health         {base}/health
+    Live stream    ws://{host}:{port}/ws/hive/<id>/telemetry
+  In another terminal:
+    make manage ARGS=createsuperuser      create an admin login
+    make manage ARGS=seed_demo            a demo beekeeper with apiaries, hives and events
+    make manage ARGS=dbstatus             tables, sizes and pool settings
+""",
+            flush=True,
+        )
+        daphne = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", host, "-p", port, "beeapi.asgi:application"],
+            cwd=ROOT,
+            env=stack.env,
+        )
+        return daphne.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if daphne is not None and daphne.poll() is None:
+            daphne.send_signal(signal.SIGINT)
+            try:
+                daphne.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                daphne.kill()
+        stack.down()
+
+
+def cmd_test(args: list[str]) -> int:
+    stack = Stack(throwaway=True)
+    stack.env["BEEAPI_TELEMETRY_MODE_EXPECTED"] = ""
+    try:
+        stack.up()
+        stack.env["BEEAPI_TELEMETRY_MODE_EXPECTED"] = stack.telemetry_mode
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", *args], cwd=ROOT, env=stack.env, check=False
+        ).returncode
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stack.down()
+
+
+def cmd_manage(args: list[str]) -> int:
+    stack = Stack(throwaway=False)
+    stack.env.setdefault("DEBUG", "true")
+    try:
+        stack.up()
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=stack.env, check=False
+        ).returncode
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stack.down()  # only stops servers this command started itself
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "manage"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        return cmd_run()
+    if command == "test":
+        return cmd_test(rest)
+    return cmd_manage(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,39 @@
+"""Sensor readings on the ``telemetry`` database (TimescaleDB, or plain PostgreSQL).
+
+``readings`` holds ``device_id`` as a plain value, never a foreign key: hives live in the
+other database. The table, hypertable, continuous aggregate and policies are created in
+migrations (see telemetry/migrations); these models describe them for the ORM.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Reading(models.Model):
+    # (device_id, time) identifies a reading: a device re-sending it changes nothing.
+    # On a hypertable every unique index must include the time column, which this does.
+    pk = models.CompositePrimaryKey("device_id", "time")
+    time = models.DateTimeField()
+    device_id = models.CharField(max_length=64)
+    temperature = models.FloatField(null=True, blank=True, help_text="°C")
+    humidity = models.FloatField(null=True, blank=True, help_text="% relative humidity")
+    weight = models.FloatField(null=True, blank=True, help_text="kg")
+    sound_level = models.FloatField(null=True, blank=True, help_text="dB")
+
+    class Meta:
+        db_table = "readings"
+        ordering = ["-time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(temperature__isnull=False)
+                | models.Q(humidity__isnull=False)
+                | models.Q(weight__isnull=False)
+                | models.Q(sound_level__isnull=False),
+                name="reading_has_a_metric",
+            )
+        ]
+        indexes = [models.Index(fields=["device_id", "-time"], name="readings_device_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} @ {self.time:%Y-%m-%d %H:%M:%S}"

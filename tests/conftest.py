@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests talk to real PostgreSQL servers (see scripts/devstack.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_MODE: dict[str, str | None] = {}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    expected = os.environ.get("BEEAPI_TELEMETRY_MODE_EXPECTED") or "not probed"
+    return f"BeeAPI telemetry server: {expected}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def telemetry_mode(django_db_setup, django_db_blocker) -> str | None:
+    """The TimescaleDB version in the test telemetry database, or None (plain mode)."""
+    from telemetry.timescale import timescale_version
+
+    with django_db_blocker.unblock():
+        version = timescale_version()
+    _MODE["version"] = version
+    return version
+
+
+@pytest.fixture(autouse=True)
+def _storage_mode_markers(request: pytest.FixtureRequest, telemetry_mode: str | None) -> None:
+    if request.node.get_closest_marker("timescaledb") and not telemetry_mode:
+        pytest.skip("telemetry server has no TimescaleDB (plain-PostgreSQL mode)")
+    if request.node.get_closest_marker("plain_postgres") and telemetry_mode:
+        pytest.skip("telemetry server runs TimescaleDB")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    if "version" not in _MODE:
+        return
+    version = _MODE["version"]
+    mode = f"TimescaleDB {version}" if version else "plain PostgreSQL (TimescaleDB tests skipped)"
+    terminalreporter.write_line(f"BeeAPI telemetry storage mode in this run: {mode}")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+
+@pytest.mark.django_db(databases=["default", "telemetry"])
+def test_health_reports_both_databases_without_login(telemetry_mode: str | None) -> None:
+    response = Client().get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    for alias in ("default", "telemetry"):
+        db = body["databases"][alias]
+        assert db["reachable"] is True
+        assert db["server_version"]
+        assert db["round_trip_ms"] >= 0
+    ts = body["databases"]["telemetry"]["timescaledb"]
+    assert ts["active"] is (telemetry_mode is not None)
+    assert ts["mode"] == ("timescaledb" if telemetry_mode else "plain-postgresql")
+    assert "password" not in response.content.decode().lower()
+    assert "beeapi123" not in response.content.decode()
+
+
+@pytest.mark.django_db(databases=["default", "telemetry"])
+def test_dbstatus_lists_tables_mode_and_pool_settings(telemetry_mode: str | None) -> None:
+    out = io.StringIO()
+    call_command("dbstatus", stdout=out)
+    text = out.getvalue()
+    assert "min_size=2 max_size=10" in text
+    assert "[default]" in text and "[telemetry]" in text
+    assert "hives" in text and "readings" in text
+    if telemetry_mode:
+        assert "hypertable_size('readings')" in text
+    else:
+        assert "plain PostgreSQL" in text
+
+
+def test_schema_and_docs_are_served_without_internet() -> None:
+    client = Client()
+    schema = client.get("/schema")
+    assert schema.status_code == 200
+    assert b"openapi" in schema.content
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content.lower()
+    # Assets come from the app (drf-spectacular-sidecar), never a CDN.
+    assert b"cdn.jsdelivr" not in docs.content
