@@ -4,4 +4,7 @@ from django.urls import include, path
 
 urlpatterns: list = [
     path("", include("accounts.api.urls")),
+    # Telemetry routes (/hives/{id}/telemetry...) before the hive resources they extend.
+    path("", include("telemetry.api.urls")),
+    path("", include("apiary.api.urls")),
 ]

@@ -124,6 +124,10 @@ class LocalServer:
 
     @property
     def timescaledb_packaged(self) -> bool:
+        # BEEAPI_TIMESCALEDB=off runs a plain-PostgreSQL telemetry server even where the
+        # machine has the TimescaleDB package (to exercise both storage modes).
+        if os.environ.get("BEEAPI_TIMESCALEDB", "").lower() in {"off", "0", "false", "no"}:
+            return False
         pg_config = self.bindir / "pg_config"
         if not pg_config.exists():
             return False
