@@ -7,4 +7,6 @@ urlpatterns: list = [
     # Telemetry routes (/hives/{id}/telemetry...) before the hive resources they extend.
     path("", include("telemetry.api.urls")),
     path("", include("apiary.api.urls")),
+    # The live hive page (HTML) that charts the WebSocket stream.
+    path("", include("telemetry.live_urls")),
 ]
