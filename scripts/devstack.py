@@ -185,7 +185,13 @@ def cmd_manage(args: list[str]) -> int:
         stack.down()  # only stops servers this command started itself
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # `kill` (SIGTERM) cleans up like Ctrl-C: stop what we started, then exit.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     if not argv or argv[0] not in {"run", "test", "manage"}:
         print(__doc__)
         return 2
