@@ -4,16 +4,27 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
+
+
+def normalize_email(email: str) -> str:
+    """Emails are case-insensitive logins: one canonical, lowercased form is stored."""
+    return BaseUserManager.normalize_email(email.strip()).lower()
 
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Login (API and admin) with any capitalisation finds the stored lowercased email.
+        return self.get(email=normalize_email(username or ""))
+
     def _create(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("email is required")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=normalize_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -46,6 +57,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         db_table = "users"
         ordering = ["email"]
+        constraints = [
+            # Uniqueness of `email` is only case-insensitive if every row is lowercased.
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="users_email_lowercase"),
+        ]
 
     def __str__(self) -> str:
         return self.email

@@ -1,0 +1,94 @@
+"""User administration: a superuser-only console; beekeepers never see other accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.models import User, normalize_email
+
+
+class UserCreationForm(BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "name")
+
+    def clean_email(self) -> str:
+        # Normalised before the unique check, so "Alice@X" collides with "alice@x".
+        return normalize_email(self.cleaned_data["email"])
+
+
+class UserChangeForm(DjangoUserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("name",)}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")},
+        ),
+    )
+    list_display = ("email", "name", "is_staff", "is_superuser", "is_active", "date_joined")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("email", "name")
+    ordering = ("email",)
+    readonly_fields = ("last_login", "date_joined")
+
+    # Staff accounts are beekeepers: even a stray "change user" permission must not let
+    # one of them edit accounts (or make themselves superuser).
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def save_form(self, request: HttpRequest, form: forms.ModelForm, change: bool) -> Any:
+        if change:
+            return super().save_form(request, form, change)
+        # A user added here is a beekeeper exactly like a registered one (staff, group).
+        form.save_m2m = lambda: None  # the add form has no relations to save
+        return services.user_register(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            name=form.cleaned_data.get("name", ""),
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:  # an added user was saved by user_register in save_form
+            super().save_model(request, obj, form, change)

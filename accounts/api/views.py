@@ -1,0 +1,161 @@
+"""Account endpoints: registration, JWT login/refresh/logout, the user's own profile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.contrib.auth import update_session_auth_hash
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from accounts import services
+from accounts.api.serializers import (
+    LogoutInputSerializer,
+    PasswordChangeInputSerializer,
+    RegisterInputSerializer,
+    TokenPairOutputSerializer,
+    UserOutputSerializer,
+    UserUpdateInputSerializer,
+)
+from accounts.api.throttles import AuthRateThrottle
+
+_BAD_INPUT = OpenApiResponse(description="Invalid input; the body names each failing field.")
+_BAD_TOKEN = OpenApiResponse(description="The token is invalid, expired or blacklisted.")
+_THROTTLED = OpenApiResponse(description="Too many attempts; see the Retry-After header.")
+_ANONYMOUS = OpenApiResponse(description="Authentication credentials were not provided.")
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    """Services raise Django's ValidationError; the API answers it as a 400 naming fields."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
+
+
+class RegisterView(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (AuthRateThrottle,)
+    throttle_scope = "auth"
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Register a beekeeper account",
+        request=RegisterInputSerializer,
+        responses={201: UserOutputSerializer, 400: _BAD_INPUT, 429: _THROTTLED},
+    )
+    def post(self, request: Request) -> Response:
+        data = RegisterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with _service_errors():
+            user = services.user_register(**data.validated_data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    tags=["auth"],
+    summary="Log in: exchange email and password for an access and a refresh token",
+    responses={
+        200: TokenPairOutputSerializer,
+        401: OpenApiResponse(description="Wrong email or password."),
+        429: _THROTTLED,
+    },
+)
+class TokenObtainView(TokenObtainPairView):
+    throttle_classes = (AuthRateThrottle,)
+    throttle_scope = "auth"
+
+
+@extend_schema(
+    tags=["auth"],
+    summary="Exchange a refresh token for a new access and refresh token",
+    description="The refresh token sent is blacklisted: each one can be used once.",
+    responses={200: TokenPairOutputSerializer, 401: _BAD_TOKEN},
+)
+class TokenRefreshRotateView(TokenRefreshView):
+    pass
+
+
+class LogoutView(APIView):
+    # Holding the refresh token is the credential: the access token may have expired.
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # Without one DRF turns a 401 into 403; a bad token is a 401 as on /auth/token/refresh.
+        return f'{jwt_settings.AUTH_HEADER_TYPES[0]} realm="api"'
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Log out: blacklist a refresh token",
+        request=LogoutInputSerializer,
+        responses={205: None, 400: _BAD_INPUT, 401: _BAD_TOKEN},
+    )
+    def post(self, request: Request) -> Response:
+        data = LogoutInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            RefreshToken(data.validated_data["refresh"]).blacklist()
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = (IsAuthenticated,)
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(
+        tags=["users"],
+        summary="The signed-in user",
+        responses={200: UserOutputSerializer, 401: _ANONYMOUS},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(
+        tags=["users"],
+        summary="Change the signed-in user's email or name",
+        request=UserUpdateInputSerializer,
+        responses={200: UserOutputSerializer, 400: _BAD_INPUT, 401: _ANONYMOUS},
+    )
+    def patch(self, request: Request) -> Response:
+        data = UserUpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        with _service_errors():
+            user = services.user_update(user=request.user, **data.validated_data)
+        return Response(UserOutputSerializer(user).data)
+
+
+class PasswordChangeView(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        tags=["users"],
+        summary="Change the signed-in user's password",
+        description="Every refresh token of the user is blacklisted: other sessions end.",
+        request=PasswordChangeInputSerializer,
+        responses={204: None, 400: _BAD_INPUT, 401: _ANONYMOUS},
+    )
+    def post(self, request: Request) -> Response:
+        data = PasswordChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with _service_errors():
+            services.user_change_password(user=request.user, **data.validated_data)
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            # A new password invalidates sessions; keep this browser's session signed in.
+            update_session_auth_hash(request, request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
