@@ -49,3 +49,10 @@ def test_schema_and_docs_are_served_without_internet() -> None:
     assert b"swagger-ui" in docs.content.lower()
     # Assets come from the app (drf-spectacular-sidecar), never a CDN.
     assert b"cdn.jsdelivr" not in docs.content
+
+
+def test_schema_documents_the_design_urls_without_trailing_slash() -> None:
+    schema = Client().get("/schema", HTTP_ACCEPT="application/json").json()
+    paths = set(schema["paths"])
+    assert "/auth/token" in paths
+    assert not [p for p in paths if p.endswith("/")]
