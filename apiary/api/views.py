@@ -1,0 +1,283 @@
+"""Apiary API: thin views. Input serializer -> service -> output serializer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.generics import get_object_or_404
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apiary import selectors, services
+from apiary.api import filters
+from apiary.api.serializers import (
+    ApiarySerializer,
+    DeviceKeySerializer,
+    EventSerializer,
+    HiveCreatedSerializer,
+    HiveSerializer,
+    NestedEventSerializer,
+    QueenIntroduceSerializer,
+    QueenRetireSerializer,
+    QueenSerializer,
+)
+from apiary.models import Apiary, Event, Hive, QueenBee
+
+
+def _valid(
+    serializer_class: type, request: Request, *, partial: bool = False, **kwargs: Any
+) -> dict[str, Any]:
+    serializer = serializer_class(
+        data=request.data, partial=partial, context={"request": request}, **kwargs
+    )
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class _ListMixin:
+    def _parent(self) -> Any:
+        # Not get_object(): that would apply the nested action's filters (for events, say)
+        # to this viewset's own queryset.
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+    def _paginated(self, queryset: Any, serializer_class: type) -> Response:
+        queryset = self.filter_queryset(queryset)
+        page = self.paginate_queryset(queryset)
+        data = serializer_class(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data)
+
+
+class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
+    serializer_class = ApiarySerializer
+    filterset_class = filters.ApiaryFilter
+    search_fields = ["name", "address", "notes"]
+    ordering_fields = ["name", "created_at", "updated_at"]
+
+    def get_queryset(self) -> Any:
+        return selectors.apiary_list(user=self.request.user)
+
+    def perform_create(self, serializer: ApiarySerializer) -> None:
+        serializer.instance = services.apiary_create(
+            owner=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer: ApiarySerializer) -> None:
+        serializer.instance = services.apiary_update(
+            apiary=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Apiary) -> None:
+        services.apiary_delete(apiary=instance, actor=self.request.user)
+
+    @extend_schema(
+        request=HiveSerializer,
+        responses={200: HiveSerializer(many=True), 201: HiveCreatedSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        filterset_class=filters.HiveFilter,
+        ordering_fields=["name", "created_at"],
+        search_fields=["name", "device_id"],
+    )
+    def hives(self, request: Request, pk: str | None = None) -> Response:
+        """Hives of this apiary (GET), or add one to it (POST; answers the device key once)."""
+        apiary = self._parent()
+        if request.method == "GET":
+            return self._paginated(
+                selectors.hive_list(user=request.user).filter(apiary=apiary), HiveSerializer
+            )
+        data = _valid(HiveSerializer, request)
+        data.pop("apiary", None)
+        return _hive_created(request, apiary=apiary, data=data)
+
+    @extend_schema(
+        request=NestedEventSerializer,
+        responses={200: EventSerializer(many=True), 201: EventSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        filterset_class=filters.EventFilter,
+        ordering_fields=["occurred_at"],
+        search_fields=["notes"],
+    )
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        """Events of the apiary itself (GET), or record one (POST)."""
+        apiary = self._parent()
+        if request.method == "GET":
+            return self._paginated(
+                selectors.event_list(user=request.user).filter(apiary=apiary), EventSerializer
+            )
+        data = _valid(NestedEventSerializer, request)
+        event = services.event_create(actor=request.user, apiary=apiary, **data)
+        return Response(
+            EventSerializer(event, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> Response:
+    hive, key = services.hive_create(actor=request.user, apiary=apiary, **data)
+    hive = selectors.hive_list(user=request.user).get(pk=hive.pk)
+    hive.device_key = key
+    return Response(
+        HiveCreatedSerializer(hive, context={"request": request}).data,
+        status=status.HTTP_201_CREATED,
+    )
+
+
+class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
+    serializer_class = HiveSerializer
+    filterset_class = filters.HiveFilter
+    search_fields = ["name", "device_id", "apiary__name", "notes"]
+    ordering_fields = [
+        "name",
+        "device_id",
+        "status",
+        "installed_at",
+        "created_at",
+        "last_inspection_at",
+    ]
+
+    def get_queryset(self) -> Any:
+        return selectors.hive_list(user=self.request.user)
+
+    @extend_schema(responses={201: HiveCreatedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create a hive. The answer carries `device_key` for the sensor gateway, once."""
+        data = _valid(HiveSerializer, request)
+        return _hive_created(request, apiary=data.pop("apiary"), data=data)
+
+    def perform_update(self, serializer: HiveSerializer) -> None:
+        services.hive_update(
+            hive=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_destroy(self, instance: Hive) -> None:
+        services.hive_delete(hive=instance, actor=self.request.user)
+
+    @extend_schema(request=None, responses={201: DeviceKeySerializer})
+    @action(detail=True, methods=["post"], url_path="device-key")
+    def device_key(self, request: Request, pk: str | None = None) -> Response:
+        """Replace the hive's device key. The new key is shown once; the old one stops working."""
+        hive = self.get_object()
+        key = services.hive_rotate_device_key(hive=hive, actor=request.user)
+        return Response(
+            {"device_id": hive.device_id, "device_key": key}, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        request=QueenIntroduceSerializer,
+        responses={200: QueenSerializer(many=True), 201: QueenSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        filterset_class=filters.QueenFilter,
+        ordering_fields=["introduced_at"],
+        search_fields=["origin"],
+    )
+    def queens(self, request: Request, pk: str | None = None) -> Response:
+        """Queen history of the hive, newest first (GET); introduce a queen (POST), which
+        retires the current one in the same transaction."""
+        hive = self._parent()
+        if request.method == "GET":
+            return self._paginated(
+                selectors.queen_list(user=request.user).filter(hive=hive), QueenSerializer
+            )
+        queen = services.queen_introduce(
+            actor=request.user, hive=hive, **_valid(QueenIntroduceSerializer, request)
+        )
+        return Response(
+            QueenSerializer(queen, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        request=NestedEventSerializer,
+        responses={200: EventSerializer(many=True), 201: EventSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        filterset_class=filters.EventFilter,
+        ordering_fields=["occurred_at"],
+        search_fields=["notes"],
+    )
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        """Events of the hive (GET), or record one (POST)."""
+        hive = self._parent()
+        if request.method == "GET":
+            return self._paginated(
+                selectors.event_list(user=request.user).filter(hive=hive), EventSerializer
+            )
+        event = services.event_create(
+            actor=request.user, hive=hive, **_valid(NestedEventSerializer, request)
+        )
+        return Response(
+            EventSerializer(event, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class QueenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """All queens of the user's hives. Introduce queens with POST /hives/{id}/queens."""
+
+    serializer_class = QueenSerializer
+    filterset_class = filters.QueenFilter
+    search_fields = ["origin", "notes", "hive__name"]
+    ordering_fields = ["introduced_at", "year_born", "removed_at"]
+
+    def get_queryset(self) -> Any:
+        return selectors.queen_list(user=self.request.user)
+
+    def perform_update(self, serializer: QueenSerializer) -> None:
+        serializer.instance = services.queen_update(
+            queen=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: QueenBee) -> None:
+        services.queen_delete(queen=instance, actor=self.request.user)
+
+    @extend_schema(request=QueenRetireSerializer, responses={200: QueenSerializer})
+    @action(detail=True, methods=["post"])
+    def retire(self, request: Request, pk: str | None = None) -> Response:
+        """The current queen is gone (died, swarmed, ...) and no successor is introduced yet."""
+        queen = services.queen_retire(
+            queen=self.get_object(), actor=request.user, **_valid(QueenRetireSerializer, request)
+        )
+        return Response(QueenSerializer(queen, context={"request": request}).data)
+
+
+class EventViewSet(viewsets.ModelViewSet):
+    serializer_class = EventSerializer
+    filterset_class = filters.EventFilter
+    search_fields = ["notes"]
+    ordering_fields = ["occurred_at", "type", "created_at"]
+
+    def get_queryset(self) -> Any:
+        return selectors.event_list(user=self.request.user)
+
+    def perform_create(self, serializer: EventSerializer) -> None:
+        serializer.instance = services.event_create(
+            actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer: EventSerializer) -> None:
+        serializer.instance = services.event_update(
+            event=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Event) -> None:
+        services.event_delete(event=instance, actor=self.request.user)

@@ -1,0 +1,346 @@
+"""Writes of the apiary domain, shared by the API, the admin and management commands.
+
+Every function is keyword-only and runs in one transaction on the ``default`` database.
+``actor`` is the user acting: objects of another beekeeper are treated as not existing
+(superusers may act on everything). Errors are Django ``ValidationError``s keyed by field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apiary.device_keys import device_key_generate, device_key_hash
+from apiary.event_details import details_validate
+from apiary.models import Apiary, Event, Hive, QueenBee
+
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+DEVICE_ID_TAKEN = "A hive with this device_id already exists."
+NOT_FOUND = "Not found."
+
+# International queen marking colours by the last digit of the year of birth.
+_COLOURS = {
+    1: "white",
+    6: "white",
+    2: "yellow",
+    7: "yellow",
+    3: "red",
+    8: "red",
+    4: "green",
+    9: "green",
+    5: "blue",
+    0: "blue",
+}
+
+
+def marking_color_for_year(year: int | None) -> str:
+    return _COLOURS[year % 10] if year else ""
+
+
+def _may_act_on(actor: Any, owner_id: int) -> bool:
+    return bool(getattr(actor, "is_superuser", False)) or actor.pk == owner_id
+
+
+def _require_apiary(actor: Any, apiary: Apiary | None, field: str = "apiary") -> Apiary:
+    if apiary is None or not _may_act_on(actor, apiary.owner_id):
+        raise ValidationError({field: NOT_FOUND})
+    return apiary
+
+
+def _require_hive(actor: Any, hive: Hive | None, field: str = "hive") -> Hive:
+    if hive is None or not _may_act_on(actor, hive.apiary.owner_id):
+        raise ValidationError({field: NOT_FOUND})
+    return hive
+
+
+def _set(obj: Any, fields: dict[str, Any], allowed: set[str]) -> list[str]:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({key: "This field cannot be changed." for key in sorted(unknown)})
+    for key, value in fields.items():
+        setattr(obj, key, value)
+    return list(fields)
+
+
+def _full_clean_save(obj: Any, *, exclude: list[str] | None = None) -> None:
+    # full_clean runs the model's field and constraint validation, so the admin and the
+    # API report the same field-level errors before the database would refuse the row.
+    obj.full_clean(exclude=exclude)
+    obj.save()
+
+
+# --- Apiaries ---------------------------------------------------------------------------
+
+APIARY_FIELDS = {"name", "latitude", "longitude", "address", "notes"}
+
+
+@transaction.atomic
+def apiary_create(*, owner: Any, name: str, **fields: Any) -> Apiary:
+    apiary = Apiary(owner=owner, name=name)
+    _set(apiary, fields, APIARY_FIELDS)
+    _full_clean_save(apiary)
+    return apiary
+
+
+@transaction.atomic
+def apiary_update(*, apiary: Apiary, actor: Any, **fields: Any) -> Apiary:
+    _require_apiary(actor, apiary)
+    _set(apiary, fields, APIARY_FIELDS)
+    _full_clean_save(apiary)
+    return apiary
+
+
+@transaction.atomic
+def apiary_delete(*, apiary: Apiary, actor: Any) -> None:
+    _require_apiary(actor, apiary)
+    apiary.delete()
+
+
+# --- Hives ------------------------------------------------------------------------------
+
+HIVE_FIELDS = {"apiary", "name", "device_id", "hive_type", "status", "installed_at", "notes"}
+
+
+def _check_device_id(device_id: str, *, exclude_pk: int | None = None) -> None:
+    if not DEVICE_ID_RE.match(device_id or ""):
+        raise ValidationError(
+            {
+                "device_id": "Use 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit."
+            }
+        )
+    taken = Hive.objects.filter(device_id=device_id)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ValidationError({"device_id": DEVICE_ID_TAKEN})
+
+
+def _save_hive(hive: Hive) -> None:
+    _check_device_id(hive.device_id, exclude_pk=hive.pk)
+    try:
+        with transaction.atomic():
+            _full_clean_save(hive, exclude=["device_id"])
+    except IntegrityError as exc:
+        # A concurrent request took the same device_id between the check and the insert.
+        if "device_id" in str(exc):
+            raise ValidationError({"device_id": DEVICE_ID_TAKEN}) from exc
+        raise
+
+
+@transaction.atomic
+def hive_create(
+    *, actor: Any, apiary: Apiary, name: str, device_id: str, **fields: Any
+) -> tuple[Hive, str]:
+    """Create a hive and its device key. Returns ``(hive, key)``: the key is shown once."""
+    _require_apiary(actor, apiary)
+    key = device_key_generate()
+    hive = Hive(apiary=apiary, name=name, device_id=device_id, device_key_hash=device_key_hash(key))
+    _set(hive, fields, HIVE_FIELDS - {"apiary", "name", "device_id"})
+    _save_hive(hive)
+    return hive, key
+
+
+@transaction.atomic
+def hive_update(*, hive: Hive, actor: Any, **fields: Any) -> Hive:
+    _require_hive(actor, hive)
+    if "apiary" in fields:
+        # Moving a hive: only into an apiary of the hive's owner (or the actor's own).
+        target = fields["apiary"]
+        _require_apiary(actor, target)
+        if not actor.is_superuser and target.owner_id != hive.apiary.owner_id:
+            raise ValidationError({"apiary": NOT_FOUND})
+    _set(hive, fields, HIVE_FIELDS)
+    _save_hive(hive)
+    return hive
+
+
+@transaction.atomic
+def hive_delete(*, hive: Hive, actor: Any) -> None:
+    """Delete a hive with its queens and events; its telemetry stays (historical record)."""
+    _require_hive(actor, hive)
+    hive.delete()
+
+
+@transaction.atomic
+def hive_rotate_device_key(*, hive: Hive, actor: Any) -> str:
+    """Replace the hive's device key; the old one stops working at once."""
+    _require_hive(actor, hive)
+    key = device_key_generate()
+    hive.device_key_hash = device_key_hash(key)
+    hive.save(update_fields=["device_key_hash", "updated_at"])
+    return key
+
+
+# --- Queens -----------------------------------------------------------------------------
+
+QUEEN_FIELDS = {"marking_color", "year_born", "origin", "mother", "notes"}
+
+
+def _check_mother(actor: Any, mother: QueenBee | None, queen: QueenBee | None = None) -> None:
+    if mother is None:
+        return
+    if not _may_act_on(actor, mother.hive.apiary.owner_id):
+        raise ValidationError({"mother": NOT_FOUND})
+    if queen is not None and queen.pk is not None and mother.pk == queen.pk:
+        raise ValidationError({"mother": "A queen cannot be her own mother."})
+
+
+@transaction.atomic
+def queen_introduce(
+    *,
+    actor: Any,
+    hive: Hive,
+    introduced_at: dt.date | None = None,
+    year_born: int | None = None,
+    marking_color: str = "",
+    origin: str = "",
+    mother: QueenBee | None = None,
+    notes: str = "",
+    removal_reason: str = QueenBee.RemovalReason.REPLACED,
+) -> QueenBee:
+    """Introduce a queen to ``hive``, retiring the current one in the same transaction.
+
+    The retired queen keeps her record (removed_at, removal_reason): the hive's queen
+    history. A ``queen_change`` event is logged on the hive.
+    """
+    _require_hive(actor, hive)
+    introduced_at = introduced_at or timezone.localdate()
+    _check_mother(actor, mother)
+    if year_born is not None and year_born > introduced_at.year:
+        raise ValidationError({"year_born": "A queen cannot be born after she is introduced."})
+    # Lock the hive so two concurrent introductions cannot both see "no current queen".
+    Hive.objects.select_for_update().filter(pk=hive.pk).first()
+    current = hive.queens.filter(is_current=True).first()
+    if current is not None:
+        if introduced_at < current.introduced_at:
+            raise ValidationError(
+                {
+                    "introduced_at": f"The current queen was introduced on {current.introduced_at}; a successor cannot come earlier."
+                }
+            )
+        if removal_reason not in QueenBee.RemovalReason.values:
+            raise ValidationError(
+                {"removal_reason": f"Choose one of {', '.join(QueenBee.RemovalReason.values)}."}
+            )
+        current.is_current = False
+        current.removed_at = introduced_at
+        current.removal_reason = removal_reason
+        current.save(update_fields=["is_current", "removed_at", "removal_reason"])
+    queen = QueenBee(
+        hive=hive,
+        introduced_at=introduced_at,
+        year_born=year_born,
+        marking_color=marking_color or marking_color_for_year(year_born),
+        origin=origin,
+        mother=mother,
+        notes=notes,
+        is_current=True,
+    )
+    _full_clean_save(queen)
+    Event.objects.create(
+        hive=hive,
+        type=Event.Type.QUEEN_CHANGE,
+        occurred_at=timezone.make_aware(dt.datetime.combine(introduced_at, dt.time(12))),
+        details={"queen_id": queen.pk, "previous_queen_id": current.pk if current else None},
+        notes=f"Queen introduced{f' ({origin})' if origin else ''}.",
+    )
+    return queen
+
+
+@transaction.atomic
+def queen_update(*, queen: QueenBee, actor: Any, **fields: Any) -> QueenBee:
+    _require_hive(actor, queen.hive)
+    _check_mother(actor, fields.get("mother"), queen)
+    _set(queen, fields, QUEEN_FIELDS)
+    if "year_born" in fields and "marking_color" not in fields:
+        queen.marking_color = marking_color_for_year(queen.year_born) or queen.marking_color
+    _full_clean_save(queen)
+    return queen
+
+
+@transaction.atomic
+def queen_retire(
+    *, queen: QueenBee, actor: Any, removal_reason: str, removed_at: dt.date | None = None
+) -> QueenBee:
+    """Mark the current queen as gone (died, swarmed, ...) without a successor."""
+    _require_hive(actor, queen.hive)
+    if not queen.is_current:
+        raise ValidationError({"is_current": "This queen is already retired."})
+    if removal_reason not in QueenBee.RemovalReason.values:
+        raise ValidationError(
+            {"removal_reason": f"Choose one of {', '.join(QueenBee.RemovalReason.values)}."}
+        )
+    queen.is_current = False
+    queen.removed_at = removed_at or timezone.localdate()
+    queen.removal_reason = removal_reason
+    _full_clean_save(queen)
+    return queen
+
+
+@transaction.atomic
+def queen_delete(*, queen: QueenBee, actor: Any) -> None:
+    _require_hive(actor, queen.hive)
+    queen.delete()
+
+
+# --- Events -----------------------------------------------------------------------------
+
+
+def _event_parent(actor: Any, hive: Hive | None, apiary: Apiary | None) -> None:
+    if (hive is None) == (apiary is None):
+        raise ValidationError({"hive": "An event belongs to exactly one hive or one apiary."})
+    if hive is not None:
+        _require_hive(actor, hive)
+    else:
+        _require_apiary(actor, apiary)
+
+
+@transaction.atomic
+def event_create(
+    *,
+    actor: Any,
+    type: str,  # noqa: A002 - the API field name
+    occurred_at: dt.datetime,
+    hive: Hive | None = None,
+    apiary: Apiary | None = None,
+    notes: str = "",
+    details: dict[str, Any] | None = None,
+) -> Event:
+    _event_parent(actor, hive, apiary)
+    if type not in Event.Type.values:
+        raise ValidationError({"type": f"Choose one of {', '.join(Event.Type.values)}."})
+    event = Event(
+        hive=hive,
+        apiary=apiary,
+        type=type,
+        occurred_at=occurred_at,
+        notes=notes,
+        details=details_validate(type, details),
+    )
+    _full_clean_save(event)
+    return event
+
+
+EVENT_FIELDS = {"hive", "apiary", "type", "occurred_at", "notes", "details"}
+
+
+@transaction.atomic
+def event_update(*, event: Event, actor: Any, **fields: Any) -> Event:
+    _event_parent(actor, event.hive, event.apiary)
+    if "hive" in fields or "apiary" in fields:
+        _event_parent(actor, fields.get("hive", event.hive), fields.get("apiary", event.apiary))
+    _set(event, fields, EVENT_FIELDS)
+    event.details = details_validate(event.type, event.details)
+    _full_clean_save(event)
+    return event
+
+
+@transaction.atomic
+def event_delete(*, event: Event, actor: Any) -> None:
+    _event_parent(actor, event.hive, event.apiary)
+    event.delete()
