@@ -38,6 +38,16 @@ def _valid(
 
 
 class _ListMixin:
+    selector: Any
+    model: Any
+    # Model listed by each nested action (/apiaries/{id}/events lists events).
+    nested_models: dict[str, Any] = {}
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return self.nested_models.get(self.action, self.model).objects.none()
+        return self.selector(user=self.request.user)
+
     def _parent(self) -> Any:
         # Not get_object(): that would apply the nested action's filters (for events, say)
         # to this viewset's own queryset.
@@ -51,13 +61,13 @@ class _ListMixin:
 
 
 class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
+    model = Apiary
+    nested_models = {"hives": Hive, "events": Event}
+    selector = staticmethod(selectors.apiary_list)
     serializer_class = ApiarySerializer
     filterset_class = filters.ApiaryFilter
     search_fields = ["name", "address", "notes"]
     ordering_fields = ["name", "created_at", "updated_at"]
-
-    def get_queryset(self) -> Any:
-        return selectors.apiary_list(user=self.request.user)
 
     def perform_create(self, serializer: ApiarySerializer) -> None:
         serializer.instance = services.apiary_create(
@@ -131,6 +141,9 @@ def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> 
 
 
 class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
+    model = Hive
+    nested_models = {"queens": QueenBee, "events": Event}
+    selector = staticmethod(selectors.hive_list)
     serializer_class = HiveSerializer
     filterset_class = filters.HiveFilter
     search_fields = ["name", "device_id", "apiary__name", "notes"]
@@ -142,9 +155,6 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
         "created_at",
         "last_inspection_at",
     ]
-
-    def get_queryset(self) -> Any:
-        return selectors.hive_list(user=self.request.user)
 
     @extend_schema(responses={201: HiveCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -226,6 +236,7 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
 
 
 class QueenViewSet(
+    _ListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -234,13 +245,12 @@ class QueenViewSet(
 ):
     """All queens of the user's hives. Introduce queens with POST /hives/{id}/queens."""
 
+    model = QueenBee
+    selector = staticmethod(selectors.queen_list)
     serializer_class = QueenSerializer
     filterset_class = filters.QueenFilter
     search_fields = ["origin", "notes", "hive__name"]
     ordering_fields = ["introduced_at", "year_born", "removed_at"]
-
-    def get_queryset(self) -> Any:
-        return selectors.queen_list(user=self.request.user)
 
     def perform_update(self, serializer: QueenSerializer) -> None:
         serializer.instance = services.queen_update(
@@ -260,14 +270,13 @@ class QueenViewSet(
         return Response(QueenSerializer(queen, context={"request": request}).data)
 
 
-class EventViewSet(viewsets.ModelViewSet):
+class EventViewSet(_ListMixin, viewsets.ModelViewSet):
+    model = Event
+    selector = staticmethod(selectors.event_list)
     serializer_class = EventSerializer
     filterset_class = filters.EventFilter
     search_fields = ["notes"]
     ordering_fields = ["occurred_at", "type", "created_at"]
-
-    def get_queryset(self) -> Any:
-        return selectors.event_list(user=self.request.user)
 
     def perform_create(self, serializer: EventSerializer) -> None:
         serializer.instance = services.event_create(

@@ -56,3 +56,14 @@ def test_schema_documents_the_design_urls_without_trailing_slash() -> None:
     paths = set(schema["paths"])
     assert "/auth/token" in paths
     assert not [p for p in paths if p.endswith("/")]
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path) -> None:
+    from django.core.management import call_command
+
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml")
+    )
+    text = (tmp_path / "schema.yml").read_text()
+    for path in ("/hives:", "/hives/{id}/queens:", "/apiaries/{id}/events:", "/auth/token:"):
+        assert f"  {path}" in text
