@@ -212,6 +212,10 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Open live-telemetry sockets allowed per user and per server process; more are closed
+# with code 4429.
+LIVE_MAX_SOCKETS_PER_USER = env_int("LIVE_MAX_SOCKETS_PER_USER", 20)
+LIVE_MAX_SOCKETS_PER_PROCESS = env_int("LIVE_MAX_SOCKETS_PER_PROCESS", 2000)
 
 # --- Telemetry --------------------------------------------------------------------------
 # Compression and retention of raw readings (TimescaleDB mode; retention also drives the
@@ -219,6 +223,9 @@ else:
 # aggregate's refresh window, or hourly rows would be computed from dropped data.
 TELEMETRY_COMPRESS_AFTER_DAYS = env_int("TELEMETRY_COMPRESS_AFTER_DAYS", 7)
 TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 365)
+# Readings per POST /telemetry request (a larger batch is refused with 413). Batches of
+# about 1,000 are the sweet spot for throughput; the limit bounds request memory and time.
+TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 5000)
 
 # --- Production hardening (python manage.py check --deploy) -----------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,13 +1,28 @@
 """Live telemetry: the channel-layer side of ``WS /ws/hive/{id}/telemetry``.
 
 The ingestion service calls :func:`publish_readings` once per batch per device, after the
-telemetry transaction commits, with only the readings that were actually new.
+telemetry transaction commits, with only the readings that were actually new. Sockets
+of that device's hive listen on the device's group; with Redis (``REDIS_URL``) the group
+spans every server process.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from telemetry.selectors import readings_list
+from telemetry.validation import messages
+
+logger = logging.getLogger("telemetry.live")
+
+HISTORY_SIZE = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def device_group(device_id: str) -> str:
@@ -17,6 +32,22 @@ def device_group(device_id: str) -> str:
 
 
 def publish_readings(device_id: str, readings: Sequence[dict[str, Any]]) -> None:
-    """Send one message with ``readings`` (oldest first) to the device's subscribers."""
-    # Implemented by the live-telemetry work (issue 5); a no-op until then.
-    return None
+    """Send one message with ``readings`` (oldest first) to the device's subscribers.
+
+    group_send only enqueues: a slow or vanished subscriber never blocks ingestion (the
+    layer drops messages for a channel that is over capacity).
+    """
+    if not readings:
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(
+        device_group(device_id), {"type": "telemetry.readings", "readings": list(readings)}
+    )
+
+
+def readings_history(device_id: str, size: int = HISTORY_SIZE) -> list[dict[str, Any]]:
+    """The device's last ``size`` readings, oldest first, in the stream's JSON shape."""
+    newest_first = readings_list(device_id=device_id, start=_EPOCH, limit=size)
+    return messages(list(reversed(newest_first)))

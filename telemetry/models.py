@@ -37,3 +37,37 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} @ {self.time:%Y-%m-%d %H:%M:%S}"
+
+
+class ReadingHourly(models.Model):
+    """One hour of one device's readings, from ``readings_hourly`` (read-only).
+
+    A TimescaleDB continuous aggregate with real-time aggregation, or on plain PostgreSQL
+    a view with the same columns; created by migration 0003, never by the ORM.
+    """
+
+    pk = models.CompositePrimaryKey("device_id", "bucket")
+    bucket = models.DateTimeField()
+    device_id = models.CharField(max_length=64)
+    temperature_avg = models.FloatField(null=True)
+    temperature_min = models.FloatField(null=True)
+    temperature_max = models.FloatField(null=True)
+    humidity_avg = models.FloatField(null=True)
+    humidity_min = models.FloatField(null=True)
+    humidity_max = models.FloatField(null=True)
+    weight_avg = models.FloatField(null=True)
+    weight_min = models.FloatField(null=True)
+    weight_max = models.FloatField(null=True)
+    sound_level_avg = models.FloatField(null=True)
+    sound_level_min = models.FloatField(null=True)
+    sound_level_max = models.FloatField(null=True)
+    reading_count = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "readings_hourly"
+        ordering = ["-bucket"]
+        verbose_name_plural = "hourly readings"
+
+    def __str__(self) -> str:
+        return f"{self.device_id} @ {self.bucket:%Y-%m-%d %H:00}"

@@ -1,0 +1,353 @@
+"""Telemetry endpoints: device ingestion, the owner's ingestion, and the owner's queries.
+
+Hives are looked up on ``default`` first (only the owner's: another user's hive is a 404),
+then readings are read or written on ``telemetry`` by the hive's device_id. A telemetry
+outage surfaces as django.db.OperationalError, which beeapi.exceptions turns into 503.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from apiary.models import Hive
+from apiary.selectors import hive_by_device_key, hive_get_owned
+from telemetry.api import serializers as s
+from telemetry.api.renderers import CSVRenderer
+from telemetry.selectors import (
+    HOURLY_COLUMNS,
+    reading_latest,
+    readings_hourly_list,
+    readings_list,
+)
+from telemetry.services import readings_ingest
+from telemetry.validation import METRICS, ReadingsInvalid, iso_time
+
+READING_COLUMNS = ("time", *METRICS)
+TIME_PARAMS = ("start", "end", "before")
+
+
+class BodyError(Exception):
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        super().__init__(body)
+        self.status_code = status_code
+        self.body = body
+
+
+# --- Ingestion ------------------------------------------------------------------------
+
+_INGEST_BODY = PolymorphicProxySerializer(
+    component_name="TelemetryBody",
+    serializers=[s.ReadingSerializer, s.ReadingBatchSerializer],
+    resource_type_field_name=None,
+)
+_INGEST_RESPONSES = {
+    201: s.IngestResultSerializer,
+    200: OpenApiResponse(s.IngestResultSerializer, description="Every reading was a duplicate."),
+    400: OpenApiResponse(
+        description='Malformed JSON, or invalid readings: `{"readings": {"3": {"temperature":'
+        ' ["..."]}}}` (a single reading: its field errors at the top level). Nothing is stored.'
+    ),
+    413: OpenApiResponse(description="More readings than TELEMETRY_MAX_BATCH in one request."),
+}
+
+
+def _readings_from_body(request: Request, device_id: str) -> tuple[list[Any], bool]:
+    """The submitted readings and whether the body was a single reading.
+
+    Parsed with json.loads straight from the body: a batch of thousands is validated in
+    bulk by the service, not field by field by a serializer.
+    """
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise BodyError(413, _too_large()) from None
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BodyError(400, {"detail": f"Malformed JSON: {exc}", "code": "parse_error"}) from None
+    if not isinstance(body, dict):
+        raise BodyError(
+            400, {"non_field_errors": ['Send one reading object or {"readings": [...]}.']}
+        )
+    if "readings" not in body:
+        return [body], True
+    unknown = body.keys() - {"readings", "device_id"}
+    if unknown:
+        raise BodyError(400, {key: ["Unknown field."] for key in sorted(unknown)})
+    if "device_id" in body and body["device_id"] != device_id:
+        raise BodyError(400, {"device_id": [f"This key writes only device {device_id!r}."]})
+    readings = body["readings"]
+    if not isinstance(readings, list):
+        raise BodyError(400, {"readings": ["Expected a list of readings."]})
+    if not readings:
+        raise BodyError(400, {"readings": ["At least one reading is required."]})
+    if len(readings) > settings.TELEMETRY_MAX_BATCH:
+        raise BodyError(413, _too_large())
+    return readings, False
+
+
+def _too_large() -> dict[str, Any]:
+    limit = settings.TELEMETRY_MAX_BATCH
+    return {
+        "detail": f"Too many readings: at most {limit} per request. Split the batch.",
+        "code": "batch_too_large",
+        "max_batch": limit,
+    }
+
+
+def _ingest(request: Request, device_id: str) -> Response:
+    try:
+        readings, single = _readings_from_body(request, device_id)
+        result = readings_ingest(device_id=device_id, readings=readings)
+    except BodyError as exc:
+        return Response(exc.body, status=exc.status_code)
+    except ReadingsInvalid as exc:
+        body = exc.errors["0"] if single else {"readings": exc.errors}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    return Response(
+        {"accepted": result.accepted, "duplicates": result.duplicates},
+        status=status.HTTP_201_CREATED if result.accepted else status.HTTP_200_OK,
+    )
+
+
+class DeviceTelemetryView(APIView):
+    """``POST /telemetry``: a sensor gateway sends readings with its hive's device key."""
+
+    # The device key is the only credential here: no JWT, no session (so no CSRF).
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        operation_id="telemetry_ingest",
+        summary="Send readings (device key)",
+        description=(
+            "Authenticate with the hive's device key in `X-Device-Key` (returned once by "
+            '`POST /hives`). The body is one reading or `{"readings": [...]}` with up to '
+            "TELEMETRY_MAX_BATCH (default 5000) readings. Re-sent readings (same time) are "
+            "ignored and counted as duplicates, so devices can retry safely. A batch with "
+            "any invalid reading is rejected whole."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "X-Device-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True
+            )
+        ],
+        request=_INGEST_BODY,
+        responses={
+            **_INGEST_RESPONSES,
+            401: OpenApiResponse(description="Missing or unknown device key."),
+        },
+        auth=[],
+        tags=["telemetry"],
+    )
+    def post(self, request: Request) -> Response:
+        hive = hive_by_device_key(key=request.headers.get("X-Device-Key", ""))
+        if hive is None:
+            return Response(
+                {
+                    "detail": "A valid X-Device-Key header is required.",
+                    "code": "invalid_device_key",
+                },
+                status=status.HTTP_401_UNAUTHORIZED,
+                headers={"WWW-Authenticate": "X-Device-Key"},
+            )
+        return _ingest(request, hive.device_id)
+
+
+# --- Queries --------------------------------------------------------------------------
+
+
+def _owned_hive(request: Request, pk: int) -> Hive:
+    hive = hive_get_owned(user=request.user, hive_id=pk)
+    if hive is None:
+        raise NotFound("No such hive.")
+    return hive
+
+
+def _query(request: Request, serializer_class: type[s._RangeQuerySerializer]) -> dict[str, Any]:
+    # A "+" in an unencoded offset (…T12:00:00+02:00) arrives as a space.
+    params = {
+        key: (value.replace(" ", "+") if key in TIME_PARAMS else value)
+        for key, value in request.query_params.items()
+    }
+    serializer = serializer_class(data=params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _rows(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows whose first column is a time, as JSON objects (plain dicts: a DRF serializer
+    per row would cost more than the query)."""
+    return [dict(zip(columns, (iso_time(row[0]), *row[1:]), strict=True)) for row in rows]
+
+
+class _TelemetryQueryView(APIView):
+    """JSON, or CSV with ``?format=csv``; errors are always JSON."""
+
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+    csv_columns: tuple[str, ...] = ()
+    csv_name = "telemetry"
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            raise ValidationError({"format": ["Choose json or csv."]}) from None
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if response.status_code >= 400 and getattr(request, "accepted_renderer", None):
+            if request.accepted_renderer.format == "csv":
+                request.accepted_renderer = JSONRenderer()
+                request.accepted_media_type = JSONRenderer.media_type
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code == 200 and request.accepted_renderer.format == "csv":
+            name = f"hive-{kwargs.get('pk')}-{self.csv_name}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+_FORMAT_PARAM = OpenApiParameter(
+    "format", OpenApiTypes.STR, enum=["json", "csv"], description="csv: a spreadsheet download"
+)
+_ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+_CSV = OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row.")
+_NOT_FOUND = OpenApiResponse(description="No such hive among yours.")
+_UNAVAILABLE = OpenApiResponse(description="The telemetry database is unavailable; retry.")
+
+
+class HiveTelemetryView(_TelemetryQueryView):
+    """``GET/POST /hives/{id}/telemetry``: the owner's raw readings."""
+
+    csv_columns = READING_COLUMNS
+
+    @extend_schema(
+        operation_id="hive_telemetry_list",
+        summary="Raw readings of a hive",
+        description=(
+            "Newest first, by default the last 24 hours, at most 31 days per query and "
+            f"`limit` (default {s.RAW_DEFAULT_LIMIT}, at most {s.RAW_MAX_LIMIT}) readings per "
+            "page; `next` is the URL of the following (older) page. With `?format=csv` the "
+            "readings come as CSV and `next` in a `Link` header."
+        ),
+        parameters=[_ID_PARAM, s.TelemetryQuerySerializer, _FORMAT_PARAM],
+        responses={
+            (200, "application/json"): s.TelemetryPageSerializer,
+            (200, "text/csv"): _CSV,
+            404: _NOT_FOUND,
+            503: _UNAVAILABLE,
+        },
+        tags=["telemetry"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        hive = _owned_hive(request, pk)
+        query = _query(request, s.TelemetryQuerySerializer)
+        rows = readings_list(
+            device_id=hive.device_id,
+            start=query["start"],
+            end=query.get("end"),
+            before=query.get("before"),
+            limit=query["limit"],
+        )
+        next_url = None
+        if len(rows) == query["limit"]:
+            next_url = replace_query_param(
+                request.build_absolute_uri(), "before", iso_time(rows[-1][0])
+            )
+        headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else None
+        return Response(
+            {
+                "device_id": hive.device_id,
+                "results": _rows(READING_COLUMNS, rows),
+                "next": next_url,
+            },
+            headers=headers,
+        )
+
+    @extend_schema(
+        operation_id="hive_telemetry_create",
+        summary="Send readings for a hive (owner)",
+        description="For gateways and imports: the hive's owner posts readings with a JWT. "
+        "Same body and rules as `POST /telemetry`.",
+        parameters=[_ID_PARAM],
+        request=_INGEST_BODY,
+        responses={**_INGEST_RESPONSES, 404: _NOT_FOUND},
+        tags=["telemetry"],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        hive = _owned_hive(request, pk)
+        return _ingest(request, hive.device_id)
+
+
+class HiveTelemetryHourlyView(_TelemetryQueryView):
+    """``GET /hives/{id}/telemetry/hourly``: hourly avg/min/max per metric."""
+
+    csv_columns = HOURLY_COLUMNS
+    csv_name = "hourly"
+
+    @extend_schema(
+        operation_id="hive_telemetry_hourly",
+        summary="Hourly aggregates of a hive",
+        description="From `readings_hourly`, newest hour first; by default the last 7 days, at "
+        "most 366 days per query. The current hour is included (real-time aggregation).",
+        parameters=[_ID_PARAM, s.HourlyQuerySerializer, _FORMAT_PARAM],
+        responses={
+            (200, "application/json"): s.HourlyPageSerializer,
+            (200, "text/csv"): _CSV,
+            404: _NOT_FOUND,
+            503: _UNAVAILABLE,
+        },
+        tags=["telemetry"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        hive = _owned_hive(request, pk)
+        query = _query(request, s.HourlyQuerySerializer)
+        # A bucket is named by the start of its hour: include the hour `start` falls in.
+        start = query["start"].replace(minute=0, second=0, microsecond=0)
+        rows = readings_hourly_list(device_id=hive.device_id, start=start, end=query.get("end"))
+        return Response({"device_id": hive.device_id, "results": _rows(HOURLY_COLUMNS, rows)})
+
+
+class HiveTelemetryLatestView(APIView):
+    """``GET /hives/{id}/telemetry/latest``: the newest reading."""
+
+    @extend_schema(
+        operation_id="hive_telemetry_latest",
+        summary="Newest reading of a hive",
+        parameters=[_ID_PARAM],
+        responses={
+            200: s.LatestReadingSerializer,
+            404: OpenApiResponse(description="No such hive among yours, or no readings yet."),
+            503: _UNAVAILABLE,
+        },
+        tags=["telemetry"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        hive = _owned_hive(request, pk)
+        row = reading_latest(device_id=hive.device_id)
+        if row is None:
+            raise NotFound("This hive has no readings yet.")
+        return Response({"device_id": hive.device_id, **_rows(READING_COLUMNS, [row])[0]})

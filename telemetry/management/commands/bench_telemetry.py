@@ -1,0 +1,386 @@
+"""python manage.py bench_telemetry — ingestion and query figures on the local servers.
+
+A benchmark, not a test: it prints numbers. It talks to loopback only and is bounded:
+
+1. loads --hives hives x --days days of 1-minute readings by binary COPY (skipped when
+   already loaded), so the queries run against a realistic table;
+2. starts daphne on 127.0.0.1 (a free port) and posts --api-readings readings to
+   ``POST /telemetry`` in --batch-size batches (validation, idempotent insert, live
+   publish: the whole path), then binary-COPYs as many fresh readings straight into the
+   same table with the same batch per transaction (the ceiling) and once more in one
+   transaction;
+3. times ``GET /hives/{id}/telemetry`` (24 h raw) and ``/hourly`` (7 days) over HTTP.
+
+Bench rows carry device ids ``bench-*``; ``--cleanup`` removes them and the bench user.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from apiary.device_keys import device_key_generate, device_key_hash
+from apiary.models import Apiary, Hive
+from telemetry.services import COPY_SQL, COPY_TYPES
+from telemetry.timescale import TELEMETRY_DB, hourly_refresh, timescale_version
+from telemetry.validation import iso_time
+
+ROOT = Path(__file__).resolve().parents[3]
+BENCH_EMAIL = "bench@beeapi.invalid"
+LOAD_PREFIX = "bench-load-"
+API_PREFIX = "bench-api-"
+COPY_PREFIX = "bench-copy-"
+
+
+def _conninfo(alias: str) -> str:
+    s = connections[alias].settings_dict
+    return (
+        f"host={s['HOST'] or 'localhost'} port={s['PORT'] or 5432} dbname={s['NAME']} "
+        f"user={s['USER']} password={s['PASSWORD']}"
+    )
+
+
+def _rows(device_index: int, start: datetime, count: int, step_s: int) -> Iterator[tuple]:
+    """Cheap plausible readings for bulk loading (the simulator is richer but slower)."""
+    rng = random.Random(device_index)
+    base_weight = rng.uniform(35, 60)
+    t0 = start.timestamp()
+    for i in range(count):
+        stamp = t0 + i * step_s
+        phase = 2 * math.pi * (stamp % 86400) / 86400
+        yield (
+            datetime.fromtimestamp(stamp, UTC),
+            35.0 + 0.35 * math.sin(phase) + rng.gauss(0, 0.08),
+            57.0 + 3.5 * math.sin(phase + 1) + rng.gauss(0, 0.5),
+            base_weight + 0.02 * (i / 1440) - 0.6 * max(0.0, math.sin(phase - 1)),
+            36.0 + 10 * max(0.0, math.sin(phase - 1.6)) + rng.gauss(0, 1.5),
+        )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+class Command(BaseCommand):
+    help = "Benchmark telemetry ingestion (API vs binary COPY) and queries over HTTP."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--hives", type=int, default=100)
+        parser.add_argument("--days", type=int, default=30)
+        parser.add_argument("--api-readings", type=int, default=200_000)
+        parser.add_argument("--batch-size", type=int, default=1000)
+        # Many devices, few readings each: the fresh data stays within the last day or two,
+        # in chunks that compression has not reached.
+        parser.add_argument("--api-devices", type=int, default=100)
+        parser.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients")
+        parser.add_argument("--queries", type=int, default=100, help="timed requests per query")
+        parser.add_argument("--cleanup", action="store_true", help="delete bench data and exit")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.options = options
+        self.telemetry = _conninfo(TELEMETRY_DB)
+        if options["cleanup"]:
+            self._cleanup()
+            return
+        call_command("migrate", database="default", verbosity=0)
+        call_command("migrate", database=TELEMETRY_DB, verbosity=0)
+        version = timescale_version()
+        mode = f"TimescaleDB {version}" if version else "plain PostgreSQL"
+        cpus = os.cpu_count()
+        self.stdout.write(f"bench_telemetry: telemetry storage {mode}, {cpus} CPU(s)")
+        user, load_hives, api_hives = self._hives()
+        self._load(load_hives)
+        self._purge_fresh()
+        with self._daphne() as base:
+            self._ingest(base, api_hives)
+            self._queries(base, user, load_hives[0])
+
+    # --- data ---------------------------------------------------------------------------
+
+    def _hives(self) -> tuple[User, list[Hive], list[tuple[Hive, str]]]:
+        user = User.objects.filter(email=BENCH_EMAIL).first() or User.objects.create_user(
+            email=BENCH_EMAIL, password=None, name="Benchmark"
+        )
+        apiary, _ = Apiary.objects.get_or_create(owner=user, name="Benchmark apiary")
+        load = [self._hive(apiary, f"{LOAD_PREFIX}{n:04d}") for n in range(self.options["hives"])]
+        api = []
+        for n in range(self.options["api_devices"]):
+            hive = self._hive(apiary, f"{API_PREFIX}{n:04d}")
+            key = device_key_generate()  # keys are shown once: make fresh ones per run
+            Hive.objects.filter(pk=hive.pk).update(device_key_hash=device_key_hash(key))
+            api.append((hive, key))
+        return user, load, api
+
+    def _hive(self, apiary: Apiary, device_id: str) -> Hive:
+        hive, _ = Hive.objects.get_or_create(
+            device_id=device_id, defaults={"apiary": apiary, "name": device_id}
+        )
+        return hive
+
+    def _load(self, hives: list[Hive]) -> None:
+        days = self.options["days"]
+        per_hive = days * 1440
+        end = datetime.now(UTC).replace(second=0, microsecond=0)
+        start = end - timedelta(days=days)
+        with psycopg.connect(self.telemetry) as conn:
+            existing = dict(
+                conn.execute(
+                    "SELECT device_id, count(*) FROM readings WHERE device_id LIKE %s"
+                    " AND time >= %s GROUP BY device_id",
+                    [LOAD_PREFIX + "%", end - timedelta(days=days, hours=-24)],
+                ).fetchall()
+            )
+        todo = [h for h in hives if existing.get(h.device_id, 0) < per_hive - 1440]
+        if not todo:
+            self.stdout.write(f"load: {len(hives)} hives x {days} days already loaded")
+            return
+        self.stdout.write(
+            f"load: {len(todo)} hives x {days} days of 1-minute readings ({len(todo) * per_hive:,}"
+            " rows) by binary COPY..."
+        )
+        started = time.perf_counter()
+        with psycopg.connect(self.telemetry) as conn:
+            for number, hive in enumerate(todo, start=1):
+                conn.execute("DELETE FROM readings WHERE device_id = %s", [hive.device_id])
+                with conn.cursor().copy(COPY_SQL) as copy:
+                    copy.set_types(COPY_TYPES)
+                    for row in _rows(hive.pk, start, per_hive, 60):
+                        copy.write_row((hive.device_id, *row))
+                conn.commit()
+                if number % 10 == 0 or number == len(todo):
+                    elapsed = time.perf_counter() - started
+                    self.stdout.write(
+                        f"  {number}/{len(todo)} hives, {number * per_hive / elapsed:,.0f} rows/s"
+                    )
+            conn.execute("ANALYZE readings")
+            conn.commit()
+        if hourly_refresh(start, end):
+            self.stdout.write("  readings_hourly materialized for the loaded range")
+
+    def _purge_fresh(self) -> None:
+        """Remove the readings of earlier runs' ingestion steps (recent, uncompressed)."""
+        devices = [f"{API_PREFIX}{n:04d}" for n in range(self.options["api_devices"])]
+        devices += [f"{COPY_PREFIX}{n:04d}" for n in range(self.options["api_devices"])]
+        since = datetime.now(UTC) - timedelta(days=3)
+        with psycopg.connect(self.telemetry) as conn:
+            conn.execute(
+                "DELETE FROM readings WHERE device_id = ANY(%s) AND time >= %s", [devices, since]
+            )
+
+    def _fresh_batches(self, count: int, devices: int) -> list[tuple[int, datetime, int]]:
+        """(device index, start, size) batches of readings not stored yet, recent minutes."""
+        size = self.options["batch_size"]
+        per_device = math.ceil(count / devices)
+        end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+        start = end - timedelta(minutes=per_device)
+        batches = []
+        for device in range(devices):
+            for offset in range(0, per_device, size):
+                batches.append(
+                    (device, start + timedelta(minutes=offset), min(size, per_device - offset))
+                )
+        return batches
+
+    # --- ingestion ------------------------------------------------------------------------
+
+    def _ingest(self, base: tuple[str, int], hives: list[tuple[Hive, str]]) -> None:
+        """API and COPY in alternating rounds, so drift (checkpoints, autovacuum) hits both."""
+        rounds = 3
+        bodies = self._api_bodies(hives)
+        copy_rows = self._copy_rows()
+        api_n = api_s = copy_n = copy_s = 0.0
+        with psycopg.connect(self.telemetry) as conn:
+            for r in range(rounds):
+                n, seconds = self._post(base, bodies[r::rounds])
+                api_n, api_s = api_n + n, api_s + seconds
+                n, seconds = self._copy(conn, copy_rows[r::rounds])
+                copy_n, copy_s = copy_n + n, copy_s + seconds
+            conn.execute(
+                "DELETE FROM readings WHERE device_id = ANY(%s) AND time >= %s",
+                [sorted({rows[0][0] for rows in copy_rows}), min(rows[0][1] for rows in copy_rows)],
+            )
+            conn.commit()
+            one_n, one_s = self._copy(conn, [[row for rows in copy_rows for row in rows]])
+        size = self.options["batch_size"]
+        api, copy, copy_one = api_n / api_s, copy_n / copy_s, one_n / one_s
+        self.stdout.write(
+            f"POST /telemetry: {api_n:,.0f} readings in {len(bodies)} batches of {size} from "
+            f"{self.options['clients']} client(s), {rounds} rounds alternating with COPY\n"
+            f"  API ingest (HTTP, validation, idempotent insert): {api:>10,.0f} readings/s\n"
+            f"  binary COPY, {size} rows per transaction:        {copy:>10,.0f} rows/s"
+            f"   -> API at {100 * api / copy:.0f}%\n"
+            f"  binary COPY, all in one transaction:             {copy_one:>10,.0f} rows/s"
+            f"   -> API at {100 * api / copy_one:.0f}%"
+        )
+
+    def _api_bodies(self, hives: list[tuple[Hive, str]]) -> list[tuple[str, bytes]]:
+        bodies = []
+        for device, start, size in self._fresh_batches(self.options["api_readings"], len(hives)):
+            readings = [
+                {
+                    "time": iso_time(t),
+                    "temperature": round(temp, 2),
+                    "humidity": round(hum, 1),
+                    "weight": round(w, 3),
+                    "sound_level": round(snd, 1),
+                }
+                for t, temp, hum, w, snd in _rows(device, start, size, 60)
+            ]
+            bodies.append((hives[device][1], json.dumps({"readings": readings}).encode()))
+        return bodies
+
+    def _copy_rows(self) -> list[list[tuple]]:
+        batches = self._fresh_batches(self.options["api_readings"], self.options["api_devices"])
+        return [
+            [(f"{COPY_PREFIX}{device:04d}", *row) for row in _rows(device, start, size, 60)]
+            for device, start, size in batches
+        ]
+
+    def _post(self, base: tuple[str, int], bodies: list[tuple[str, bytes]]) -> tuple[int, float]:
+        clients = max(1, self.options["clients"])
+        accepted: list[int] = []
+        errors: list[str] = []
+
+        def client(share: list[tuple[str, bytes]]) -> None:
+            conn = http.client.HTTPConnection(*base, timeout=60)
+            for key, body in share:
+                headers = {"Content-Type": "application/json", "X-Device-Key": key}
+                conn.request("POST", "/telemetry", body, headers)
+                response = conn.getresponse()
+                payload = response.read()
+                if response.status != 201:
+                    errors.append(f"{response.status} {payload[:200]!r}")
+                    return
+                accepted.append(json.loads(payload)["accepted"])
+            conn.close()
+
+        threads = [
+            threading.Thread(target=client, args=(bodies[i::clients],)) for i in range(clients)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        if errors:
+            raise RuntimeError(f"POST /telemetry failed: {errors[0]}")
+        expected = sum(len(json.loads(body)["readings"]) for _, body in bodies)
+        if sum(accepted) != expected:
+            raise RuntimeError(f"expected {expected} accepted, got {sum(accepted)}")
+        return expected, elapsed
+
+    def _copy(self, conn: psycopg.Connection, batches: list[list[tuple]]) -> tuple[int, float]:
+        started = time.perf_counter()
+        for rows in batches:
+            with conn.cursor().copy(COPY_SQL) as copy:
+                copy.set_types(COPY_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+        return sum(len(rows) for rows in batches), time.perf_counter() - started
+
+    # --- queries --------------------------------------------------------------------------
+
+    def _queries(self, base: tuple[str, int], user: User, hive: Hive) -> None:
+        token = str(RefreshToken.for_user(user).access_token)
+        headers = {"Authorization": f"Bearer {token}"}
+        conn = http.client.HTTPConnection(*base, timeout=30)
+        for label, path in (
+            ("24 h raw   ", f"/hives/{hive.pk}/telemetry?limit=5000"),
+            ("7 d hourly ", f"/hives/{hive.pk}/telemetry/hourly"),
+        ):
+            timings: list[float] = []
+            rows = 0
+            for n in range(self.options["queries"] + 5):
+                started = time.perf_counter()
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status != 200:
+                    raise RuntimeError(f"GET {path}: {response.status} {payload[:200]!r}")
+                if n >= 5:  # the first few warm the pool and caches
+                    timings.append(elapsed)
+                    rows = len(json.loads(payload)["results"])
+            self.stdout.write(
+                f"GET {label} ({rows:>4} rows, {len(payload) // 1024:>3} KiB): "
+                f"p50 {statistics.median(timings):6.1f} ms   p95 {_percentile(timings, 0.95):6.1f} ms"
+            )
+        conn.close()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _daphne(self) -> Any:
+        command = self
+
+        class _Server:
+            def __enter__(self) -> tuple[str, int]:
+                sys.path.insert(0, str(ROOT / "scripts"))
+                import localpg
+
+                self.port = localpg.free_port()
+                # Production settings (DEBUG off) over plain HTTP on loopback.
+                env = {
+                    **os.environ,
+                    "DJANGO_SETTINGS_MODULE": "beeapi.settings",
+                    "DEBUG": "false",
+                    # The same key as this process: it signs the JWT of the query step.
+                    "SECRET_KEY": settings.SECRET_KEY,
+                    "SECURE_SSL_REDIRECT": "false",
+                    "LOG_LEVEL": "WARNING",
+                }
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                     "--access-log", os.devnull, "beeapi.asgi:application"],
+                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    try:
+                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                        conn.request("GET", "/health")
+                        conn.getresponse().read()
+                        command.stdout.write(f"daphne on 127.0.0.1:{self.port}")
+                        return ("127.0.0.1", self.port)
+                    except OSError:
+                        time.sleep(0.2)
+                self.proc.kill()
+                raise RuntimeError("daphne did not start")
+
+            def __exit__(self, *exc: object) -> None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+
+        return _Server()
+
+    def _cleanup(self) -> None:
+        with psycopg.connect(self.telemetry) as conn:
+            deleted = conn.execute("DELETE FROM readings WHERE device_id LIKE 'bench-%'").rowcount
+        Hive.objects.filter(device_id__startswith="bench-").delete()
+        User.objects.filter(email=BENCH_EMAIL).delete()
+        self.stdout.write(f"Removed {deleted:,} bench readings, the bench hives and user.")

@@ -1,0 +1,80 @@
+"""Reads of telemetry. The caller has already found the hive on ``default`` (and checked
+that the user owns it); these query the ``telemetry`` database by its device_id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connections
+
+from telemetry.models import Reading, ReadingHourly
+from telemetry.timescale import TELEMETRY_DB, storage_is_timescale
+from telemetry.validation import METRICS
+
+HOURLY_COLUMNS: tuple[str, ...] = (
+    "bucket",
+    *(f"{metric}_{fn}" for metric in METRICS for fn in ("avg", "min", "max")),
+    "reading_count",
+)
+
+
+# Plain PostgreSQL: the readings_hourly view computes every hour of a device before the
+# bucket filter applies (the planner cannot turn "bucket >= x" into "time >= x"), so the
+# API runs the view's query with the time range applied to the raw rows instead.
+_PLAIN_HOURLY_SQL = (
+    "SELECT date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket, "
+    + ", ".join(f"{fn}({metric})" for metric in METRICS for fn in ("avg", "min", "max"))
+    + ", count(*) FROM readings WHERE device_id = %s AND time >= %s AND time < %s"
+    " GROUP BY 1 ORDER BY 1 DESC"
+)
+
+
+def readings_list(
+    *,
+    device_id: str,
+    start: datetime,
+    end: datetime | None = None,
+    before: datetime | None = None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Raw readings, newest first: (time, *METRICS) with start <= time <= end, < before."""
+    readings = Reading.objects.filter(device_id=device_id, time__gte=start)
+    if end is not None:
+        readings = readings.filter(time__lte=end)
+    if before is not None:
+        readings = readings.filter(time__lt=before)
+    return list(readings.order_by("-time").values_list("time", *METRICS)[:limit])
+
+
+def readings_hourly_list(
+    *, device_id: str, start: datetime, end: datetime | None = None
+) -> list[tuple[Any, ...]]:
+    """Hourly aggregates, newest bucket first, as tuples in HOURLY_COLUMNS order.
+
+    ``start`` should be the start of an hour: buckets are named by their first instant.
+    """
+    if not storage_is_timescale():
+        # Up to the end of the hour `end` falls in, as the bucket filter would include.
+        until = (
+            end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            if end
+            else datetime.max.replace(tzinfo=UTC)
+        )
+        with connections[TELEMETRY_DB].cursor() as cursor:
+            cursor.execute(_PLAIN_HOURLY_SQL, [device_id, start, until])
+            return cursor.fetchall()
+    buckets = ReadingHourly.objects.filter(device_id=device_id, bucket__gte=start)
+    if end is not None:
+        buckets = buckets.filter(bucket__lte=end)
+    return list(buckets.order_by("-bucket").values_list(*HOURLY_COLUMNS))
+
+
+def reading_latest(*, device_id: str) -> tuple[Any, ...] | None:
+    """The newest reading as (time, *METRICS), or None."""
+    return (
+        Reading.objects.filter(device_id=device_id)
+        .order_by("-time")
+        .values_list("time", *METRICS)
+        .first()
+    )

@@ -1,0 +1,99 @@
+"""Writes of telemetry: every entry point (device API, owner API, simulator) ingests here,
+so validation, idempotency and the live notification are the same for all of them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connections, transaction
+
+from telemetry import live
+from telemetry.timescale import TELEMETRY_DB
+from telemetry.validation import ValidReading, messages, readings_validate
+
+logger = logging.getLogger("telemetry")
+
+COPY_SQL = (
+    "COPY readings (device_id, time, temperature, humidity, weight, sound_level)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+COPY_TYPES = ["varchar", "timestamptz", "float8", "float8", "float8", "float8"]
+# The path for a batch with readings already stored: one statement, one round trip (the
+# batch as five arrays), conflicts skipped by the (device_id, time) primary key.
+INSERT_IGNORING_CONFLICTS_SQL = """
+INSERT INTO readings (device_id, time, temperature, humidity, weight, sound_level)
+SELECT %s, r.* FROM unnest(
+    %s::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::float8[]
+) AS r
+ON CONFLICT (device_id, time) DO NOTHING
+RETURNING time
+"""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def readings_ingest(
+    *, device_id: str, readings: Iterable[Any], now: datetime | None = None
+) -> IngestResult:
+    """Validate and store a batch of readings of one device; re-sent readings are no-ops.
+
+    The whole batch is rejected (telemetry.validation.ReadingsInvalid, nothing written)
+    if any reading is invalid. After the commit the live stream gets the new readings,
+    oldest first, in one message.
+
+    Storing is idempotent without paying for INSERT ... ON CONFLICT on every row: devices
+    mostly send readings that are new, so the batch goes in optimistically by binary COPY,
+    the fastest way into PostgreSQL. If any reading is already stored (a retry, an
+    overlap, another request racing this one), the primary key refuses the COPY, the
+    transaction (or savepoint, inside an outer transaction) rolls back and the batch is
+    inserted once more with ON CONFLICT DO NOTHING, which tells exactly which were new.
+    """
+    valid, duplicates = readings_validate(readings, device_id=device_id, now=now)
+    if not valid:
+        return IngestResult(accepted=0, duplicates=duplicates)
+    try:
+        with transaction.atomic(using=TELEMETRY_DB):
+            _copy(device_id, valid)
+            new = valid
+            transaction.on_commit(lambda new=new: _publish(device_id, new), using=TELEMETRY_DB)
+    except IntegrityError:
+        with transaction.atomic(using=TELEMETRY_DB):
+            inserted = _insert_ignoring_conflicts(device_id, valid)
+            new = [reading for reading in valid if reading.time in inserted]
+            if new:
+                transaction.on_commit(lambda new=new: _publish(device_id, new), using=TELEMETRY_DB)
+    return IngestResult(accepted=len(new), duplicates=duplicates + len(valid) - len(new))
+
+
+def _copy(device_id: str, readings: list[ValidReading]) -> None:
+    connection = connections[TELEMETRY_DB]
+    # Django's cursor wrapper has no copy(); the wrapper below still maps psycopg errors
+    # to django.db's (IntegrityError, OperationalError -> 503).
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(COPY_SQL) as copy:
+            copy.set_types(COPY_TYPES)
+            for reading in readings:
+                copy.write_row((device_id, *reading))
+
+
+def _insert_ignoring_conflicts(device_id: str, readings: list[ValidReading]) -> set[datetime]:
+    columns = [list(column) for column in zip(*readings, strict=True)]
+    with connections[TELEMETRY_DB].cursor() as cursor:
+        cursor.execute(INSERT_IGNORING_CONFLICTS_SQL, [device_id, *columns])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _publish(device_id: str, readings: list[ValidReading]) -> None:
+    # The readings are stored; a failing live stream must not turn that into an error.
+    try:
+        live.publish_readings(device_id, messages(readings))
+    except Exception:  # noqa: BLE001
+        logger.exception("publishing %d live reading(s) of %s failed", len(readings), device_id)

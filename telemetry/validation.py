@@ -1,0 +1,190 @@
+"""Validation of submitted readings, in bulk.
+
+A device may send thousands of readings per request, so this is one tight loop over plain
+dicts (no serializer objects per field). A batch is valid as a whole or not at all: every
+problem is collected and reported per item, and nothing is written.
+
+Rules: ``time`` is ISO 8601 with a timezone, at most MAX_FUTURE_SKEW ahead of the server
+clock and not older than the retention; each metric is a finite number in its plausible
+range; at least one metric; no other keys (``device_id`` is accepted only when it is the
+device being written). The same ``time`` twice in one batch is a duplicate, like a
+re-sent reading: the first occurrence is kept and the rest are counted as duplicates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from django.conf import settings
+
+METRICS: tuple[str, ...] = ("temperature", "humidity", "weight", "sound_level")
+# Plausible sensor ranges, inclusive: anything outside is a faulty sensor or a unit error.
+METRIC_RANGES: dict[str, tuple[float, float, str]] = {
+    "temperature": (-40.0, 85.0, "°C"),
+    "humidity": (0.0, 100.0, "%"),
+    "weight": (0.0, 500.0, "kg"),
+    "sound_level": (0.0, 160.0, "dB"),
+}
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+ALLOWED_KEYS = frozenset(("time", "device_id", *METRICS))
+
+Errors = dict[str, list[str]]
+
+
+class ValidReading(NamedTuple):
+    time: datetime
+    temperature: float | None
+    humidity: float | None
+    weight: float | None
+    sound_level: float | None
+
+
+def messages(readings: list[ValidReading]) -> list[dict[str, Any]]:
+    """The JSON shape of readings, as the API and the live stream show them.
+
+    Validated readings are in UTC, so isoformat() ends in "+00:00"; one comprehension
+    because it runs for every stored batch.
+    """
+    return [
+        {
+            "time": time.isoformat()[:-6] + "Z",
+            "temperature": temperature,
+            "humidity": humidity,
+            "weight": weight,
+            "sound_level": sound_level,
+        }
+        for time, temperature, humidity, weight, sound_level in readings
+    ]
+
+
+class ReadingsInvalid(Exception):
+    """A rejected batch: ``errors`` maps the item index (as a string) to field errors."""
+
+    def __init__(self, errors: dict[str, Errors]) -> None:
+        super().__init__(f"{len(errors)} invalid reading(s)")
+        self.errors = errors
+
+
+def iso_time(value: datetime) -> str:
+    """UTC ISO 8601 with a ``Z``, as DRF renders datetimes."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat()[:-6] + "Z"
+
+
+def _time(value: Any, now: datetime, oldest: datetime) -> tuple[datetime | None, str | None]:
+    if not isinstance(value, str):
+        return None, "A time string in ISO 8601 format with a timezone is required."
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None, "Not an ISO 8601 time (e.g. 2025-06-01T12:00:00Z)."
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None, "The time needs a timezone (Z or an offset such as +02:00)."
+    if parsed > now + MAX_FUTURE_SKEW:
+        minutes = int(MAX_FUTURE_SKEW.total_seconds() // 60)
+        return None, f"More than {minutes} minutes in the future; check the device clock."
+    if parsed < oldest:
+        return None, "Older than the retention period; it would be deleted."
+    return parsed, None
+
+
+def _metric(name: str, value: Any) -> tuple[float | None, str | None]:
+    if value is None:
+        return None, None
+    if type(value) is not float and type(value) is not int:  # bool is an int: refuse it
+        return None, "A number is required."
+    if type(value) is float and not math.isfinite(value):
+        return None, "A finite number is required."
+    low, high, unit = METRIC_RANGES[name]
+    if not low <= value <= high:
+        return None, f"Out of range: expected {low:g} to {high:g} {unit}."
+    return float(value), None
+
+
+def _item_errors(item: Any, device_id: str, now: datetime, oldest: datetime) -> Errors:
+    """Every problem of one reading (the slow path, for readings that failed the fast one)."""
+    if not isinstance(item, dict):
+        return {"non_field_errors": ["Each reading must be a JSON object."]}
+    errors: Errors = {key: ["Unknown field."] for key in item.keys() - ALLOWED_KEYS}
+    if "device_id" in item and item["device_id"] != device_id:
+        errors["device_id"] = [f"This key writes only device {device_id!r}."]
+    if "time" in item:
+        _, problem = _time(item["time"], now, oldest)
+        if problem:
+            errors["time"] = [problem]
+    else:
+        errors["time"] = ["This field is required."]
+    for name in METRICS:
+        _, problem = _metric(name, item.get(name))
+        if problem:
+            errors[name] = [problem]
+    if not errors and all(item.get(name) is None for name in METRICS):
+        errors["non_field_errors"] = [
+            "At least one metric is required: " + ", ".join(METRICS) + "."
+        ]
+    return errors
+
+
+def readings_validate(
+    items: Iterable[Any], *, device_id: str, now: datetime | None = None
+) -> tuple[list[ValidReading], int]:
+    """Valid readings sorted by time, in UTC (in-batch duplicates removed), and the
+    number of in-batch duplicates.
+
+    Raises ReadingsInvalid with every problem when any item is invalid. A well-formed
+    reading passes one inlined check; only a failing one is examined field by field.
+    """
+    now = now or datetime.now(UTC)
+    oldest = now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS)
+    latest = now + MAX_FUTURE_SKEW
+    t_lo, t_hi = METRIC_RANGES["temperature"][:2]
+    h_lo, h_hi = METRIC_RANGES["humidity"][:2]
+    w_lo, w_hi = METRIC_RANGES["weight"][:2]
+    s_lo, s_hi = METRIC_RANGES["sound_level"][:2]
+    parse = datetime.fromisoformat
+    by_time: dict[datetime, ValidReading] = {}
+    duplicates = 0
+    errors: dict[str, Errors] = {}
+    for index, item in enumerate(items):
+        try:
+            time = parse(item["time"])
+            t = item.get("temperature")
+            h = item.get("humidity")
+            w = item.get("weight")
+            s = item.get("sound_level")
+            # NaN fails every comparison, bools are refused by the exact type test, a
+            # naive time raises TypeError when compared with an aware one.
+            ok = (
+                oldest <= time <= latest
+                and (t is None or ((type(t) is float or type(t) is int) and t_lo <= t <= t_hi))
+                and (h is None or ((type(h) is float or type(h) is int) and h_lo <= h <= h_hi))
+                and (w is None or ((type(w) is float or type(w) is int) and w_lo <= w <= w_hi))
+                and (s is None or ((type(s) is float or type(s) is int) and s_lo <= s <= s_hi))
+                and not (t is None and h is None and w is None and s is None)
+                and item.keys() <= ALLOWED_KEYS
+                and ("device_id" not in item or item["device_id"] == device_id)
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            errors[str(index)] = _item_errors(item, device_id, now, oldest)
+            continue
+        if time.tzinfo is not UTC:
+            time = time.astimezone(UTC)
+        if time in by_time:
+            duplicates += 1
+        else:
+            by_time[time] = ValidReading(
+                time,
+                None if t is None else float(t),
+                None if h is None else float(h),
+                None if w is None else float(w),
+                None if s is None else float(s),
+            )
+    if errors:
+        raise ReadingsInvalid(errors)
+    return sorted(by_time.values()), duplicates

@@ -1,0 +1,84 @@
+"""Telemetry fixtures: alice owns a hive with a device key; bob owns nothing of hers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from apiary.device_keys import device_key_generate, device_key_hash
+from apiary.models import Apiary, Hive
+from telemetry.validation import iso_time
+from tests.accounts.factories import BeekeeperFactory
+
+
+@dataclass
+class DeviceHive:
+    hive: Hive
+    key: str
+
+    @property
+    def device_id(self) -> str:
+        return self.hive.device_id
+
+
+def jwt_client(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+def make_hive(owner: User, device_id: str) -> DeviceHive:
+    apiary = Apiary.objects.create(owner=owner, name=f"{owner.name}'s yard")
+    key = device_key_generate()
+    hive = Hive.objects.create(
+        apiary=apiary,
+        name=f"Hive {device_id}",
+        device_id=device_id,
+        device_key_hash=device_key_hash(key),
+    )
+    return DeviceHive(hive=hive, key=key)
+
+
+def minutes_ago(minutes: float) -> str:
+    return iso_time(datetime.now(UTC) - timedelta(minutes=minutes))
+
+
+def reading(minutes: float = 0, **metrics: float) -> dict:
+    return {"time": minutes_ago(minutes), **(metrics or {"temperature": 35.1, "weight": 42.0})}
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return BeekeeperFactory(email="alice@example.com", name="Alice")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return BeekeeperFactory(email="bob@example.com", name="Bob")
+
+
+@pytest.fixture
+def alice_hive(alice: User) -> DeviceHive:
+    return make_hive(alice, "hive-alice-1")
+
+
+@pytest.fixture
+def alice_client(alice: User) -> APIClient:
+    return jwt_client(alice)
+
+
+@pytest.fixture
+def bob_client(bob: User) -> APIClient:
+    return jwt_client(bob)
+
+
+@pytest.fixture
+def device(alice_hive: DeviceHive) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_DEVICE_KEY=alice_hive.key)
+    return client
