@@ -156,11 +156,58 @@ def cmd_run() -> int:
         stack.down()
 
 
+def ensure_browser() -> None:
+    """Debian's Chromium and ChromeDriver for the end-to-end test of the live page."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if not localpg.apt_install(["chromium", "chromium-driver"], "browser tests need Chromium"):
+        localpg.log("Chromium not available: the browser test will be skipped")
+
+
+def start_redis(stack: Stack) -> subprocess.Popen | None:
+    """A throwaway Redis for the two-process live-stream test (BEEAPI_TEST_REDIS_URL).
+
+    The suite itself keeps the in-memory channel layer; only that test uses Redis.
+    """
+    if os.environ.get("REDIS_URL"):
+        stack.env["BEEAPI_TEST_REDIS_URL"] = os.environ["REDIS_URL"]
+        return None
+    if not shutil.which("redis-server"):
+        localpg.apt_install(["redis-server"], "the two-process live test needs Redis")
+    if not shutil.which("redis-server"):
+        localpg.log("Redis not available: the two-process live test will be skipped")
+        return None
+    port = localpg.free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stack.env["BEEAPI_TEST_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    localpg.log(f"Redis for tests on 127.0.0.1:{port}")
+    return proc
+
+
 def cmd_test(args: list[str]) -> int:
     stack = Stack(throwaway=True)
     stack.env["BEEAPI_TELEMETRY_MODE_EXPECTED"] = ""
+    redis: subprocess.Popen | None = None
     try:
+        ensure_browser()
         stack.up()
+        redis = start_redis(stack)
         stack.env["BEEAPI_TELEMETRY_MODE_EXPECTED"] = stack.telemetry_mode
         return subprocess.run(
             [sys.executable, "-m", "pytest", *args], cwd=ROOT, env=stack.env, check=False
@@ -168,6 +215,9 @@ def cmd_test(args: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=10)
         stack.down()
 
 

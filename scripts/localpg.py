@@ -50,22 +50,28 @@ def find_bindir() -> Path | None:
     return Path(initdb).resolve().parent if initdb else None
 
 
-def install_postgresql() -> None:
-    """apt-get install PostgreSQL on a Debian/Ubuntu machine that has none."""
+def apt_install(packages: list[str], why: str) -> bool:
+    """apt-get install ``packages`` on a Debian/Ubuntu machine; False where apt is absent."""
     if not shutil.which("apt-get"):
+        return False
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    log(f"{why}: installing {' '.join(packages)} with apt-get (one time)...")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        check=True,
+        env=env,
+    )
+    return True
+
+
+def install_postgresql() -> None:
+    if not apt_install(["postgresql"], "PostgreSQL binaries not found"):
         sys.exit(
             "PostgreSQL server binaries not found and apt-get is not available. Install "
             "PostgreSQL (initdb, pg_ctl) or set POSTGRES_URL and TIMESCALE_URL."
         )
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    log("PostgreSQL binaries not found: installing them with apt-get (one time)...")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(
-        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-        check=True,
-        env=env,
-    )
 
 
 def ensure_bindir() -> Path:

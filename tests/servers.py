@@ -3,19 +3,16 @@ server that a test may stop and start, and daphne serving BeeAPI in a subprocess
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connections
+
+from beeapi.devserver import DaphneProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -74,77 +71,12 @@ def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
         shutil.rmtree(pg.scratch, ignore_errors=True)
 
 
-class Daphne:
-    """BeeAPI under daphne on 127.0.0.1, as `make run` serves it."""
+class Daphne(DaphneProcess):
+    """BeeAPI under daphne with the test settings: the same secret key (JWTs made by the
+    test verify) and the same password hasher as the users the test created."""
 
     def __init__(self, env: dict[str, str], logfile: Path) -> None:
-        self.port = localpg.free_port()
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "beeapi.settings",
-            "DEBUG": "true",
-            "DB_POOL_TIMEOUT": "2",
-            **env,
-        }
-        self.logfile = logfile
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "beeapi.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.logfile.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.logfile.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(self.base_url + "/schema", timeout=2)
-                return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.2)
-        raise RuntimeError("daphne did not start within 30 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.base_url + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        super().__init__(env, logfile, settings_module="beeapi.settings_test")
 
 
 @contextmanager

@@ -1,0 +1,120 @@
+"""``WS /ws/hive/{id}/telemetry``: the live readings of one hive.
+
+Messages (JSON), server to client:
+    {"type": "history", "readings": [...]}   once, the last 10 readings, oldest first
+    {"type": "readings", "readings": [...]}  per ingested batch, only new readings, oldest first
+A reading is {"time": "2026-06-01T12:00:00Z", "temperature": 34.9, "humidity": 58.1,
+"weight": 41.7, "sound_level": 52.0} (absent metrics are null).
+
+Close codes: 4401 no, bad or expired token; 4404 unknown hive or another user's;
+4429 too many open sockets; 4503 the telemetry database is unavailable. The check happens
+before anything is sent; the socket is accepted first so browsers see these codes.
+Idle connections are kept honest by daphne's WebSocket pings (--ping-interval/--ping-timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError
+
+from apiary.selectors import hive_get_owned
+from telemetry.live import device_group, readings_history
+
+logger = logging.getLogger("telemetry.live")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
+CLOSE_UNAVAILABLE = 4503  # daphne refuses to send 1011 from the server side
+
+# Open sockets of this process, in total and per user.
+_open_by_user: Counter[int] = Counter()
+
+
+def open_sockets() -> int:
+    return sum(_open_by_user.values())
+
+
+class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+    user_id: int | None = None
+    _expiry: asyncio.TimerHandle | None = None
+    _history_times: frozenset[str] = frozenset()
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope.get("user")
+        if self.scope.get("auth_failed") or user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        hive = await database_sync_to_async(hive_get_owned)(
+            user=user, hive_id=int(self.scope["url_route"]["kwargs"]["hive_id"])
+        )
+        if hive is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        if (
+            _open_by_user[user.pk] >= settings.LIVE_MAX_SOCKETS_PER_USER
+            or open_sockets() >= settings.LIVE_MAX_SOCKETS_PER_PROCESS
+        ):
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.user_id = user.pk
+        _open_by_user[user.pk] += 1
+        self._schedule_expiry()
+        # Join before reading the history so nothing ingested in between is missed;
+        # group messages are handled only after connect() returns, so history comes first.
+        self.group = device_group(hive.device_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            history = await database_sync_to_async(readings_history)(hive.device_id)
+        except DatabaseError as exc:
+            logger.warning(
+                "live stream of hive %s: telemetry database unavailable: %s", hive.pk, exc
+            )
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        self._history_times = frozenset(reading["time"] for reading in history)
+        await self.send_json({"type": "history", "readings": history})
+
+    def _schedule_expiry(self) -> None:
+        expires = self.scope.get("token_exp")
+        if expires is None:
+            return  # session-cookie sockets live as long as the connection
+        delay = max(0.0, expires - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(
+            delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.user_id is not None:
+            _open_by_user[self.user_id] -= 1
+            if _open_by_user[self.user_id] <= 0:
+                del _open_by_user[self.user_id]
+            self.user_id = None
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # The stream is one-way; a client "ping" gets a "pong" for liveness checks.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def telemetry_readings(self, event: dict[str, Any]) -> None:
+        readings = event["readings"]
+        if self._history_times:
+            # A batch that landed between joining the group and reading the history.
+            readings = [r for r in readings if r["time"] not in self._history_times]
+            self._history_times = frozenset()
+        if readings:
+            await self.send_json({"type": "readings", "readings": readings})

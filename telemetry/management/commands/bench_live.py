@@ -1,0 +1,157 @@
+"""python manage.py bench_live — live-stream latency with many open sockets.
+
+A benchmark, not a test: it prints figures. Loopback only and bounded (--sockets,
+--posts, a timeout per post). It starts one daphne process on 127.0.0.1, opens
+--sockets WebSockets on one hive, then posts --posts single readings to POST /telemetry
+one after another and measures, for every socket, the time from the POST returning to
+that socket receiving the reading. Negative values mean the reading arrived before the
+HTTP response did (the publish happens at commit, before the response is written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import User
+from apiary.device_keys import device_key_generate, device_key_hash
+from apiary.models import Apiary, Hive
+from beeapi.devserver import DaphneProcess
+from telemetry.validation import iso_time
+
+BENCH_EMAIL = "bench-live@beeapi.invalid"
+DEVICE_ID = "bench-live-001"
+
+
+def _url(alias: str) -> str:
+    s = connections[alias].settings_dict
+    return f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Command(BaseCommand):
+    help = "Measure POST /telemetry -> WebSocket delivery latency with many open sockets."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sockets", type=int, default=500)
+        parser.add_argument("--posts", type=int, default=100)
+        parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait per post")
+
+    def handle(self, *args: Any, sockets: int, posts: int, timeout: float, **options: Any) -> None:
+        hive, key, token = self._hive()
+        env = {
+            "POSTGRES_URL": _url("default"),
+            "TIMESCALE_URL": _url("telemetry"),
+            "LIVE_MAX_SOCKETS_PER_USER": str(sockets + 10),
+            "LIVE_MAX_SOCKETS_PER_PROCESS": str(sockets + 10),
+            "LOG_LEVEL": "WARNING",
+        }
+        log = Path(tempfile.mkstemp(prefix="bench-live-", suffix=".log")[1])
+        with DaphneProcess(env, log) as server:
+            self.stdout.write(
+                f"daphne on 127.0.0.1:{server.port}; opening {sockets} sockets on hive {hive.pk}"
+            )
+            latencies, missing, open_s = asyncio.run(
+                self._run(server, hive.pk, key, token, sockets, posts, timeout)
+            )
+        ms = [v * 1000 for v in latencies]
+        self.stdout.write(
+            f"opened {sockets} sockets in {open_s:.1f} s; {posts} posts; {len(ms)} deliveries, {missing} missing"
+        )
+        if ms:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"POST return -> socket receive: p50 {_pct(ms, 50):.1f} ms, p90 {_pct(ms, 90):.1f} ms, "
+                    f"p99 {_pct(ms, 99):.1f} ms, max {max(ms):.1f} ms, mean {statistics.fmean(ms):.1f} ms"
+                )
+            )
+        log.unlink(missing_ok=True)
+
+    def _hive(self) -> tuple[Hive, str, str]:
+        user = User.objects.filter(email=BENCH_EMAIL).first() or User.objects.create_user(
+            email=BENCH_EMAIL, password=None
+        )
+        apiary, _ = Apiary.objects.get_or_create(owner=user, name="Bench (live)")
+        key = device_key_generate()
+        hive, _ = Hive.objects.update_or_create(
+            device_id=DEVICE_ID,
+            defaults={
+                "apiary": apiary,
+                "name": "Bench live",
+                "device_key_hash": device_key_hash(key),
+            },
+        )
+        return hive, key, str(AccessToken.for_user(user))
+
+    async def _run(
+        self,
+        server: DaphneProcess,
+        hive_id: int,
+        key: str,
+        token: str,
+        count: int,
+        posts: int,
+        timeout: float,
+    ) -> tuple[list[float], int, float]:
+        from websockets.asyncio.client import connect
+
+        url = f"ws://127.0.0.1:{server.port}/ws/hive/{hive_id}/telemetry?token={token}"
+        received: list[dict[str, float]] = [{} for _ in range(count)]
+        gate = asyncio.Semaphore(50)
+
+        async def open_one(i: int) -> Any:
+            async with gate:
+                ws = await connect(url, open_timeout=30, max_queue=None)
+                first = json.loads(await ws.recv())
+                assert first["type"] == "history", first
+                return ws
+
+        started = time.perf_counter()
+        sockets = await asyncio.gather(*(open_one(i) for i in range(count)))
+        open_s = time.perf_counter() - started
+
+        async def reader(i: int, ws: Any) -> None:
+            async for raw in ws:
+                now = time.perf_counter()
+                for reading in json.loads(raw)["readings"]:
+                    received[i][reading["time"]] = now
+
+        readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(sockets)]
+        latencies: list[float] = []
+        missing = 0
+        base = datetime.now(UTC) - timedelta(seconds=posts + 5)
+        for n in range(posts):
+            stamp = iso_time(base + timedelta(seconds=n))
+            body = {"time": stamp, "temperature": 35.0 + n % 10 / 10, "weight": 40.0}
+            status, text = await asyncio.to_thread(
+                server.post_json, "/telemetry", body, {"X-Device-Key": key}
+            )
+            returned = time.perf_counter()
+            if status not in (200, 201):
+                raise RuntimeError(f"POST /telemetry answered {status}: {text[:200]!r}")
+            deadline = returned + timeout
+            while time.perf_counter() < deadline and not all(stamp in r for r in received):
+                await asyncio.sleep(0.002)
+            for r in received:
+                if stamp in r:
+                    latencies.append(r[stamp] - returned)
+                else:
+                    missing += 1
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        return latencies, missing, open_s

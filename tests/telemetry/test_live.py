@@ -1,0 +1,212 @@
+"""WS /ws/hive/{id}/telemetry against the real ASGI application and real databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework_simplejwt.tokens import AccessToken
+
+from beeapi.asgi import application
+from telemetry.models import Reading
+from telemetry.services import readings_ingest
+from tests.accounts.factories import BeekeeperFactory
+from tests.telemetry.conftest import make_hive, reading
+
+LIVE = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
+
+
+def _token(user: Any, lifetime: timedelta | None = None) -> str:
+    token = AccessToken.for_user(user)
+    if lifetime is not None:
+        token.set_exp(lifetime=lifetime)
+    return str(token)
+
+
+def _run(scenario: Any) -> Any:
+    return async_to_sync(scenario)()
+
+
+async def _closed_with(communicator: WebsocketCommunicator) -> int | None:
+    """The close code after an accepted handshake; fails if any data frame came first."""
+    connected, _ = await communicator.connect()
+    assert connected
+    output = await communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close", f"sent before the check: {output}"
+    await communicator.wait()
+    return output.get("code")
+
+
+@pytest.fixture
+def owner(transactional_db: None) -> Any:
+    return BeekeeperFactory(email="alice@example.com")
+
+
+@LIVE
+def test_history_of_the_last_ten_readings_oldest_first_then_live_batches(owner: Any) -> None:
+    device = make_hive(owner, "live-001")
+    base = datetime.now(UTC) - timedelta(hours=1)
+    Reading.objects.bulk_create(
+        [
+            Reading(device_id="live-001", time=base + timedelta(minutes=i), temperature=30 + i)
+            for i in range(12)
+        ]
+    )
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner)}"
+        )
+        connected, _ = await ws.connect()
+        assert connected
+        history = await ws.receive_json_from(timeout=5)
+        assert history["type"] == "history"
+        assert [r["temperature"] for r in history["readings"]] == [30 + i for i in range(2, 12)]
+
+        batch = [reading(minutes=2, temperature=34.0), reading(minutes=1, temperature=35.0)]
+        await database_sync_to_async(readings_ingest)(device_id="live-001", readings=batch)
+        pushed = await ws.receive_json_from(timeout=5)
+        assert pushed["type"] == "readings"
+        assert [r["temperature"] for r in pushed["readings"]] == [34.0, 35.0]
+
+        # Re-sending the same batch stores nothing and pushes nothing.
+        await database_sync_to_async(readings_ingest)(device_id="live-001", readings=batch)
+        assert await ws.receive_nothing(timeout=0.5)
+        await ws.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+def test_bearer_header_authenticates(owner: Any) -> None:
+    device = make_hive(owner, "live-002")
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application,
+            f"/ws/hive/{device.hive.id}/telemetry",
+            headers=[(b"authorization", f"Bearer {_token(owner)}".encode())],
+        )
+        connected, _ = await ws.connect()
+        assert connected
+        assert await ws.receive_json_from(timeout=5) == {"type": "history", "readings": []}
+        await ws.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+@pytest.mark.parametrize("token", [None, "not-a-jwt", "expired"])
+def test_missing_bad_or_expired_token_closes_4401(owner: Any, token: str | None) -> None:
+    device = make_hive(owner, "live-003")
+    if token == "expired":
+        token = _token(owner, lifetime=-timedelta(seconds=1))
+    query = f"?token={token}" if token else ""
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(application, f"/ws/hive/{device.hive.id}/telemetry{query}")
+        assert await _closed_with(ws) == 4401
+
+    _run(scenario)
+
+
+@LIVE
+def test_unknown_or_foreign_hive_closes_4404(owner: Any) -> None:
+    device = make_hive(owner, "live-004")
+    bob = BeekeeperFactory(email="bob@example.com")
+
+    async def scenario() -> None:
+        foreign = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(bob)}"
+        )
+        assert await _closed_with(foreign) == 4404
+        unknown = WebsocketCommunicator(
+            application, f"/ws/hive/999999/telemetry?token={_token(owner)}"
+        )
+        assert await _closed_with(unknown) == 4404
+
+    _run(scenario)
+
+
+@LIVE
+def test_bob_never_receives_alices_readings(owner: Any) -> None:
+    alice_device = make_hive(owner, "live-005")
+    bob = BeekeeperFactory(email="bob@example.com")
+    bob_device = make_hive(bob, "live-006")
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{bob_device.hive.id}/telemetry?token={_token(bob)}"
+        )
+        await ws.connect()
+        await ws.receive_json_from(timeout=5)
+        await database_sync_to_async(readings_ingest)(
+            device_id=alice_device.device_id, readings=[reading()]
+        )
+        assert await ws.receive_nothing(timeout=0.5)
+        await ws.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+def test_socket_closes_when_the_token_expires(owner: Any) -> None:
+    device = make_hive(owner, "live-007")
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application,
+            f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner, timedelta(seconds=1))}",
+        )
+        await ws.connect()
+        await ws.receive_json_from(timeout=5)
+        output = await ws.receive_output(timeout=5)
+        assert output == {"type": "websocket.close", "code": 4401}
+        await ws.wait()
+
+    _run(scenario)
+
+
+@LIVE
+def test_too_many_sockets_per_user_close_4429(owner: Any, settings: Any) -> None:
+    settings.LIVE_MAX_SOCKETS_PER_USER = 2
+    device = make_hive(owner, "live-008")
+    url = f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner)}"
+
+    async def scenario() -> None:
+        first, second = (
+            WebsocketCommunicator(application, url),
+            WebsocketCommunicator(application, url),
+        )
+        for ws in (first, second):
+            await ws.connect()
+            await ws.receive_json_from(timeout=5)
+        assert await _closed_with(WebsocketCommunicator(application, url)) == 4429
+        await first.disconnect()
+        again = WebsocketCommunicator(application, url)
+        await again.connect()
+        assert (await again.receive_json_from(timeout=5))["type"] == "history"
+        await again.disconnect()
+        await second.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+def test_foreign_browser_origin_is_refused(owner: Any) -> None:
+    device = make_hive(owner, "live-009")
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application,
+            f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner)}",
+            headers=[(b"origin", b"https://evil.example.com")],
+        )
+        connected, _ = await ws.connect()
+        assert not connected
+
+    _run(scenario)
