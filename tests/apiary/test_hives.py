@@ -101,3 +101,14 @@ def test_deleting_a_hive_deletes_its_queens_and_events(as_alice, alice_hive) -> 
     assert as_alice.delete(f"/hives/{alice_hive.id}").status_code == 204
     assert not QueenBee.objects.exists()
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(databases=["default", "telemetry"])
+def test_deleting_a_hive_keeps_its_telemetry_as_history(as_alice, alice_hive) -> None:
+    from django.utils import timezone
+
+    from telemetry.models import Reading
+
+    Reading.objects.create(device_id=alice_hive.device_id, time=timezone.now(), temperature=35.0)
+    assert as_alice.delete(f"/hives/{alice_hive.id}").status_code == 204
+    assert Reading.objects.filter(device_id=alice_hive.device_id).count() == 1
