@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,20 +14,6 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from telemetry.validation import iso_time
 from tests.servers import Daphne, daphne, database_url, throwaway_postgres
 from tests.telemetry.conftest import make_hive
-
-
-def post(server: Daphne, path: str, body: dict, headers: dict[str, str]) -> tuple[int, bytes]:
-    request = urllib.request.Request(
-        server.base_url + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **headers},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def until_not_503(server: Daphne, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -52,7 +36,7 @@ def test_telemetry_is_503_while_its_server_is_down_and_recovers(alice, tmp_path:
         env = {"POSTGRES_URL": database_url("default"), "TIMESCALE_URL": telemetry_pg.url}
         with daphne(env, tmp_path / "daphne.log") as server:
             server.manage("migrate", "--database", "telemetry", "--no-input")
-            status, body = post(server, "/telemetry", reading, {"X-Device-Key": device.key})
+            status, body = server.post_json("/telemetry", reading, {"X-Device-Key": device.key})
             assert status == 201, body
             status, body = server.get(telemetry_path, auth)
             assert status == 200, body
@@ -63,7 +47,7 @@ def test_telemetry_is_503_while_its_server_is_down_and_recovers(alice, tmp_path:
                 status, body = server.get(path, auth)
                 assert status == 503, (path, body)
                 assert json.loads(body)["code"] == "database_unavailable"
-            status, body = post(server, "/telemetry", reading, {"X-Device-Key": device.key})
+            status, body = server.post_json("/telemetry", reading, {"X-Device-Key": device.key})
             assert status == 503 and json.loads(body)["code"] == "database_unavailable"
             # Endpoints on the entity database keep working.
             status, body = server.get("/users/me", auth)
@@ -73,5 +57,5 @@ def test_telemetry_is_503_while_its_server_is_down_and_recovers(alice, tmp_path:
             status, body = until_not_503(server, telemetry_path, auth)
             assert status == 200, body
             assert len(json.loads(body)["results"]) == 1
-            status, body = post(server, "/telemetry", reading, {"X-Device-Key": device.key})
+            status, body = server.post_json("/telemetry", reading, {"X-Device-Key": device.key})
             assert status == 200 and json.loads(body) == {"accepted": 0, "duplicates": 1}

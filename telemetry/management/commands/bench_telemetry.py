@@ -93,7 +93,7 @@ class Command(BaseCommand):
         # Many devices, few readings each: the fresh data stays within the last day or two,
         # in chunks that compression has not reached.
         parser.add_argument("--api-devices", type=int, default=100)
-        parser.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients")
+        parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
         parser.add_argument("--queries", type=int, default=100, help="timed requests per query")
         parser.add_argument("--cleanup", action="store_true", help="delete bench data and exit")
 
@@ -151,7 +151,7 @@ class Command(BaseCommand):
                     [LOAD_PREFIX + "%", end - timedelta(days=days, hours=-24)],
                 ).fetchall()
             )
-        todo = [h for h in hives if existing.get(h.device_id, 0) < per_hive - 1440]
+        todo = [h for h in hives if existing.get(h.device_id, 0) < per_hive - 2 * 1440]
         if not todo:
             self.stdout.write(f"load: {len(hives)} hives x {days} days already loaded")
             return
@@ -177,6 +177,15 @@ class Command(BaseCommand):
             conn.commit()
         if hourly_refresh(start, end):
             self.stdout.write("  readings_hourly materialized for the loaded range")
+            # Compress the old chunks now, as the policy would, rather than in the
+            # background while the measurements run.
+            with psycopg.connect(self.telemetry, autocommit=True) as conn:
+                for (job,) in conn.execute(
+                    "SELECT job_id FROM timescaledb_information.jobs"
+                    " WHERE proc_name = 'policy_compression' AND hypertable_name = 'readings'"
+                ).fetchall():
+                    conn.execute("CALL run_job(%s)", [job])
+            self.stdout.write("  chunks older than TELEMETRY_COMPRESS_AFTER_DAYS compressed")
 
     def _purge_fresh(self) -> None:
         """Remove the readings of earlier runs' ingestion steps (recent, uncompressed)."""
