@@ -9,8 +9,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -48,6 +49,10 @@ def _service_save(request: HttpRequest, call: Any) -> Any:
         for field, errors in getattr(exc, "message_dict", {"": exc.messages}).items():
             messages.error(request, f"{field}: {' '.join(errors)}" if field else " ".join(errors))
         raise
+
+
+def _cleaned(form: Any, names: set[str]) -> dict[str, Any]:
+    return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
 
 
 class QueenAdminForm(forms.ModelForm):
@@ -158,20 +163,14 @@ class ApiaryAdmin(OwnedAdminMixin, admin.ModelAdmin):
     ]
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
-        return qs.filter(pk__in=selectors.apiary_list(user=user).values("pk")).select_related(
-            "owner"
-        )
+        return selectors.apiary_list(user=user).annotate(hive_total=Count("hives"))
 
-    @admin.display(description="hives")
+    @admin.display(description="hives", ordering="hive_total")
     def hive_count(self, obj: Apiary) -> int:
-        return obj.hives.count()
+        return obj.hive_total
 
     def save_model(self, request: HttpRequest, obj: Apiary, form: Any, change: bool) -> None:
-        fields = {
-            name: form.cleaned_data[name]
-            for name in services.APIARY_FIELDS
-            if name in form.cleaned_data
-        }
+        fields = _cleaned(form, services.APIARY_FIELDS)
         if change:
             _service_save(
                 request, lambda: services.apiary_update(apiary=obj, actor=request.user, **fields)
@@ -247,14 +246,10 @@ class HiveAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="live")
     def live(self, obj: Hive) -> str:
-        return format_html('<a href="/hives/{}/live">live telemetry</a>', obj.pk)
+        return format_html('<a href="{}">live telemetry</a>', reverse("hive-live", args=[obj.pk]))
 
     def save_model(self, request: HttpRequest, obj: Hive, form: Any, change: bool) -> None:
-        fields = {
-            name: form.cleaned_data[name]
-            for name in services.HIVE_FIELDS
-            if name in form.cleaned_data
-        }
+        fields = _cleaned(form, services.HIVE_FIELDS)
         if change:
             _service_save(
                 request, lambda: services.hive_update(hive=obj, actor=request.user, **fields)
@@ -341,7 +336,7 @@ class QueenBeeAdmin(OwnedAdminMixin, admin.ModelAdmin):
             )
             obj.pk = queen.pk
             return
-        fields = {name: data[name] for name in services.QUEEN_FIELDS if name in data}
+        fields = _cleaned(form, services.QUEEN_FIELDS)
         _service_save(
             request, lambda: services.queen_update(queen=obj, actor=request.user, **fields)
         )

@@ -37,6 +37,20 @@ def _valid(
     return dict(serializer.validated_data)
 
 
+# /apiaries/{id}/events and /hives/{id}/events: the same action on either parent.
+_EVENTS_ACTION: dict[str, Any] = {
+    "detail": True,
+    "methods": ["get", "post"],
+    "filterset_class": filters.EventFilter,
+    "ordering_fields": ["occurred_at"],
+    "search_fields": ["notes"],
+}
+_events_schema = extend_schema(
+    request=NestedEventSerializer,
+    responses={200: EventSerializer(many=True), 201: EventSerializer},
+)
+
+
 class _ListMixin:
     selector: Any
     model: Any
@@ -52,6 +66,18 @@ class _ListMixin:
         # Not get_object(): that would apply the nested action's filters (for events, say)
         # to this viewset's own queryset.
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+    def _nested_events(self, request: Request, **parent: Any) -> Response:
+        if request.method == "GET":
+            return self._paginated(
+                selectors.event_list(user=request.user).filter(**parent), EventSerializer
+            )
+        data = _valid(NestedEventSerializer, request)
+        event = services.event_create(actor=request.user, **parent, **data)
+        return Response(
+            EventSerializer(event, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     def _paginated(self, queryset: Any, serializer_class: type) -> Response:
         queryset = self.filter_queryset(queryset)
@@ -104,30 +130,11 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         data.pop("apiary", None)
         return _hive_created(request, apiary=apiary, data=data)
 
-    @extend_schema(
-        request=NestedEventSerializer,
-        responses={200: EventSerializer(many=True), 201: EventSerializer},
-    )
-    @action(
-        detail=True,
-        methods=["get", "post"],
-        filterset_class=filters.EventFilter,
-        ordering_fields=["occurred_at"],
-        search_fields=["notes"],
-    )
+    @_events_schema
+    @action(**_EVENTS_ACTION)
     def events(self, request: Request, pk: str | None = None) -> Response:
         """Events of the apiary itself (GET), or record one (POST)."""
-        apiary = self._parent()
-        if request.method == "GET":
-            return self._paginated(
-                selectors.event_list(user=request.user).filter(apiary=apiary), EventSerializer
-            )
-        data = _valid(NestedEventSerializer, request)
-        event = services.event_create(actor=request.user, apiary=apiary, **data)
-        return Response(
-            EventSerializer(event, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
-        )
+        return self._nested_events(request, apiary=self._parent())
 
 
 def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> Response:
@@ -208,31 +215,11 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(
-        request=NestedEventSerializer,
-        responses={200: EventSerializer(many=True), 201: EventSerializer},
-    )
-    @action(
-        detail=True,
-        methods=["get", "post"],
-        filterset_class=filters.EventFilter,
-        ordering_fields=["occurred_at"],
-        search_fields=["notes"],
-    )
+    @_events_schema
+    @action(**_EVENTS_ACTION)
     def events(self, request: Request, pk: str | None = None) -> Response:
         """Events of the hive (GET), or record one (POST)."""
-        hive = self._parent()
-        if request.method == "GET":
-            return self._paginated(
-                selectors.event_list(user=request.user).filter(hive=hive), EventSerializer
-            )
-        event = services.event_create(
-            actor=request.user, hive=hive, **_valid(NestedEventSerializer, request)
-        )
-        return Response(
-            EventSerializer(event, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
-        )
+        return self._nested_events(request, hive=self._parent())
 
 
 class QueenViewSet(
