@@ -27,9 +27,14 @@ class DaphneProcess:
     """``daphne beeapi.asgi:application`` with the given environment."""
 
     def __init__(
-        self, env: dict[str, str], logfile: Path, settings_module: str = "beeapi.settings"
+        self,
+        env: dict[str, str],
+        logfile: Path,
+        settings_module: str = "beeapi.settings",
+        daphne_args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
+        self.daphne_args = daphne_args
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": settings_module,
@@ -62,6 +67,7 @@ class DaphneProcess:
             "127.0.0.1",
             "-p",
             str(self.port),
+            *self.daphne_args,
             "beeapi.asgi:application",
         ]
         self.proc = subprocess.Popen(

@@ -21,12 +21,13 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
-import subprocess
-import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,11 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Hive
+from beeapi.devserver import DaphneProcess
 from telemetry.services import COPY_SQL, COPY_TYPES
 from telemetry.timescale import TELEMETRY_DB, hourly_refresh, timescale_version
 from telemetry.validation import iso_time
 
-ROOT = Path(__file__).resolve().parents[3]
 BENCH_EMAIL = "bench@beeapi.invalid"
 LOAD_PREFIX = "bench-load-"
 API_PREFIX = "bench-api-"
@@ -94,6 +95,9 @@ class Command(BaseCommand):
         # in chunks that compression has not reached.
         parser.add_argument("--api-devices", type=int, default=100)
         parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+        parser.add_argument(
+            "--servers", type=int, default=1, help="daphne processes the clients spread over"
+        )
         parser.add_argument("--queries", type=int, default=100, help="timed requests per query")
         parser.add_argument("--cleanup", action="store_true", help="delete bench data and exit")
 
@@ -112,9 +116,9 @@ class Command(BaseCommand):
         user, load_hives, api_hives = self._hives()
         self._load(load_hives)
         self._purge_fresh()
-        with self._daphne() as base:
-            self._ingest(base, api_hives)
-            self._queries(base, user, load_hives[0])
+        with self._daphnes() as bases:
+            self._ingest(bases, api_hives)
+            self._queries(bases[0], user, load_hives[0])
 
     # --- data ---------------------------------------------------------------------------
 
@@ -213,7 +217,7 @@ class Command(BaseCommand):
 
     # --- ingestion ------------------------------------------------------------------------
 
-    def _ingest(self, base: tuple[str, int], hives: list[tuple[Hive, str]]) -> None:
+    def _ingest(self, bases: list[tuple[str, int]], hives: list[tuple[Hive, str]]) -> None:
         """API and COPY in alternating rounds, so drift (checkpoints, autovacuum) hits both."""
         rounds = 3
         bodies = self._api_bodies(hives)
@@ -221,7 +225,7 @@ class Command(BaseCommand):
         api_n = api_s = copy_n = copy_s = 0.0
         with psycopg.connect(self.telemetry) as conn:
             for r in range(rounds):
-                n, seconds = self._post(base, bodies[r::rounds])
+                n, seconds = self._post(bases, bodies[r::rounds])
                 api_n, api_s = api_n + n, api_s + seconds
                 n, seconds = self._copy(conn, copy_rows[r::rounds])
                 copy_n, copy_s = copy_n + n, copy_s + seconds
@@ -235,7 +239,8 @@ class Command(BaseCommand):
         api, copy, copy_one = api_n / api_s, copy_n / copy_s, one_n / one_s
         self.stdout.write(
             f"POST /telemetry: {api_n:,.0f} readings in {len(bodies)} batches of {size} from "
-            f"{self.options['clients']} client(s), {rounds} rounds alternating with COPY\n"
+            f"{self.options['clients']} client(s) to {len(bases)} server process(es), "
+            f"{rounds} rounds alternating with COPY\n"
             f"  API ingest (HTTP, validation, idempotent insert): {api:>10,.0f} readings/s\n"
             f"  binary COPY, {size} rows per transaction:        {copy:>10,.0f} rows/s"
             f"   -> API at {100 * api / copy:.0f}%\n"
@@ -266,12 +271,14 @@ class Command(BaseCommand):
             for device, start, size in batches
         ]
 
-    def _post(self, base: tuple[str, int], bodies: list[tuple[str, bytes]]) -> tuple[int, float]:
+    def _post(
+        self, bases: list[tuple[str, int]], bodies: list[tuple[str, bytes]]
+    ) -> tuple[int, float]:
         clients = max(1, self.options["clients"])
         accepted: list[int] = []
         errors: list[str] = []
 
-        def client(share: list[tuple[str, bytes]]) -> None:
+        def client(base: tuple[str, int], share: list[tuple[str, bytes]]) -> None:
             conn = http.client.HTTPConnection(*base, timeout=60)
             for key, body in share:
                 headers = {"Content-Type": "application/json", "X-Device-Key": key}
@@ -285,7 +292,8 @@ class Command(BaseCommand):
             conn.close()
 
         threads = [
-            threading.Thread(target=client, args=(bodies[i::clients],)) for i in range(clients)
+            threading.Thread(target=client, args=(bases[i % len(bases)], bodies[i::clients]))
+            for i in range(clients)
         ]
         started = time.perf_counter()
         for thread in threads:
@@ -341,51 +349,30 @@ class Command(BaseCommand):
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _daphne(self) -> Any:
-        command = self
-
-        class _Server:
-            def __enter__(self) -> tuple[str, int]:
-                sys.path.insert(0, str(ROOT / "scripts"))
-                import localpg
-
-                self.port = localpg.free_port()
-                # Production settings (DEBUG off) over plain HTTP on loopback.
-                env = {
-                    **os.environ,
-                    "DJANGO_SETTINGS_MODULE": "beeapi.settings",
-                    "DEBUG": "false",
-                    # The same key as this process: it signs the JWT of the query step.
-                    "SECRET_KEY": settings.SECRET_KEY,
-                    "SECURE_SSL_REDIRECT": "false",
-                    "LOG_LEVEL": "WARNING",
-                }
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                     "--access-log", os.devnull, "beeapi.asgi:application"],
-                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    try:
-                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                        conn.request("GET", "/health")
-                        conn.getresponse().read()
-                        command.stdout.write(f"daphne on 127.0.0.1:{self.port}")
-                        return ("127.0.0.1", self.port)
-                    except OSError:
-                        time.sleep(0.2)
-                self.proc.kill()
-                raise RuntimeError("daphne did not start")
-
-            def __exit__(self, *exc: object) -> None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-
-        return _Server()
+    @contextmanager
+    def _daphnes(self) -> Iterator[list[tuple[str, int]]]:
+        """--servers daphne processes with production settings over plain HTTP on loopback."""
+        env = {
+            "DEBUG": "false",
+            # The same key as this process: it signs the JWT of the query step.
+            "SECRET_KEY": settings.SECRET_KEY,
+            "SECURE_SSL_REDIRECT": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+        logdir = Path(tempfile.mkdtemp(prefix="bench-telemetry-"))
+        servers = [
+            DaphneProcess(env, logdir / f"daphne-{n}.log", daphne_args=("--access-log", os.devnull))
+            for n in range(self.options["servers"])
+        ]
+        try:
+            for server in servers:
+                server.start()
+                self.stdout.write(f"daphne on 127.0.0.1:{server.port}")
+            yield [("127.0.0.1", server.port) for server in servers]
+        finally:
+            for server in servers:
+                server.stop()
+            shutil.rmtree(logdir, ignore_errors=True)
 
     def _cleanup(self) -> None:
         with psycopg.connect(self.telemetry) as conn:
