@@ -187,7 +187,18 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Open platform for sensor-equipped beehives: apiaries, hives, queens, events and "
         "hive telemetry. Authenticate with `POST /auth/token` and send "
-        "`Authorization: Bearer <access>`."
+        "`Authorization: Bearer <access>`. Sensor gateways send readings to "
+        "`POST /telemetry` with their hive's `X-Device-Key`.\n\n"
+        "## Live stream: `WS /ws/hive/{id}/telemetry`\n"
+        "Authenticate with `?token=<access>`, an `Authorization: Bearer` header, or the "
+        'session cookie. The server sends `{"type": "history", "readings": [...]}` '
+        '(the last 10 readings, oldest first), then `{"type": "readings", '
+        '"readings": [...]}` for every ingested batch with only its new readings, oldest '
+        'first. A reading is `{"time", "temperature", "humidity", "weight", '
+        '"sound_level"}` (absent metrics are null). Close codes: 4401 missing, bad or '
+        "expired token; 4404 unknown or another user's hive; 4429 too many sockets; 4503 "
+        'telemetry database unavailable. Send `{"type": "ping"}` to get '
+        '`{"type": "pong"}`.'
     ),
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -210,3 +210,33 @@ def test_foreign_browser_origin_is_refused(owner: Any) -> None:
         assert not connected
 
     _run(scenario)
+
+
+@LIVE
+def test_a_stuck_subscriber_never_blocks_ingestion_or_other_sockets(owner: Any) -> None:
+    from channels.layers import get_channel_layer
+
+    from telemetry.live import device_group
+
+    device = make_hive(owner, "live-010")
+    layer = get_channel_layer()
+
+    async def scenario() -> None:
+        # A subscriber that never reads: its channel fills up to the layer's capacity.
+        stuck = await layer.new_channel()
+        await layer.group_add(device_group("live-010"), stuck)
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner)}"
+        )
+        await ws.connect()
+        await ws.receive_json_from(timeout=5)
+        batches = layer.capacity + 20
+        for n in range(batches):
+            result = await database_sync_to_async(readings_ingest)(
+                device_id="live-010", readings=[reading(minutes=batches - n, temperature=30.0)]
+            )
+            assert result.accepted == 1
+            assert (await ws.receive_json_from(timeout=5))["type"] == "readings"
+        await ws.disconnect()
+
+    _run(scenario)
