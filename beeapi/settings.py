@@ -215,9 +215,13 @@ SPECTACULAR_SETTINGS = {
 # --- Channels ---------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
+    # The pub/sub layer fans a group message out with one PUBLISH, received once per
+    # server process; the list-based core layer writes to every socket's channel. With
+    # 500 sockets on a hive, POST-to-socket p99 was 78 ms with pub/sub and 164 ms with
+    # core (scripts/bench_live.py). Live readings are fire-and-forget either way.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
