@@ -160,11 +160,11 @@ def test_socket_closes_when_the_token_expires(owner: Any) -> None:
     async def scenario() -> None:
         ws = WebsocketCommunicator(
             application,
-            f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner, timedelta(seconds=1))}",
+            f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner, timedelta(seconds=3))}",
         )
         await ws.connect()
         await ws.receive_json_from(timeout=5)
-        output = await ws.receive_output(timeout=5)
+        output = await ws.receive_output(timeout=8)
         assert output == {"type": "websocket.close", "code": 4401}
         await ws.wait()
 
