@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,21 @@ def _storage_mode_markers(request: pytest.FixtureRequest, telemetry_mode: str | 
         pytest.skip("telemetry server has no TimescaleDB (plain-PostgreSQL mode)")
     if request.node.get_closest_marker("plain_postgres") and telemetry_mode:
         pytest.skip("telemetry server runs TimescaleDB")
+
+
+@pytest.fixture
+def alice(db: None) -> Any:
+    """A registered beekeeper; permission tests pit bob against her data."""
+    from tests.accounts.factories import BeekeeperFactory
+
+    return BeekeeperFactory(email="alice@example.com", name="Alice")
+
+
+@pytest.fixture
+def bob(db: None) -> Any:
+    from tests.accounts.factories import BeekeeperFactory
+
+    return BeekeeperFactory(email="bob@example.com", name="Bob")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from tests.accounts.factories import BeekeeperFactory, SuperuserFactory, login
+from tests.accounts.factories import SuperuserFactory, login
 
 
 @pytest.fixture(autouse=True)
@@ -21,16 +21,6 @@ def _fresh_throttle_counters() -> Iterator[None]:
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
-
-
-@pytest.fixture
-def alice(db: None) -> User:
-    return BeekeeperFactory(email="alice@example.com", name="Alice")
-
-
-@pytest.fixture
-def bob(db: None) -> User:
-    return BeekeeperFactory(email="bob@example.com", name="Bob")
 
 
 @pytest.fixture

@@ -6,17 +6,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import ApiaryFactory, BeekeeperFactory, HiveFactory
-
-
-@pytest.fixture
-def alice(db):
-    return BeekeeperFactory(email="alice@example.com")
-
-
-@pytest.fixture
-def bob(db):
-    return BeekeeperFactory(email="bob@example.com")
+from tests.factories import ApiaryFactory, HiveFactory
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Hive
 from telemetry.validation import iso_time
-from tests.accounts.factories import BeekeeperFactory
 
 
 @dataclass
@@ -50,16 +49,6 @@ def minutes_ago(minutes: float) -> str:
 
 def reading(minutes: float = 0, **metrics: float) -> dict:
     return {"time": minutes_ago(minutes), **(metrics or {"temperature": 35.1, "weight": 42.0})}
-
-
-@pytest.fixture
-def alice(db: None) -> User:
-    return BeekeeperFactory(email="alice@example.com", name="Alice")
-
-
-@pytest.fixture
-def bob(db: None) -> User:
-    return BeekeeperFactory(email="bob@example.com", name="Bob")
 
 
 @pytest.fixture
