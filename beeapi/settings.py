@@ -127,6 +127,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Trusted reverse proxies in front of the app. 0: the socket address is the client and
+# X-Forwarded-For is ignored, so a spoofed header cannot reset a throttle or lockout.
+# Behind one proxy that appends to X-Forwarded-For (nginx, a load balancer), set 1.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -167,6 +171,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "beeapi.exceptions.exception_handler",
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("AUTH_THROTTLE_RATE", "10/min"),
     },
