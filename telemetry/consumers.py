@@ -1,8 +1,10 @@
 """``WS /ws/hive/{id}/telemetry``: the live readings of one hive.
 
-Messages (JSON), server to client:
-    {"type": "history", "readings": [...]}   once, the last 10 readings, oldest first
-    {"type": "readings", "readings": [...]}  per ingested batch, only new readings, oldest first
+Messages (JSON), server to client, each naming the hive and its device:
+    {"type": "history", "hive": 7, "device_id": "gw-1", "readings": [...]}
+        once, the last 10 readings, oldest first
+    {"type": "readings", "hive": 7, "device_id": "gw-1", "readings": [...]}
+        per ingested batch, only new readings, oldest first
 A reading is {"time": "2026-06-01T12:00:00Z", "temperature": 34.9, "humidity": 58.1,
 "weight": 41.7, "sound_level": 52.0} (absent metrics are null).
 
@@ -45,6 +47,8 @@ def open_sockets() -> int:
 
 class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
+    hive_id: int | None = None
+    device_id: str | None = None
     user_id: int | None = None
     _expiry: asyncio.TimerHandle | None = None
     _history_times: frozenset[str] = frozenset()
@@ -72,6 +76,7 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         self._schedule_expiry()
         # Join before reading the history so nothing ingested in between is missed;
         # group messages are handled only after connect() returns, so history comes first.
+        self.hive_id, self.device_id = hive.pk, hive.device_id
         self.group = device_group(hive.device_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
@@ -83,7 +88,12 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         self._history_times = frozenset(reading["time"] for reading in history)
-        await self.send_json({"type": "history", "readings": history})
+        await self._send_readings("history", history)
+
+    async def _send_readings(self, kind: str, readings: list[dict[str, Any]]) -> None:
+        await self.send_json(
+            {"type": kind, "hive": self.hive_id, "device_id": self.device_id, "readings": readings}
+        )
 
     def _schedule_expiry(self) -> None:
         expires = self.scope.get("token_exp")
@@ -111,10 +121,17 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def telemetry_readings(self, event: dict[str, Any]) -> None:
+        if event.get("device_id") != self.device_id:
+            # Groups are per device by construction; this guard keeps a stray message
+            # (a foreign publisher on a shared Redis, say) from reaching another hive.
+            logger.warning(
+                "live message for %r dropped on hive %s", event.get("device_id"), self.hive_id
+            )
+            return
         readings = event["readings"]
         if self._history_times:
             # A batch that landed between joining the group and reading the history.
             readings = [r for r in readings if r["time"] not in self._history_times]
             self._history_times = frozenset()
         if readings:
-            await self.send_json({"type": "readings", "readings": readings})
+            await self._send_readings("readings", readings)

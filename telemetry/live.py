@@ -8,6 +8,7 @@ spans every server process.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -26,9 +27,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def device_group(device_id: str) -> str:
-    """Channel-layer group of one device (group names allow [A-Za-z0-9._-] only)."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in device_id)
-    return f"device.{safe}"[:99]
+    """Channel-layer group of one device: a digest, so no two device ids share a group.
+
+    Group names allow only [A-Za-z0-9._-] and fewer than 100 characters, while device ids
+    may hold ':'; mapping characters (``gw:1`` -> ``gw_1``) made distinct devices collide
+    and leaked one owner's readings to another's socket. SHA-256 of the id cannot collide.
+    """
+    return "device." + hashlib.sha256(device_id.encode()).hexdigest()
 
 
 def publish_readings(device_id: str, readings: Sequence[dict[str, Any]]) -> None:
@@ -43,7 +48,8 @@ def publish_readings(device_id: str, readings: Sequence[dict[str, Any]]) -> None
     if layer is None:
         return
     async_to_sync(layer.group_send)(
-        device_group(device_id), {"type": "telemetry.readings", "readings": list(readings)}
+        device_group(device_id),
+        {"type": "telemetry.readings", "device_id": device_id, "readings": list(readings)},
     )
 
 

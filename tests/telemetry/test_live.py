@@ -71,6 +71,7 @@ def test_history_of_the_last_ten_readings_oldest_first_then_live_batches(owner: 
         await database_sync_to_async(readings_ingest)(device_id="live-001", readings=batch)
         pushed = await ws.receive_json_from(timeout=5)
         assert pushed["type"] == "readings"
+        assert (pushed["hive"], pushed["device_id"]) == (device.hive.id, "live-001")
         assert [r["temperature"] for r in pushed["readings"]] == [34.0, 35.0]
 
         # Re-sending the same batch stores nothing and pushes nothing.
@@ -93,7 +94,12 @@ def test_bearer_header_authenticates(owner: Any) -> None:
         )
         connected, _ = await ws.connect()
         assert connected
-        assert await ws.receive_json_from(timeout=5) == {"type": "history", "readings": []}
+        assert await ws.receive_json_from(timeout=5) == {
+            "type": "history",
+            "hive": device.hive.id,
+            "device_id": "live-002",
+            "readings": [],
+        }
         await ws.disconnect()
 
     _run(scenario)
@@ -238,5 +244,34 @@ def test_a_stuck_subscriber_never_blocks_ingestion_or_other_sockets(owner: Any) 
             assert result.accepted == 1
             assert (await ws.receive_json_from(timeout=5))["type"] == "readings"
         await ws.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+def test_devices_whose_ids_differ_only_in_punctuation_never_share_a_stream(owner: Any) -> None:
+    """gw:1, gw_1 and gw.1 once mapped to one channel group: bob's socket got alice's data."""
+    ids = ["gw:1", "gw_1", "gw.1", "gw-1"]
+    users = [owner] + [BeekeeperFactory(email=f"keeper{n}@example.com") for n in range(3)]
+    devices = [make_hive(user, device_id) for user, device_id in zip(users, ids, strict=True)]
+
+    async def scenario() -> None:
+        sockets = []
+        for user, device in zip(users, devices, strict=True):
+            ws = WebsocketCommunicator(
+                application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(user)}"
+            )
+            assert (await ws.connect())[0]
+            assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+            sockets.append(ws)
+        await database_sync_to_async(readings_ingest)(
+            device_id="gw:1", readings=[reading(minutes=1, temperature=33.0)]
+        )
+        pushed = await sockets[0].receive_json_from(timeout=5)
+        assert (pushed["hive"], pushed["device_id"]) == (devices[0].hive.id, "gw:1")
+        for other in sockets[1:]:
+            assert await other.receive_nothing(timeout=0.3)
+        for ws in sockets:
+            await ws.disconnect()
 
     _run(scenario)

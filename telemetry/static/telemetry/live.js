@@ -1,5 +1,6 @@
 // Live hive page: loads the last 24 h over the REST API, then follows the WebSocket
-// stream ({"type": "history"|"readings", "readings": [...]}). No dependencies.
+// stream ({"type": "history"|"readings", "hive": id, "device_id": "...", "readings": [...]}).
+// No dependencies.
 (function () {
   "use strict";
   const WINDOW_MS = 24 * 3600 * 1000;
