@@ -6,9 +6,15 @@ Table names are the v2 design's: apiaries, hives, queen_bees, events.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from beeapi.validators import validate_event_time, validate_past_date
+
+# A queen lives a few years; a year of birth outside this range is a typo.
+QUEEN_YEAR_MIN, QUEEN_YEAR_MAX = 1950, 2100
 
 
 class Apiary(models.Model):
@@ -84,7 +90,7 @@ class Hive(models.Model):
         max_length=20, choices=HiveType.choices, default=HiveType.LANGSTROTH
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    installed_at = models.DateField(null=True, blank=True)
+    installed_at = models.DateField(null=True, blank=True, validators=[validate_past_date])
     notes = models.TextField(blank=True)
     # Only a hash of the device key is stored; the key itself is shown once.
     device_key_hash = models.CharField(max_length=128, blank=True, editable=False)
@@ -98,6 +104,36 @@ class Hive(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.device_id})"
+
+
+class Device(models.Model):
+    """A sensor ``device_id`` and the beekeeper it belongs to, for as long as it has history.
+
+    Readings are keyed by device_id alone (they live in the other database, without a
+    foreign key), so whoever holds a device_id reads its whole history. A device_id is
+    therefore registered to the first owner that uses it and stays theirs after the hive
+    is deleted, until its readings are purged or expire: another beekeeper can never take
+    it over and read that history.
+    """
+
+    device_id = models.CharField(max_length=64, unique=True)
+    # SET_NULL: a deleted account's device ids stay reserved (their readings are kept),
+    # claimable by nobody.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="devices",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "devices"
+        ordering = ["device_id"]
+
+    def __str__(self) -> str:
+        return self.device_id
 
 
 class QueenBee(models.Model):
@@ -122,13 +158,17 @@ class QueenBee(models.Model):
 
     hive = models.ForeignKey(Hive, on_delete=models.CASCADE, related_name="queens")
     marking_color = models.CharField(max_length=10, choices=MarkingColor.choices, blank=True)
-    year_born = models.PositiveSmallIntegerField(null=True, blank=True)
+    year_born = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(QUEEN_YEAR_MIN), MaxValueValidator(QUEEN_YEAR_MAX)],
+    )
     origin = models.CharField(max_length=200, blank=True, help_text="Breed and/or breeder.")
     mother = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="daughters"
     )
-    introduced_at = models.DateField()
-    removed_at = models.DateField(null=True, blank=True)
+    introduced_at = models.DateField(validators=[validate_past_date])
+    removed_at = models.DateField(null=True, blank=True, validators=[validate_past_date])
     removal_reason = models.CharField(max_length=20, choices=RemovalReason.choices, blank=True)
     is_current = models.BooleanField(default=True)
     notes = models.TextField(blank=True)
@@ -156,6 +196,11 @@ class QueenBee(models.Model):
         label = f"{self.year_born} {self.marking_color}".strip() if self.year_born else "queen"
         return f"{label} in {self.hive.name}"
 
+    def clean(self) -> None:
+        # One rule for the API, the admin and commands (services call full_clean()).
+        if self.year_born and self.introduced_at and self.year_born > self.introduced_at.year:
+            raise ValidationError({"year_born": "A queen cannot be born after she is introduced."})
+
 
 class Event(models.Model):
     class Type(models.TextChoices):
@@ -176,7 +221,7 @@ class Event(models.Model):
         Apiary, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
     )
     type = models.CharField(max_length=20, choices=Type.choices)
-    occurred_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(validators=[validate_event_time])
     notes = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

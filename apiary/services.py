@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -17,10 +18,11 @@ from django.utils import timezone
 
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.event_details import details_validate
-from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.models import Apiary, Device, Event, Hive, QueenBee
+from telemetry.selectors import device_has_readings
+from telemetry.services import readings_purge
 
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-DEVICE_ID_TAKEN = "A hive with this device_id already exists."
 NOT_FOUND = "Not found."
 
 # International queen marking colours by the last digit of the year of birth.
@@ -104,43 +106,83 @@ def apiary_delete(*, apiary: Apiary, actor: Any) -> None:
 # --- Hives ------------------------------------------------------------------------------
 
 HIVE_FIELDS = {"apiary", "name", "device_id", "hive_type", "status", "installed_at", "notes"}
+DEVICE_ID_FORMAT = (
+    "Use 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit."
+)
+DEVICE_ID_UNAVAILABLE = (
+    "This device_id is not available. Choose another, or leave it out to get a generated one."
+)
 
 
-def _check_device_id(device_id: str, *, exclude_pk: int | None = None) -> None:
+class DeviceIdUnavailable(ValidationError):
+    """A device_id that belongs to another hive or beekeeper: a conflict (HTTP 409).
+
+    The message never says whose it is: a device_id reveals nothing about other accounts.
+    """
+
+    http_status = 409
+
+    def __init__(self, message: str = DEVICE_ID_UNAVAILABLE) -> None:
+        super().__init__({"device_id": message}, code="device_id_unavailable")
+
+
+def device_id_generate() -> str:
+    """An unguessable device_id for a hive created without one."""
+    return f"bee-{secrets.token_hex(12)}"
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def _device_claim(*, device_id: str, owner_id: int | None, hive: Hive) -> None:
+    """Register ``device_id`` to ``owner_id`` (the hive's owner), or refuse it.
+
+    A device_id stays with the first owner for as long as it is registered (see
+    apiary.models.Device): one of theirs is free when no other hive uses it.
+    """
     if not DEVICE_ID_RE.match(device_id or ""):
-        raise ValidationError(
-            {
-                "device_id": "Use 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit."
-            }
-        )
-    taken = Hive.objects.filter(device_id=device_id)
-    if exclude_pk is not None:
-        taken = taken.exclude(pk=exclude_pk)
-    if taken.exists():
-        raise ValidationError({"device_id": DEVICE_ID_TAKEN})
+        raise ValidationError({"device_id": DEVICE_ID_FORMAT})
+    device, _ = Device.objects.select_for_update().get_or_create(
+        device_id=device_id, defaults={"owner_id": owner_id}
+    )
+    if device.owner_id != owner_id:
+        raise DeviceIdUnavailable()
+    other = Hive.objects.filter(device_id=device_id).exclude(pk=hive.pk).first()
+    if other is not None:
+        raise DeviceIdUnavailable(f"Your hive “{other.name}” already uses this device_id.")
 
 
 def _save_hive(hive: Hive) -> None:
-    _check_device_id(hive.device_id, exclude_pk=hive.pk)
     try:
         with transaction.atomic():
             _full_clean_save(hive, exclude=["device_id"])
     except IntegrityError as exc:
         # A concurrent request took the same device_id between the check and the insert.
-        if "device_id" in str(exc):
-            raise ValidationError({"device_id": DEVICE_ID_TAKEN}) from exc
+        if _constraint_name(exc) and "device_id" in _constraint_name(exc):
+            raise DeviceIdUnavailable() from exc
         raise
 
 
 @transaction.atomic
 def hive_create(
-    *, actor: Any, apiary: Apiary, name: str, device_id: str, **fields: Any
+    *, actor: Any, apiary: Apiary, name: str, device_id: str | None = None, **fields: Any
 ) -> tuple[Hive, str]:
-    """Create a hive and its device key. Returns ``(hive, key)``: the key is shown once."""
+    """Create a hive and its device key. Returns ``(hive, key)``: the key is shown once.
+
+    Without a ``device_id`` the hive gets a generated, unguessable one.
+    """
     _require_apiary(actor, apiary)
     key = device_key_generate()
-    hive = Hive(apiary=apiary, name=name, device_id=device_id, device_key_hash=device_key_hash(key))
+    hive = Hive(
+        apiary=apiary,
+        name=name,
+        device_id=device_id or device_id_generate(),
+        device_key_hash=device_key_hash(key),
+    )
     _set(hive, fields, HIVE_FIELDS - {"apiary", "name", "device_id"})
+    _device_claim(device_id=hive.device_id, owner_id=apiary.owner_id, hive=hive)
     _save_hive(hive)
     return hive, key
 
@@ -148,22 +190,51 @@ def hive_create(
 @transaction.atomic
 def hive_update(*, hive: Hive, actor: Any, **fields: Any) -> Hive:
     _require_hive(actor, hive)
+    stored = Hive.objects.select_related("apiary").get(pk=hive.pk)
     if "apiary" in fields:
         # Moving a hive: only into an apiary of the hive's owner (or the actor's own).
         target = fields["apiary"]
         _require_apiary(actor, target)
-        if not actor.is_superuser and target.owner_id != hive.apiary.owner_id:
+        if not actor.is_superuser and target.owner_id != stored.apiary.owner_id:
             raise ValidationError({"apiary": NOT_FOUND})
     _set(hive, fields, HIVE_FIELDS)
+    owner_id = hive.apiary.owner_id
+    if hive.device_id != stored.device_id:
+        if device_has_readings(device_id=stored.device_id):
+            raise ValidationError(
+                {
+                    "device_id": f"This hive has readings under device_id {stored.device_id!r}; "
+                    "changing it would cut the hive off from its history. For a new sensor, "
+                    "keep the device_id and replace the device key, or create a new hive."
+                }
+            )
+        _device_claim(device_id=hive.device_id, owner_id=owner_id, hive=hive)
+        # The old id has no readings and no hive: nothing to keep it for.
+        Device.objects.filter(device_id=stored.device_id).delete()
+    elif owner_id != stored.apiary.owner_id:
+        # A superuser moved the hive to another beekeeper: its history goes with it.
+        Device.objects.filter(device_id=hive.device_id).update(owner_id=owner_id)
     _save_hive(hive)
     return hive
 
 
 @transaction.atomic
-def hive_delete(*, hive: Hive, actor: Any) -> None:
-    """Delete a hive with its queens and events; its telemetry stays (historical record)."""
+def hive_delete(*, hive: Hive, actor: Any, purge_telemetry: bool = False) -> int:
+    """Delete a hive with its queens and events. Returns the number of readings purged.
+
+    Its telemetry stays as a historical record, and its device_id stays registered to the
+    owner, unless ``purge_telemetry``: then the readings are deleted too (in a transaction
+    of the telemetry database) and the device_id is released. If the purge fails, this
+    transaction rolls back and the hive stays.
+    """
     _require_hive(actor, hive)
+    device_id = hive.device_id
     hive.delete()
+    if not purge_telemetry:
+        return 0
+    purged = readings_purge(device_id=device_id)
+    Device.objects.filter(device_id=device_id).delete()
+    return purged
 
 
 @transaction.atomic
@@ -211,8 +282,6 @@ def queen_introduce(
     _require_hive(actor, hive)
     introduced_at = introduced_at or timezone.localdate()
     _check_mother(actor, mother)
-    if year_born is not None and year_born > introduced_at.year:
-        raise ValidationError({"year_born": "A queen cannot be born after she is introduced."})
     # Lock the hive so two concurrent introductions cannot both see "no current queen".
     Hive.objects.select_for_update().filter(pk=hive.pk).first()
     current = hive.queens.filter(is_current=True).first()

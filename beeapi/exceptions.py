@@ -43,7 +43,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
+        # A service error may carry its own status (409 for a conflict); 400 otherwise.
+        http_status = getattr(exc, "http_status", status.HTTP_400_BAD_REQUEST)
         exc = ValidationError(detail=detail)
+        exc.status_code = http_status
     if isinstance(exc, DatabaseError) and is_unavailable(exc):
         logger.warning("database unavailable: %s", exc)
         return Response(

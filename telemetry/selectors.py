@@ -78,3 +78,7 @@ def reading_latest(*, device_id: str) -> tuple[Any, ...] | None:
         .values_list("time", *METRICS)
         .first()
     )
+
+
+def device_has_readings(*, device_id: str) -> bool:
+    return Reading.objects.filter(device_id=device_id).exists()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 
 from telemetry import live
-from telemetry.timescale import TELEMETRY_DB
+from telemetry.timescale import TELEMETRY_DB, hourly_refresh
 from telemetry.validation import ValidReading, messages, readings_validate
 
 logger = logging.getLogger("telemetry")
@@ -97,3 +97,21 @@ def _publish(device_id: str, readings: list[ValidReading]) -> None:
         live.publish_readings(device_id, messages(readings))
     except Exception:  # noqa: BLE001
         logger.exception("publishing %d live reading(s) of %s failed", len(readings), device_id)
+
+
+def readings_purge(*, device_id: str) -> int:
+    """Delete every reading of ``device_id`` (the owner asked for it); returns how many.
+
+    Hourly rows follow: a view in plain mode; in TimescaleDB mode the continuous aggregate
+    is refreshed over the purged range so the device's hourly history goes too.
+    """
+    with transaction.atomic(using=TELEMETRY_DB), connections[TELEMETRY_DB].cursor() as cursor:
+        cursor.execute(
+            "WITH gone AS (DELETE FROM readings WHERE device_id = %s RETURNING time)"
+            " SELECT count(*), min(time), max(time) FROM gone",
+            [device_id],
+        )
+        count, first, last = cursor.fetchone()
+    if count:
+        hourly_refresh(first.replace(minute=0, second=0, microsecond=0), last + timedelta(hours=1))
+    return count

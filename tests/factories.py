@@ -8,7 +8,7 @@ import factory
 from django.utils import timezone
 
 from apiary.device_keys import device_key_hash
-from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.models import Apiary, Device, Event, Hive, QueenBee
 from tests.accounts.factories import PASSWORD, BeekeeperFactory, SuperuserFactory, login
 
 __all__ = [
@@ -38,11 +38,20 @@ class HiveFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Hive
+        skip_postgeneration_save = True
 
     apiary = factory.SubFactory(ApiaryFactory)
     name = factory.Sequence(lambda n: f"Hive {n}")
     device_id = factory.Sequence(lambda n: f"hive-{n:04d}")
     device_key_hash = factory.LazyAttribute(lambda h: device_key_hash(f"device-key-{h.device_id}"))
+
+    @factory.post_generation
+    def register_device(hive: Hive, create: bool, extracted: object, **kwargs: object) -> None:
+        # As apiary.services.hive_create does: the device_id belongs to the hive's owner.
+        if create:
+            Device.objects.get_or_create(
+                device_id=hive.device_id, defaults={"owner_id": hive.apiary.owner_id}
+            )
 
 
 class QueenFactory(factory.django.DjangoModelFactory):

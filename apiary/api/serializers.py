@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from apiary import selectors
 from apiary.models import Apiary, Event, Hive, QueenBee
+from beeapi.strict import StrictFieldsMixin
 
 
 class _OwnedRelatedField(serializers.PrimaryKeyRelatedField):
@@ -24,7 +25,7 @@ class _OwnedRelatedField(serializers.PrimaryKeyRelatedField):
         return self.selector(user=self.context["request"].user)
 
 
-class ApiarySerializer(serializers.ModelSerializer):
+class ApiarySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     owner = serializers.EmailField(source="owner.email", read_only=True)
 
     class Meta:
@@ -50,7 +51,7 @@ class CurrentQueenSerializer(serializers.Serializer):
     origin = serializers.CharField()
 
 
-class HiveSerializer(serializers.ModelSerializer):
+class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     apiary = _OwnedRelatedField(selectors.apiary_list)
     current_queen = serializers.SerializerMethodField()
     last_inspection_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -72,8 +73,16 @@ class HiveSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "current_queen", "last_inspection_at", "created_at", "updated_at"]
-        # Uniqueness is checked by the service, with a message naming the field.
-        extra_kwargs = {"device_id": {"validators": []}}
+        # Availability is checked by the service (409, naming nobody); optional on
+        # create, where the server generates an unguessable one.
+        extra_kwargs = {
+            "device_id": {
+                "validators": [],
+                "required": False,
+                "help_text": "Sensor device identifier (1-64 of A-Z a-z 0-9 . _ : -). Optional "
+                "on create: a random one is generated. Fixed once the hive has readings.",
+            }
+        }
 
     @extend_schema_field(CurrentQueenSerializer(allow_null=True))
     def get_current_queen(self, hive: Hive) -> dict[str, Any] | None:
@@ -88,6 +97,12 @@ class HiveSerializer(serializers.ModelSerializer):
         }
 
 
+class NestedHiveSerializer(HiveSerializer):
+    """A hive posted under /apiaries/{id}/hives: the URL names the apiary."""
+
+    apiary = serializers.PrimaryKeyRelatedField(read_only=True)
+
+
 class HiveCreatedSerializer(HiveSerializer):
     device_key = serializers.CharField(
         read_only=True,
@@ -98,14 +113,26 @@ class HiveCreatedSerializer(HiveSerializer):
         fields = [*HiveSerializer.Meta.fields, "device_key"]
 
 
+class PurgeQuerySerializer(serializers.Serializer):
+    purge_telemetry = serializers.BooleanField(
+        default=False,
+        help_text="true: also delete the hive's readings and free its device_id. "
+        "By default readings are kept as a historical record.",
+    )
+
+
 class DeviceKeySerializer(serializers.Serializer):
     device_id = serializers.CharField(read_only=True)
     device_key = serializers.CharField(read_only=True, help_text="Shown only once.")
 
 
-class QueenSerializer(serializers.ModelSerializer):
+class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     hive = serializers.PrimaryKeyRelatedField(read_only=True)
     mother = _OwnedRelatedField(selectors.queen_list, allow_null=True, required=False)
+    # Blank while the queen is current: the schema's enum must include "".
+    removal_reason = serializers.ChoiceField(
+        QueenBee.RemovalReason.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = QueenBee
@@ -133,7 +160,7 @@ class QueenSerializer(serializers.ModelSerializer):
         ]
 
 
-class QueenIntroduceSerializer(serializers.ModelSerializer):
+class QueenIntroduceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     mother = _OwnedRelatedField(selectors.queen_list, allow_null=True, required=False)
     introduced_at = serializers.DateField(required=False)
     removal_reason = serializers.ChoiceField(
@@ -154,18 +181,13 @@ class QueenIntroduceSerializer(serializers.ModelSerializer):
             "removal_reason",
         ]
 
-    def validate_year_born(self, value: int | None) -> int | None:
-        if value is not None and not 1950 <= value <= 2100:
-            raise serializers.ValidationError("Give a four-digit year.")
-        return value
 
-
-class QueenRetireSerializer(serializers.Serializer):
+class QueenRetireSerializer(StrictFieldsMixin, serializers.Serializer):
     removal_reason = serializers.ChoiceField(QueenBee.RemovalReason.choices)
     removed_at = serializers.DateField(required=False)
 
 
-class EventSerializer(serializers.ModelSerializer):
+class EventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     hive = _OwnedRelatedField(selectors.hive_list_owned, allow_null=True, required=False)
     apiary = _OwnedRelatedField(selectors.apiary_list, allow_null=True, required=False)
     details = serializers.JSONField(
@@ -187,5 +209,5 @@ class EventSerializer(serializers.ModelSerializer):
 class NestedEventSerializer(EventSerializer):
     """An event posted under /hives/{id}/events or /apiaries/{id}/events: the URL names the parent."""
 
-    class Meta(EventSerializer.Meta):
-        read_only_fields = ["id", "hive", "apiary", "created_at"]
+    hive = serializers.PrimaryKeyRelatedField(read_only=True)
+    apiary = serializers.PrimaryKeyRelatedField(read_only=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,11 +21,14 @@ from apiary.api.serializers import (
     HiveCreatedSerializer,
     HiveSerializer,
     NestedEventSerializer,
+    NestedHiveSerializer,
+    PurgeQuerySerializer,
     QueenIntroduceSerializer,
     QueenRetireSerializer,
     QueenSerializer,
 )
 from apiary.models import Apiary, Event, Hive, QueenBee
+from beeapi.strict import StrictQueryMixin
 
 
 def _valid(
@@ -35,6 +39,25 @@ def _valid(
     )
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def _parent_fields_check(request: Request, **expected: int | None) -> None:
+    """A nested POST's parent comes from the URL: the body may repeat it, not contradict it.
+
+    ``expected`` maps a parent field to the URL's id, or to None for a field the body must
+    leave out (an event under a hive has no apiary).
+    """
+    data = request.data if isinstance(request.data, dict) else {}
+    errors: dict[str, list[str]] = {}
+    for name, pk in expected.items():
+        if name not in data or data[name] is None:
+            continue
+        if pk is None:
+            errors[name] = [f"Leave {name} out: the parent is given by the URL."]
+        elif str(data[name]) != str(pk):
+            errors[name] = [f"Given by the URL: leave it out or send {pk}."]
+    if errors:
+        raise ValidationError(errors)
 
 
 # /apiaries/{id}/events and /hives/{id}/events: the same action on either parent.
@@ -51,11 +74,26 @@ _events_schema = extend_schema(
 )
 
 
-class _ListMixin:
+class _ListMixin(StrictQueryMixin):
     selector: Any
     model: Any
     # Model listed by each nested action (/apiaries/{id}/events lists events).
     nested_models: dict[str, Any] = {}
+
+    # Query parameters of a single object's operations, per action.
+    detail_query_params: dict[str, set[str]] = {}
+
+    def allowed_query_params(self, request: Request) -> set[str]:
+        """What this action reads from the query string; anything else is a 400."""
+        if request.method != "GET" or self.action == "retrieve":
+            return self.detail_query_params.get(self.action, set())
+        filterset = getattr(self, "filterset_class", None)
+        allowed = set(filterset.base_filters) if filterset else set()
+        if getattr(self, "search_fields", None):
+            allowed.add("search")
+        if getattr(self, "ordering_fields", None):
+            allowed.add("ordering")
+        return allowed | {"page", "page_size"}
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
@@ -72,6 +110,9 @@ class _ListMixin:
             return self._paginated(
                 selectors.event_list(user=request.user).filter(**parent), EventSerializer
             )
+        _parent_fields_check(
+            request, **{name: (obj.pk if obj else None) for name, obj in parent.items()}
+        )
         data = _valid(NestedEventSerializer, request)
         event = services.event_create(actor=request.user, **parent, **data)
         return Response(
@@ -109,7 +150,7 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         services.apiary_delete(apiary=instance, actor=self.request.user)
 
     @extend_schema(
-        request=HiveSerializer,
+        request=NestedHiveSerializer,
         responses={200: HiveSerializer(many=True), 201: HiveCreatedSerializer},
     )
     @action(
@@ -126,15 +167,14 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
             return self._paginated(
                 selectors.hive_list(user=request.user).filter(apiary=apiary), HiveSerializer
             )
-        data = _valid(HiveSerializer, request)
-        data.pop("apiary", None)
-        return _hive_created(request, apiary=apiary, data=data)
+        _parent_fields_check(request, apiary=apiary.pk)
+        return _hive_created(request, apiary=apiary, data=_valid(NestedHiveSerializer, request))
 
     @_events_schema
     @action(**_EVENTS_ACTION)
     def events(self, request: Request, pk: str | None = None) -> Response:
         """Events of the apiary itself (GET), or record one (POST)."""
-        return self._nested_events(request, apiary=self._parent())
+        return self._nested_events(request, apiary=self._parent(), hive=None)
 
 
 def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> Response:
@@ -175,8 +215,24 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
         )
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
-    def perform_destroy(self, instance: Hive) -> None:
-        services.hive_delete(hive=instance, actor=self.request.user)
+    detail_query_params = {"destroy": {"purge_telemetry"}}
+
+    @extend_schema(
+        parameters=[PurgeQuerySerializer],
+        responses={204: OpenApiResponse(description="Deleted.")},
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Delete the hive with its queens and events. Its readings stay (and its device_id
+        stays yours, so nobody else can read them) unless `purge_telemetry=true`, which
+        deletes them too and frees the device_id."""
+        query = PurgeQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        services.hive_delete(
+            hive=self.get_object(),
+            actor=request.user,
+            purge_telemetry=query.validated_data["purge_telemetry"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={201: DeviceKeySerializer})
     @action(detail=True, methods=["post"], url_path="device-key")
@@ -219,7 +275,7 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
     @action(**_EVENTS_ACTION)
     def events(self, request: Request, pk: str | None = None) -> Response:
         """Events of the hive (GET), or record one (POST)."""
-        return self._nested_events(request, hive=self._parent())
+        return self._nested_events(request, hive=self._parent(), apiary=None)
 
 
 class QueenViewSet(

@@ -34,24 +34,28 @@ def test_rotating_the_device_key_replaces_it(as_alice, alice_hive) -> None:
 
 
 @pytest.mark.django_db
-def test_duplicate_device_id_is_a_400_naming_the_field_and_writes_nothing(
+def test_a_device_id_used_by_another_of_my_hives_is_a_409_naming_that_hive(
     as_alice, alice_apiary, alice_hive
 ) -> None:
     response = as_alice.post(
         "/hives", {"apiary": alice_apiary.id, "name": "Copy", "device_id": alice_hive.device_id}
     )
-    assert response.status_code == 400
-    assert "device_id" in response.json()
+    assert response.status_code == 409
+    assert alice_hive.name in response.json()["device_id"][0]
     assert Hive.objects.count() == 1
 
 
 @pytest.mark.django_db
-def test_device_id_of_another_users_hive_is_also_taken(as_bob, bob_apiary, alice_hive) -> None:
+def test_a_device_id_of_another_beekeeper_is_a_neutral_409(as_bob, bob_apiary, alice_hive) -> None:
     response = as_bob.post(
         "/hives", {"apiary": bob_apiary.id, "name": "Mine", "device_id": alice_hive.device_id}
     )
-    assert response.status_code == 400
-    assert "device_id" in response.json()
+    assert response.status_code == 409
+    message = response.json()["device_id"][0]
+    assert "not available" in message
+    for secret in (alice_hive.name, "alice", alice_hive.apiary.name):
+        assert secret.lower() not in message.lower()
+    assert not Hive.objects.filter(apiary=bob_apiary).exists()
 
 
 @pytest.mark.django_db

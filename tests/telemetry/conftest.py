@@ -11,7 +11,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
-from apiary.models import Apiary, Hive
+from apiary.models import Apiary, Device, Hive
 from telemetry.validation import iso_time
 
 
@@ -40,6 +40,7 @@ def make_hive(owner: User, device_id: str) -> DeviceHive:
         device_id=device_id,
         device_key_hash=device_key_hash(key),
     )
+    Device.objects.create(device_id=device_id, owner=owner)
     return DeviceHive(hive=hive, key=key)
 
 
