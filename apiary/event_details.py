@@ -6,6 +6,7 @@ than silently lost data. Free-form types accept any JSON object.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -64,12 +65,37 @@ def _flatten(errors: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}{message}" for message in errors]
 
 
+# Free-form details are notes with structure, not a document store: bounded in nesting
+# and size, and free of NUL characters, which PostgreSQL's jsonb cannot hold.
+MAX_DEPTH = 5
+MAX_BYTES = 16_384
+
+
+def _shape_problem(value: Any, depth: int = 1) -> str | None:
+    if isinstance(value, str):
+        return "Text cannot contain NUL (\\u0000) characters." if "\x00" in value else None
+    if isinstance(value, dict | list):
+        if depth > MAX_DEPTH:
+            return f"Nested more than {MAX_DEPTH} levels deep."
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            problem = _shape_problem(key, depth) or _shape_problem(item, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
 def details_validate(event_type: str, details: Any) -> dict[str, Any]:
     """The cleaned ``details`` for ``event_type``; ValidationError naming the key otherwise."""
     if details is None:
         details = {}
     if not isinstance(details, dict):
         raise ValidationError({"details": "Must be a JSON object."})
+    problem = _shape_problem(details)
+    if problem is None and len(json.dumps(details)) > MAX_BYTES:
+        problem = f"At most {MAX_BYTES} bytes of JSON."
+    if problem:
+        raise ValidationError({"details": problem})
     schema = SCHEMAS.get(event_type)
     if schema is None:
         return details

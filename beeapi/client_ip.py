@@ -17,9 +17,7 @@ def client_ip(request: HttpRequest) -> str:
     proxies = settings.NUM_PROXIES
     if proxies <= 0:
         return remote
-    forwarded = [
-        part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-    ]
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [part for part in forwarded if part]
     if not forwarded:
         return remote

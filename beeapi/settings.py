@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "beeapi.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -59,6 +60,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "beeapi.middleware.DatabaseUnavailableMiddleware",
 ]
+
+# Largest request body, in bytes: a bigger one is a 413 JSON answer before it is read.
+# A full telemetry batch (TELEMETRY_MAX_BATCH readings) takes well under a megabyte.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 2_621_440)
 
 ROOT_URLCONF = "beeapi.urls"
 WSGI_APPLICATION = "beeapi.wsgi.application"
@@ -162,11 +167,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: one way in to validate (forms and multipart bodies are refused with 415).
+    "DEFAULT_PARSER_CLASSES": ["beeapi.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "beeapi.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "beeapi.strict.StrictOrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

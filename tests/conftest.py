@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 _MODE: dict[str, str | None] = {}
 
@@ -47,6 +48,50 @@ def bob(db: None) -> Any:
     from tests.accounts.factories import BeekeeperFactory
 
     return BeekeeperFactory(email="bob@example.com", name="Bob")
+
+
+# Named users' data: alice owns an apiary with a hive; bob is another beekeeper;
+# anonymous has no login. Permission tests read as "bob cannot touch alice's hive".
+@pytest.fixture
+def alice_apiary(alice):
+    return _factories().ApiaryFactory(owner=alice, name="Orchard")
+
+
+@pytest.fixture
+def alice_hive(alice_apiary):
+    return _factories().HiveFactory(apiary=alice_apiary, name="Hive A1", device_id="alice-001")
+
+
+@pytest.fixture
+def bob_apiary(bob):
+    return _factories().ApiaryFactory(owner=bob, name="Meadow")
+
+
+def _client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def as_alice(alice) -> APIClient:
+    return _client(alice)
+
+
+@pytest.fixture
+def as_bob(bob) -> APIClient:
+    return _client(bob)
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+def _factories() -> Any:
+    import tests.factories
+
+    return tests.factories
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001

@@ -29,6 +29,7 @@ from accounts.api.serializers import (
     UserUpdateInputSerializer,
 )
 from accounts.api.throttles import AuthRateThrottle
+from beeapi.strict import StrictQueryMixin
 
 _BAD_INPUT = OpenApiResponse(description="Invalid input; the body names each failing field.")
 _BAD_TOKEN = OpenApiResponse(description="The token is invalid, expired or blacklisted.")
@@ -45,7 +46,7 @@ def _service_errors() -> Iterator[None]:
         raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
 
 
-class RegisterView(APIView):
+class RegisterView(StrictQueryMixin, APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
     throttle_classes = (AuthRateThrottle,)
@@ -74,7 +75,7 @@ class RegisterView(APIView):
         429: _THROTTLED,
     },
 )
-class TokenObtainView(TokenObtainPairView):
+class TokenObtainView(StrictQueryMixin, TokenObtainPairView):
     throttle_classes = (AuthRateThrottle,)
     throttle_scope = "auth"
 
@@ -85,11 +86,11 @@ class TokenObtainView(TokenObtainPairView):
     description="The refresh token sent is blacklisted: each one can be used once.",
     responses={200: TokenPairOutputSerializer, 401: _BAD_TOKEN},
 )
-class TokenRefreshRotateView(TokenRefreshView):
+class TokenRefreshRotateView(StrictQueryMixin, TokenRefreshView):
     pass
 
 
-class LogoutView(APIView):
+class LogoutView(StrictQueryMixin, APIView):
     # Holding the refresh token is the credential: the access token may have expired.
     authentication_classes = ()
     permission_classes = (AllowAny,)
@@ -114,7 +115,7 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 
-class MeView(APIView):
+class MeView(StrictQueryMixin, APIView):
     permission_classes = (IsAuthenticated,)
     http_method_names = ["get", "patch", "head", "options"]
 
@@ -140,7 +141,7 @@ class MeView(APIView):
         return Response(UserOutputSerializer(user).data)
 
 
-class PasswordChangeView(APIView):
+class PasswordChangeView(StrictQueryMixin, APIView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(

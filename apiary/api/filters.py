@@ -1,8 +1,31 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 
 from apiary.models import Apiary, Event, Hive, QueenBee
+from beeapi.validators import utc_datetime
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601 converted to UTC; an offset PostgreSQL refuses or year 1 is a 400."""
+
+    def to_python(self, value):  # noqa: ANN001, ANN201
+        # A "+" in an unencoded offset (...T12:00:00+02:00) arrives as a space.
+        if isinstance(value, str):
+            value = value.strip().replace(" ", "+")
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return utc_datetime(parsed)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class HiveFilter(django_filters.FilterSet):
@@ -27,8 +50,8 @@ class EventFilter(django_filters.FilterSet):
         method="filter_apiary", help_text="Events of the apiary and of its hives."
     )
     type = django_filters.MultipleChoiceFilter(choices=Event.Type.choices)
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Event

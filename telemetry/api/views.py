@@ -7,7 +7,6 @@ outage surfaces as django.db.OperationalError, which beeapi.exceptions turns int
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +21,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -32,6 +30,9 @@ from rest_framework.views import APIView
 
 from apiary.models import Hive
 from apiary.selectors import hive_by_device_key, hive_get_owned
+from beeapi.middleware import body_too_large_body
+from beeapi.parsers import JSONParser, json_loads
+from beeapi.strict import StrictQueryMixin
 from telemetry.api import serializers as s
 from telemetry.api.renderers import CSVRenderer
 from telemetry.selectors import (
@@ -81,9 +82,9 @@ def _readings_from_body(request: Request, device_id: str) -> tuple[list[Any], bo
     try:
         raw = request.body
     except RequestDataTooBig:
-        raise BodyError(413, _too_large()) from None
+        raise BodyError(413, body_too_large_body()) from None
     try:
-        body = json.loads(raw)
+        body = json_loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyError(400, {"detail": f"Malformed JSON: {exc}", "code": "parse_error"}) from None
     if not isinstance(body, dict):
@@ -131,7 +132,7 @@ def _ingest(request: Request, device_id: str) -> Response:
     )
 
 
-class DeviceTelemetryView(APIView):
+class DeviceTelemetryView(StrictQueryMixin, APIView):
     """``POST /telemetry``: a sensor gateway sends readings with its hive's device key."""
 
     # The device key is the only credential here: no JWT, no session (so no CSRF).
@@ -204,13 +205,17 @@ def _rows(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[st
     return [dict(zip(columns, (iso_time(row[0]), *row[1:]), strict=True)) for row in rows]
 
 
-class _TelemetryQueryView(APIView):
+class _TelemetryQueryView(StrictQueryMixin, APIView):
     """JSON, or CSV with ``?format=csv``; errors are always JSON."""
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer, CSVRenderer]
     csv_columns: tuple[str, ...] = ()
     csv_name = "telemetry"
+    query_serializer: type[s._RangeQuerySerializer]
+
+    def allowed_query_params(self, request: Request) -> set[str]:
+        return set(self.query_serializer().fields) if request.method == "GET" else set()
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         try:
@@ -243,6 +248,7 @@ class HiveTelemetryView(_TelemetryQueryView):
     """``GET/POST /hives/{id}/telemetry``: the owner's raw readings."""
 
     csv_columns = READING_COLUMNS
+    query_serializer = s.TelemetryQuerySerializer
 
     @extend_schema(
         operation_id="hive_telemetry_list",
@@ -307,6 +313,7 @@ class HiveTelemetryHourlyView(_TelemetryQueryView):
 
     csv_columns = HOURLY_COLUMNS
     csv_name = "hourly"
+    query_serializer = s.HourlyQuerySerializer
 
     @extend_schema(
         operation_id="hive_telemetry_hourly",
@@ -331,7 +338,7 @@ class HiveTelemetryHourlyView(_TelemetryQueryView):
         return Response({"device_id": hive.device_id, "results": _rows(HOURLY_COLUMNS, rows)})
 
 
-class HiveTelemetryLatestView(APIView):
+class HiveTelemetryLatestView(StrictQueryMixin, APIView):
     """``GET /hives/{id}/telemetry/latest``: the newest reading."""
 
     @extend_schema(

@@ -163,6 +163,8 @@ def test_oversized_batch_is_413(device: APIClient, alice_hive: DeviceHive) -> No
     )
     assert response.status_code == 413
     assert response.json()["max_batch"] == 3
+    assert response.json()["code"] == "batch_too_large"
+    assert "readings" in response.json()["detail"]
     assert stored(alice_hive.device_id) == 0
 
 
@@ -171,6 +173,9 @@ def test_oversized_body_is_413(device: APIClient) -> None:
     body = json.dumps({"readings": [reading(m) for m in range(1, 50)]})
     response = device.post("/telemetry", body, content_type="application/json")
     assert response.status_code == 413
+    # Too many bytes, not too many readings: the answer says which limit was hit.
+    assert response.json()["code"] == "body_too_large"
+    assert "1000 bytes" in response.json()["detail"]
 
 
 def test_owner_posts_readings_with_jwt(alice_client: APIClient, alice_hive: DeviceHive) -> None:

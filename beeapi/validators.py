@@ -1,0 +1,50 @@
+"""Rules on dates and times shared by models, filters and query parameters.
+
+PostgreSQL stores ``timestamptz`` for any year from 4713 BC, but a beekeeping record dated
+year 1 is a typo, and PostgreSQL refuses a UTC offset beyond ±15:59 that Python accepts,
+which surfaced as a 500. Values are checked (and converted to UTC) before any query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+EARLIEST_YEAR = 1900
+MAX_UTC_OFFSET = dt.timedelta(hours=15, minutes=59)
+# Events may be planned ahead (a treatment's end, a feeding); not by more than this.
+EVENT_FUTURE_LIMIT = dt.timedelta(days=366)
+
+
+def utc_datetime(value: dt.datetime) -> dt.datetime:
+    """An aware datetime converted to UTC, or a ValidationError saying what is wrong."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        raise ValidationError("The UTC offset must be between -15:59 and +15:59.")
+    if offset is None:
+        value = timezone.make_aware(value, dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationError("The time is out of range.") from None
+    if value.year < EARLIEST_YEAR:
+        raise ValidationError(f"Give a time in {EARLIEST_YEAR} or later.")
+    return value
+
+
+def validate_event_time(value: dt.datetime) -> None:
+    """When something happened in an apiary: not before 1900, at most a year ahead."""
+    utc_datetime(value)
+    if value > timezone.now() + EVENT_FUTURE_LIMIT:
+        raise ValidationError("Give a time at most a year from now.")
+
+
+def validate_past_date(value: dt.date) -> None:
+    """A date of something that has happened (an introduction, an installation)."""
+    if value.year < EARLIEST_YEAR:
+        raise ValidationError(f"Give a date in {EARLIEST_YEAR} or later.")
+    # Tomorrow is allowed: the beekeeper's "today" may be ahead of UTC.
+    if value > timezone.now().date() + dt.timedelta(days=1):
+        raise ValidationError("This date is in the future.")
