@@ -176,7 +176,7 @@ REST_FRAMEWORK = {
         "beeapi.strict.StrictOrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "beeapi.schema.AutoSchema",
     "EXCEPTION_HANDLER": "beeapi.exceptions.exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
@@ -221,6 +221,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "beeapi.schema.strip_optional_trailing_slash",
+        "beeapi.schema.add_error_component",
     ],
 }
 

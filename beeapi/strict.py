@@ -19,11 +19,13 @@ from rest_framework.request import Request
 COMMON_QUERY_PARAMS = frozenset({"format"})
 
 
-class StrictFieldsMixin:
-    """A serializer that refuses body keys it has no field for (typos, stale clients).
+# (Comments, not docstrings, on the mixins: drf-spectacular would show an inherited
+# docstring as the description of every serializer and operation using them.)
 
-    Read-only fields are accepted and ignored, so a client may send back what it read.
-    """
+
+class StrictFieldsMixin:
+    # A serializer that refuses body keys it has no field for (typos, stale clients).
+    # Read-only fields are accepted and ignored, so a client may send back what it read.
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
@@ -69,11 +71,9 @@ class StrictOrderingFilter(filters.OrderingFilter):
 
 
 class StrictQueryMixin:
-    """An APIView that answers 400 for query parameters it does not read.
-
-    ``query_params`` names them; views whose parameters depend on the action override
-    ``allowed_query_params``.
-    """
+    # An APIView that answers 400 for query parameters it does not read. ``query_params``
+    # names them; views whose parameters depend on the action override
+    # ``allowed_query_params``.
 
     query_params: frozenset[str] = frozenset()
 

@@ -47,6 +47,7 @@ def _service_errors() -> Iterator[None]:
 
 
 class RegisterView(StrictQueryMixin, APIView):
+    schema_anonymous = True  # no credentials, so no 401
     authentication_classes = ()
     permission_classes = (AllowAny,)
     throttle_classes = (AuthRateThrottle,)

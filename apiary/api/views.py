@@ -129,6 +129,7 @@ class _ListMixin(StrictQueryMixin):
 
 class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
     model = Apiary
+    conflict_actions = {"hives"}  # schema: a hive's device_id may be taken (409)
     nested_models = {"hives": Hive, "events": Event}
     selector = staticmethod(selectors.apiary_list)
     serializer_class = ApiarySerializer
@@ -189,6 +190,7 @@ def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> 
 
 class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
     model = Hive
+    conflict_actions = {"create", "update", "partial_update"}
     nested_models = {"queens": QueenBee, "events": Event}
     selector = staticmethod(selectors.hive_list)
     serializer_class = HiveSerializer

@@ -67,3 +67,23 @@ def test_openapi_schema_generates_without_warnings(tmp_path) -> None:
     text = (tmp_path / "schema.yml").read_text()
     for path in ("/hives:", "/hives/{id}/queens:", "/apiaries/{id}/events:", "/auth/token:"):
         assert f"  {path}" in text
+
+
+def test_schema_documents_the_error_answers_the_api_gives() -> None:
+    schema = Client().get("/schema", HTTP_ACCEPT="application/json").json()
+    ops = schema["paths"]
+    assert {"400", "401", "413", "415", "409", "503"} <= set(
+        ops["/hives"]["post"]["responses"]
+    )
+    assert "409" in ops["/apiaries/{id}/hives"]["post"]["responses"]
+    assert {"400", "401", "404", "503"} <= set(ops["/hives/{id}"]["get"]["responses"])
+    assert "429" in ops["/auth/token"]["post"]["responses"]
+    assert "401" not in ops["/auth/register"]["post"]["responses"]
+    error = ops["/events"]["get"]["responses"]["400"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Error"}
+    assert "Error" in schema["components"]["schemas"]
+    # A current queen has removal_reason "": the schema's enum allows it.
+    reason = schema["components"]["schemas"]["Queen"]["properties"]["removal_reason"]
+    assert {"$ref": "#/components/schemas/BlankEnum"} in reason["oneOf"]
+    purge = [p["name"] for p in ops["/hives/{id}"]["delete"]["parameters"]]
+    assert "purge_telemetry" in purge
