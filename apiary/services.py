@@ -14,12 +14,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.event_details import details_validate
 from apiary.models import Apiary, Device, Event, Hive, QueenBee
-from telemetry.selectors import device_has_readings
+from telemetry.selectors import device_has_readings, devices_with_readings
 from telemetry.services import readings_purge
 
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -235,6 +236,18 @@ def hive_delete(*, hive: Hive, actor: Any, purge_telemetry: bool = False) -> int
     purged = readings_purge(device_id=device_id)
     Device.objects.filter(device_id=device_id).delete()
     return purged
+
+
+def devices_release_unused() -> list[str]:
+    """Free the device ids of deleted hives whose readings are all gone (expired by the
+    retention or purged): with no history left there is nothing to protect. Returns them.
+    """
+    no_hive = ~Exists(Hive.objects.filter(device_id=OuterRef("device_id")))
+    orphaned = list(Device.objects.filter(no_hive).values_list("device_id", flat=True))
+    free = sorted(set(orphaned) - devices_with_readings(device_ids=orphaned))
+    # Filtered again: a hive may have taken one of them back in the meantime.
+    Device.objects.filter(no_hive, device_id__in=free).delete()
+    return free
 
 
 @transaction.atomic

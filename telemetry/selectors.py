@@ -82,3 +82,16 @@ def reading_latest(*, device_id: str) -> tuple[Any, ...] | None:
 
 def device_has_readings(*, device_id: str) -> bool:
     return Reading.objects.filter(device_id=device_id).exists()
+
+
+def devices_with_readings(*, device_ids: list[str]) -> set[str]:
+    """Which of ``device_ids`` have any reading (one indexed probe per id)."""
+    if not device_ids:
+        return set()
+    with connections[TELEMETRY_DB].cursor() as cursor:
+        cursor.execute(
+            "SELECT d FROM unnest(%s::varchar[]) AS d"
+            " WHERE EXISTS (SELECT 1 FROM readings WHERE device_id = d)",
+            [device_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}

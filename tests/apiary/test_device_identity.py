@@ -158,3 +158,28 @@ def test_nested_event_post_naming_another_parent_is_a_400(
     # The URL's own parent may be repeated.
     same = as_alice.post(f"/hives/{alice_hive.id}/events", {**body, "hive": alice_hive.id})
     assert same.status_code == 201
+
+
+@BOTH
+def test_a_device_id_is_released_once_its_readings_have_expired(
+    as_alice, as_bob, alice_hive, bob_apiary
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _reading(alice_hive.device_id)
+    as_alice.delete(f"/hives/{alice_hive.id}")
+    call_command("prune_readings", stdout=StringIO())
+    assert Device.objects.filter(device_id="alice-001").exists()  # history is still there
+
+    Reading.objects.filter(device_id="alice-001").delete()  # as the retention would
+    out = StringIO()
+    call_command("prune_readings", stdout=out)
+
+    assert "Released 1 device id(s)" in out.getvalue()
+    assert not Device.objects.filter(device_id="alice-001").exists()
+    created = as_bob.post(
+        "/hives", {"apiary": bob_apiary.id, "name": "B", "device_id": "alice-001"}
+    )
+    assert created.status_code == 201

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections, transaction
 
+from apiary.services import devices_release_unused
 from telemetry.timescale import TELEMETRY_DB, is_hypertable, retention_problem
 
 DELETE_BATCH_SQL = """
@@ -21,7 +22,8 @@ DELETE FROM readings WHERE ctid = ANY (ARRAY(
 class Command(BaseCommand):
     help = (
         "Delete raw readings older than the retention (TELEMETRY_RETENTION_DAYS) on a plain "
-        "PostgreSQL telemetry server. With TimescaleDB the retention policy does this."
+        "PostgreSQL telemetry server (with TimescaleDB the retention policy does this), then "
+        "release the device ids of deleted hives that have no readings left."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -40,9 +42,21 @@ class Command(BaseCommand):
         if is_hypertable("readings", TELEMETRY_DB):
             self.stdout.write(
                 "readings is a TimescaleDB hypertable: its retention policy drops old chunks "
-                "(see timescaledb_information.jobs). Nothing to do."
+                "(see timescaledb_information.jobs)."
             )
-            return
+        else:
+            self._prune(days, batch_size, dry_run=options["dry_run"])
+        if not options["dry_run"]:
+            self._release_device_ids()
+
+    def _release_device_ids(self) -> None:
+        freed = devices_release_unused()
+        self.stdout.write(
+            f"Released {len(freed)} device id(s) of deleted hives with no readings left"
+            + (f": {', '.join(freed[:20])}{' ...' if len(freed) > 20 else ''}." if freed else ".")
+        )
+
+    def _prune(self, days: int, batch_size: int, *, dry_run: bool) -> None:
         cutoff = datetime.now(UTC) - timedelta(days=days)
         connection = connections[TELEMETRY_DB]
         with connection.cursor() as cursor:
@@ -51,7 +65,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{total} readings older than {days} days (before {cutoff:%Y-%m-%d %H:%M} UTC)"
         )
-        if options["dry_run"] or not total:
+        if dry_run or not total:
             return
         deleted = 0
         while True:
