@@ -285,3 +285,13 @@ def wait_until_ready(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    # `python scripts/localpg.py timescaledb-packaged`: exit 0 when local servers would
+    # run TimescaleDB (the package is installed and BEEAPI_TIMESCALEDB is not off).
+    if sys.argv[1:] != ["timescaledb-packaged"]:
+        sys.exit("usage: localpg.py timescaledb-packaged")
+    bindir = find_bindir()
+    packaged = bindir is not None and LocalServer(Path("/nonexistent"), bindir).timescaledb_packaged
+    sys.exit(0 if packaged else 1)
