@@ -203,10 +203,11 @@ SPECTACULAR_SETTINGS = {
         "`POST /telemetry` with their hive's `X-Device-Key`.\n\n"
         "## Live stream: `WS /ws/hive/{id}/telemetry`\n"
         "Authenticate with `?token=<access>`, an `Authorization: Bearer` header, or the "
-        'session cookie. The server sends `{"type": "history", "readings": [...]}` '
-        '(the last 10 readings, oldest first), then `{"type": "readings", '
-        '"readings": [...]}` for every ingested batch with only its new readings, oldest '
-        'first. A reading is `{"time", "temperature", "humidity", "weight", '
+        'session cookie. The server sends `{"type": "history", "hive": 7, "device_id": '
+        '"gw-1", "readings": [...]}` (the last 10 readings, oldest first), then '
+        '`{"type": "readings", "hive": 7, "device_id": "gw-1", "readings": [...]}` for '
+        "every ingested batch with only its new readings, oldest first. A reading is "
+        '`{"time", "temperature", "humidity", "weight", '
         '"sound_level"}` (absent metrics are null). Close codes: 4401 missing, bad or '
         "expired token; 4404 unknown or another user's hive; 4429 too many sockets; 4503 "
         'telemetry database unavailable. Send `{"type": "ping"}` to get '
