@@ -49,10 +49,12 @@ class Apiary(models.Model):
             models.CheckConstraint(
                 condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
                 name="apiary_latitude_range",
+                violation_error_message="Latitude must be between -90 and 90.",
             ),
             models.CheckConstraint(
                 condition=Q(longitude__isnull=True) | Q(longitude__gte=-180, longitude__lte=180),
                 name="apiary_longitude_range",
+                violation_error_message="Longitude must be between -180 and 180.",
             ),
         ]
 
@@ -180,15 +182,20 @@ class QueenBee(models.Model):
         verbose_name = "queen bee"
         constraints = [
             models.UniqueConstraint(
-                fields=["hive"], condition=Q(is_current=True), name="one_current_queen_per_hive"
+                fields=["hive"],
+                condition=Q(is_current=True),
+                name="one_current_queen_per_hive",
+                violation_error_message="This hive already has a current queen.",
             ),
             models.CheckConstraint(
                 condition=Q(is_current=False) | Q(removed_at__isnull=True),
                 name="current_queen_not_removed",
+                violation_error_message="A current queen has no removal date.",
             ),
             models.CheckConstraint(
                 condition=Q(removed_at__isnull=True) | Q(removed_at__gte=models.F("introduced_at")),
                 name="queen_removed_after_introduced",
+                violation_error_message="A queen cannot be removed before she was introduced.",
             ),
         ]
 
@@ -234,6 +241,7 @@ class Event(models.Model):
                 condition=(Q(hive__isnull=False) & Q(apiary__isnull=True))
                 | (Q(hive__isnull=True) & Q(apiary__isnull=False)),
                 name="event_belongs_to_hive_xor_apiary",
+                violation_error_message="An event belongs to exactly one hive or one apiary.",
             )
         ]
         indexes = [

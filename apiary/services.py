@@ -357,8 +357,16 @@ def queen_retire(
         raise ValidationError(
             {"removal_reason": f"Choose one of {', '.join(QueenBee.RemovalReason.values)}."}
         )
+    removed_at = removed_at or timezone.localdate()
+    if removed_at < queen.introduced_at:
+        raise ValidationError(
+            {
+                "removed_at": f"The queen was introduced on {queen.introduced_at}; "
+                "she cannot leave before that."
+            }
+        )
     queen.is_current = False
-    queen.removed_at = removed_at or timezone.localdate()
+    queen.removed_at = removed_at
     queen.removal_reason = removal_reason
     _full_clean_save(queen)
     return queen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 from rest_framework import status
@@ -40,8 +41,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError (the admin understands it too); the API
         # answers it as a 400 keyed by field, like serializer errors.
+        # Model-wide errors (a violated constraint) come keyed "__all__": the API's name
+        # for them is non_field_errors, as in DRF's own answers.
         detail = (
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+            {
+                ("non_field_errors" if key == NON_FIELD_ERRORS else key): messages
+                for key, messages in exc.message_dict.items()
+            }
+            if hasattr(exc, "error_dict")
+            else {"non_field_errors": exc.messages}
         )
         # A service error may carry its own status (409 for a conflict); 400 otherwise.
         http_status = getattr(exc, "http_status", status.HTTP_400_BAD_REQUEST)

@@ -13,6 +13,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 EARLIEST_YEAR = 1900
+# Far enough for "everything until ..." queries, and far from datetime.max, so adding a
+# day or an hour to a bound never overflows.
+LATEST_YEAR = 9000
 MAX_UTC_OFFSET = dt.timedelta(hours=15, minutes=59)
 # Events may be planned ahead (a treatment's end, a feeding); not by more than this.
 EVENT_FUTURE_LIMIT = dt.timedelta(days=366)
@@ -31,6 +34,8 @@ def utc_datetime(value: dt.datetime) -> dt.datetime:
         raise ValidationError("The time is out of range.") from None
     if value.year < EARLIEST_YEAR:
         raise ValidationError(f"Give a time in {EARLIEST_YEAR} or later.")
+    if value.year > LATEST_YEAR:
+        raise ValidationError(f"Give a time before the year {LATEST_YEAR + 1}.")
     return value
 
 

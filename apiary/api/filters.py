@@ -28,6 +28,23 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class StrictBooleanField(forms.TypedChoiceField):
+    """``true`` or ``false``; anything else is a 400 (django-filter ignores it silently)."""
+
+    def __init__(self, **kwargs):  # noqa: ANN003, ANN204
+        kwargs.pop("empty_value", None)
+        super().__init__(
+            choices=[("true", "true"), ("false", "false")],
+            coerce=lambda value: value == "true",
+            empty_value=None,
+            **kwargs,
+        )
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class HiveFilter(django_filters.FilterSet):
     apiary = django_filters.NumberFilter(field_name="apiary_id")
 
@@ -38,6 +55,7 @@ class HiveFilter(django_filters.FilterSet):
 
 class QueenFilter(django_filters.FilterSet):
     hive = django_filters.NumberFilter(field_name="hive_id")
+    is_current = StrictBooleanFilter()
 
     class Meta:
         model = QueenBee

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from beeapi.validators import utc_datetime
 from telemetry.validation import MAX_FUTURE_SKEW, METRIC_RANGES
 
 RAW_DEFAULT_RANGE = timedelta(hours=24)
@@ -87,12 +89,22 @@ class LatestReadingSerializer(ReadingSerializer):
     device_id = serializers.CharField()
 
 
+class UtcDateTimeField(serializers.DateTimeField):
+    """A query time in UTC, between the years 1900 and 9000 (arithmetic on it is safe)."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return utc_datetime(super().to_internal_value(value))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
 class _RangeQuerySerializer(serializers.Serializer):
     default_range: timedelta
     max_range: timedelta
 
-    start = serializers.DateTimeField(required=False, help_text="ISO 8601; inclusive.")
-    end = serializers.DateTimeField(required=False, help_text="ISO 8601; inclusive.")
+    start = UtcDateTimeField(required=False, help_text="ISO 8601; inclusive.")
+    end = UtcDateTimeField(required=False, help_text="ISO 8601; inclusive.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -111,7 +123,7 @@ class TelemetryQuerySerializer(_RangeQuerySerializer):
     default_range = RAW_DEFAULT_RANGE
     max_range = RAW_MAX_RANGE
 
-    before = serializers.DateTimeField(
+    before = UtcDateTimeField(
         required=False, help_text="Cursor: only readings older than this (see `next`)."
     )
     limit = serializers.IntegerField(

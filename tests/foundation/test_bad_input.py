@@ -152,3 +152,46 @@ def test_events_dated_implausibly_are_refused(as_alice, alice_hive, when) -> Non
     response = as_alice.post("/events", body, format="json")
     assert "occurred_at" in _json_error(response, 400)
     assert not Event.objects.exists()
+
+
+def test_retiring_a_queen_before_her_introduction_names_the_field(as_alice, alice_hive) -> None:
+    queen = QueenFactory(hive=alice_hive, introduced_at="2025-05-01")
+    response = as_alice.post(
+        f"/queens/{queen.id}/retire", {"removal_reason": "died", "removed_at": "2025-04-01"}
+    )
+    assert "removed_at" in _json_error(response, 400)
+    queen.refresh_from_db()
+    assert queen.is_current
+
+
+def test_a_model_wide_error_is_answered_as_non_field_errors() -> None:
+    # full_clean() reports a violated constraint under "__all__", a Django detail.
+    from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+    from beeapi.exceptions import exception_handler
+
+    error = ValidationError({NON_FIELD_ERRORS: ["This hive already has a current queen."]})
+    response = exception_handler(error, {})
+    assert response.status_code == 400
+    assert response.data == {"non_field_errors": ["This hive already has a current queen."]}
+
+
+def test_an_invalid_boolean_filter_is_a_400(as_alice) -> None:
+    assert "is_current" in _json_error(as_alice.get("/queens", {"is_current": "maybe"}), 400)
+    assert as_alice.get("/queens", {"is_current": "true"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"start": "0001-01-01T00:00:00Z"},
+        {"end": "9999-12-31T23:00:00Z"},
+        {"before": "1000-01-01T00:00:00Z"},
+    ],
+)
+def test_telemetry_query_times_out_of_range_are_a_400(as_alice, alice_hive, query) -> None:
+    for path in ("telemetry", "telemetry/hourly"):
+        if "before" in query and path.endswith("hourly"):
+            continue
+        response = as_alice.get(f"/hives/{alice_hive.id}/{path}", query)
+        assert set(query) <= set(_json_error(response, 400))
