@@ -16,7 +16,8 @@ class TelemetryRouter:
     its own database only. Readings link to hives by ``device_id``, a plain value.
     """
 
-    def _db_for(self, model: type) -> str:
+    def _db_for(self, model: Any) -> str:
+        """The alias of a model class or instance."""
         return TELEMETRY_DB if model._meta.app_label == TELEMETRY_APP else DEFAULT_DB
 
     def db_for_read(self, model: type, **hints: Any) -> str:
@@ -26,7 +27,9 @@ class TelemetryRouter:
         return self._db_for(model)
 
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
-        return self._db_for(type(obj1)) == self._db_for(type(obj2))
+        # obj._meta, not type(obj): the admin relates objects to request.user, a lazy
+        # wrapper whose type has no _meta (the attribute is proxied to the real user).
+        return self._db_for(obj1) == self._db_for(obj2)
 
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any

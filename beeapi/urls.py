@@ -17,3 +17,6 @@ urlpatterns = [
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include("beeapi.api_router")),
 ]
+
+handler404 = "beeapi.views.not_found"
+handler500 = "beeapi.views.server_error"

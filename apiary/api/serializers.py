@@ -150,9 +150,11 @@ class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "notes",
             "created_at",
         ]
+        # introduced_at is history: set when the queen is introduced (POST /hives/{id}/queens).
         read_only_fields = [
             "id",
             "hive",
+            "introduced_at",
             "removed_at",
             "removal_reason",
             "is_current",

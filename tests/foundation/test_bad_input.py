@@ -195,3 +195,24 @@ def test_telemetry_query_times_out_of_range_are_a_400(as_alice, alice_hive, quer
             continue
         response = as_alice.get(f"/hives/{alice_hive.id}/{path}", query)
         assert set(query) <= set(_json_error(response, 400))
+
+
+def test_format_suffix_routes_do_not_exist(as_alice, alice_hive) -> None:
+    # /hives/{id}/events.json reached a nested action that does not take `format`: a 500.
+    _json_error(as_alice.get(f"/hives/{alice_hive.id}/events.json"), 404)
+    assert as_alice.get(f"/hives/{alice_hive.id}/events", {"format": "json"}).status_code == 200
+
+
+def test_a_queen_can_be_replaced_with_put(as_alice, alice_hive) -> None:
+    queen = QueenFactory(hive=alice_hive)
+    body = {"year_born": 2024, "origin": "Buckfast", "marking_color": "yellow", "notes": ""}
+    response = as_alice.put(f"/queens/{queen.id}", body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["origin"] == "Buckfast"
+
+
+def test_an_unknown_url_is_a_json_404(as_alice) -> None:
+    assert _json_error(as_alice.get("/no-such-thing"), 404) == {
+        "detail": "Not found.",
+        "code": "not_found",
+    }

@@ -62,3 +62,15 @@ def test_router_refuses_relations_across_databases() -> None:
     apiary = apps.get_model("apiary", "Apiary")()
     assert router.allow_relation(hive, reading) is False
     assert router.allow_relation(hive, apiary) is True
+
+
+def test_relations_to_the_request_user_wrapper_are_allowed() -> None:
+    # The admin relates a new apiary to request.user, a SimpleLazyObject: a 500 once.
+    from django.utils.functional import SimpleLazyObject
+
+    from accounts.models import User
+
+    lazy_user = SimpleLazyObject(lambda: User(email="lazy@example.com"))
+    from apiary.models import Apiary
+
+    assert TelemetryRouter().allow_relation(Apiary(name="x"), lazy_user) is True
