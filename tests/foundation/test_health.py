@@ -72,9 +72,7 @@ def test_openapi_schema_generates_without_warnings(tmp_path) -> None:
 def test_schema_documents_the_error_answers_the_api_gives() -> None:
     schema = Client().get("/schema", HTTP_ACCEPT="application/json").json()
     ops = schema["paths"]
-    assert {"400", "401", "413", "415", "409", "503"} <= set(
-        ops["/hives"]["post"]["responses"]
-    )
+    assert {"400", "401", "413", "415", "409", "503"} <= set(ops["/hives"]["post"]["responses"])
     assert "409" in ops["/apiaries/{id}/hives"]["post"]["responses"]
     assert {"400", "401", "404", "503"} <= set(ops["/hives/{id}"]["get"]["responses"])
     assert "429" in ops["/auth/token"]["post"]["responses"]
