@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm as DjangoAdminPasswordChangeForm
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.http import HttpRequest
@@ -34,10 +35,23 @@ class UserChangeForm(DjangoUserChangeForm):
         return normalize_email(self.cleaned_data["email"])
 
 
+class AdminPasswordChangeForm(DjangoAdminPasswordChangeForm):
+    """A superuser sets a user's password (or disables it) through user_set_password, so
+    the user's refresh tokens stop working with the old password."""
+
+    def save(self, commit: bool = True) -> User:
+        # Always saved: the password and the end of the old sessions go together. The
+        # form has already checked the password with the validators the service uses.
+        usable = self.cleaned_data["set_usable_password"]
+        password = self.cleaned_data["password1"] if usable else None
+        return services.user_set_password(user=self.user, password=password)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name",)}),

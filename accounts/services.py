@@ -122,3 +122,21 @@ def user_logout_everywhere(*, user: User) -> int:
     tokens = [BlacklistedToken(token=token) for token in live]
     BlacklistedToken.objects.bulk_create(tokens, ignore_conflicts=True)
     return len(tokens)
+
+
+@transaction.atomic
+def user_set_password(*, user: User, password: str | None) -> User:
+    """Set a user's password for them (the admin's "change password"); ``None`` disables
+    signing in with a password. Every session held by a refresh token ends.
+
+    Whoever had the old password may hold a refresh token: an operator resetting it
+    because of that must lock them out, as the user's own change does.
+    """
+    if password is None:
+        user.set_unusable_password()
+    else:
+        _validate_password(password, user, field="password")
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    user_logout_everywhere(user=user)
+    return user

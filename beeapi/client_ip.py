@@ -8,6 +8,8 @@ address it saw), as Django REST framework's throttles read it with the same sett
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -21,4 +23,9 @@ def client_ip(request: HttpRequest) -> str:
     forwarded = [part for part in forwarded if part]
     if not forwarded:
         return remote
-    return forwarded[-min(proxies, len(forwarded))]
+    candidate = forwarded[-min(proxies, len(forwarded))]
+    try:
+        # What a proxy appended is an address; anything else was written by the client.
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote

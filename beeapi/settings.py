@@ -30,7 +30,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "beeapi.admin_site.BeeAdminConfig",  # django.contrib.admin with BeeAPI's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "beeapi",
     "accounts",
     "apiary",
@@ -59,11 +60,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "beeapi.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Largest request body, in bytes: a bigger one is a 413 JSON answer before it is read.
 # A full telemetry batch (TELEMETRY_MAX_BATCH readings) takes well under a megabyte.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 2_621_440)
+
+# Admin messages in the session, not a cookie: one of them is a new device key.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 ROOT_URLCONF = "beeapi.urls"
 WSGI_APPLICATION = "beeapi.wsgi.application"
@@ -136,6 +142,32 @@ LOGIN_URL = "admin:login"
 # X-Forwarded-For is ignored, so a spoofed header cannot reset a throttle or lockout.
 # Behind one proxy that appends to X-Forwarded-For (nginx, a load balancer), set 1.
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
+
+# Failed sign-ins (django-axes, accounts/lockout.py), on /admin/login/ and /auth/token:
+# the admin has no other throttle, and every beekeeper is staff.
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out attempt before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"  # attempts in the database, all processes
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+# Locked: one account from one address. Not the account alone (anyone could lock any
+# beekeeper out from anywhere), not the address alone at this low limit (a shared NAT).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Password spraying (few guesses each at many accounts from one address) is capped by
+# this higher per-address limit, over all accounts (LockoutHandler); 0 turns it off.
+AXES_IP_FAILURE_LIMIT = env_int("AXES_IP_FAILURE_LIMIT", 20)
+AXES_RESET_ON_SUCCESS = True
+# An attempt while locked out counts and restarts the cool-off: guessing on stays locked.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+# The admin's form passes "username", /auth/token "email"; both mean the email.
+AXES_USERNAME_FORM_FIELD = "email"
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+# The socket address unless NUM_PROXIES: a spoofed X-Forwarded-For changes nothing.
+AXES_CLIENT_IP_CALLABLE = "beeapi.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -10,6 +10,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
 # Throttling is exercised by its own tests with a low rate; other tests log in freely.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min"}}  # noqa: F405
+# The sign-in lockout likewise (tests/accounts/test_lockout.py turns it on). Off, axes'
+# backend also lets Client.login() authenticate without a request.
+AXES_ENABLED = False
 # Tests serve static files straight from the apps, as in development.
 STORAGES = {
     **STORAGES,  # noqa: F405

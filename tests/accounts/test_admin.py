@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import BEEKEEPERS_GROUP
-from tests.accounts.factories import PASSWORD
+from tests.accounts.factories import PASSWORD, login
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +108,56 @@ def test_superuser_edits_a_user_in_the_admin(root_admin: Client, alice: User) ->
     alice.refresh_from_db()
     assert (alice.email, alice.name) == ("alice.smith@example.com", "Alice Smith")
     assert alice.check_password(PASSWORD)
+
+
+NEW_PASSWORD = "queen-cell-frame-77"
+
+
+def test_password_set_in_the_admin_ends_the_users_sessions(
+    root_admin: Client, alice: User, api: APIClient
+) -> None:
+    refresh = login(api, alice.email)["refresh"]
+
+    response = root_admin.post(
+        f"/admin/accounts/user/{alice.pk}/password/",
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 302, response.content
+    assert api.post("/auth/token/refresh", {"refresh": refresh}).status_code == 401
+    alice.refresh_from_db()
+    assert alice.check_password(NEW_PASSWORD)
+    login(api, alice.email, NEW_PASSWORD)
+
+
+def test_password_disabled_in_the_admin_ends_the_users_sessions(
+    root_admin: Client, alice: User, api: APIClient
+) -> None:
+    refresh = login(api, alice.email)["refresh"]
+
+    response = root_admin.post(
+        f"/admin/accounts/user/{alice.pk}/password/",
+        {"usable_password": "false", "unset-password": "1"},
+    )
+
+    assert response.status_code == 302, response.content
+    assert api.post("/auth/token/refresh", {"refresh": refresh}).status_code == 401
+    alice.refresh_from_db()
+    assert not alice.has_usable_password()
+
+
+def test_a_weak_password_in_the_admin_is_a_form_error_and_changes_nothing(
+    root_admin: Client, alice: User, api: APIClient
+) -> None:
+    refresh = login(api, alice.email)["refresh"]
+
+    response = root_admin.post(
+        f"/admin/accounts/user/{alice.pk}/password/",
+        {"usable_password": "true", "password1": "12345678", "password2": "12345678"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["password2"]
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+    assert api.post("/auth/token/refresh", {"refresh": refresh}).status_code == 200
