@@ -1,23 +1,283 @@
 """The beekeeper's console. Every beekeeper (staff, in the Beekeepers group) sees and
 edits only their own apiaries, hives, queens and events; superusers see everything.
-Writes go through apiary.services, so the API's rules hold here too."""
+
+Writes go through apiary.services, so the API's rules hold here too:
+
+- Every form ends its validation with a dry run of the very service call its save will
+  make, in a transaction that is always rolled back. A ValidationError from it becomes a
+  form error on its field (or on the form when the field is not shown) and the page is
+  shown again with the user's input. Nothing here knows the rules: services and models
+  may add any, and they show up the same way. (ServiceAdminMixin, ServiceInlineMixin.)
+- Should a service still refuse at save time (the data changed since the dry run), the
+  whole save is rolled back and the page comes back with the reason as a message.
+- Deletes, one object or "delete selected", call the delete services object by object.
+"""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    FieldDoesNotExist,
+    ImproperlyConfigured,
+    PermissionDenied,
+    ValidationError,
+)
+from django.db import transaction
+from django.db.models import Count, Model, QuerySet
+from django.forms.formsets import DELETION_FIELD_NAME
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
+from django.views.decorators.http import require_http_methods
 
 from apiary import selectors, services
-from apiary.event_details import details_validate
 from apiary.models import Apiary, Event, Hive, QueenBee
+
+# --- Service calls from the admin -------------------------------------------------------
+
+
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back once its service call has succeeded."""
+
+
+def _dry_run(call: Callable[[], Any]) -> None:
+    """Make ``call`` in a transaction that is always rolled back; a ValidationError escapes.
+
+    Services write only the ``default`` database (apiary.services), so rolling back this
+    transaction undoes everything the call did.
+    """
+    try:
+        with transaction.atomic():
+            call()
+            raise _DryRun
+    except _DryRun:
+        pass
+
+
+def _field_label(model: type[Model] | None, name: str) -> str:
+    try:
+        return capfirst(model._meta.get_field(name).verbose_name)  # type: ignore[union-attr]
+    except (AttributeError, FieldDoesNotExist):
+        return capfirst(name.replace("_", " "))
+
+
+def _add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
+    """Show a service's errors on ``form``: on their field when the form has it, otherwise
+    as errors of the whole form naming the field (a read-only or hidden one), so no error
+    is lost; ``add_error`` itself refuses a field the form does not have."""
+    errors = exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
+    for field, field_errors in errors.items():
+        if field in form.fields:
+            form.add_error(field, field_errors)
+        elif field == NON_FIELD_ERRORS:
+            form.add_error(None, field_errors)
+        else:
+            label = _field_label(form._meta.model, field)  # type: ignore[attr-defined]
+            form.add_error(None, [f"{label}: {m}" for error in field_errors for m in error])
+
+
+def _error_messages(exc: ValidationError, model: type[Model]) -> list[str]:
+    if not hasattr(exc, "error_dict"):
+        return exc.messages
+    return [
+        message if field == NON_FIELD_ERRORS else f"{_field_label(model, field)}: {message}"
+        for field, field_messages in exc.message_dict.items()
+        for message in field_messages
+    ]
+
+
+class ServiceFormMixin:
+    """Ends a ModelForm's validation with a dry run of the service call its save makes.
+
+    ``service_call(form)`` is set, per request, on the form class the admin builds for
+    that request (ServiceAdminMixin.get_form, ServiceInlineMixin.get_formset).
+    """
+
+    service_call: Callable[[Any], Any] | None = None
+
+    def _post_clean(self) -> None:
+        # ModelForm's last step: the input is now on self.instance and the model's own
+        # validation has run. Django's password forms hook in here the same way.
+        super()._post_clean()  # type: ignore[misc]
+        call = type(self).service_call
+        # A form with errors is shown again anyway (fix those first); an inline row
+        # marked for deletion is not saved at all.
+        if call is None or self.errors or self.cleaned_data.get(DELETION_FIELD_NAME):  # type: ignore[attr-defined]
+            return
+        try:
+            _dry_run(lambda: call(self))
+        except ValidationError as exc:
+            _add_service_errors(self, exc)  # type: ignore[arg-type]
+
+
+class ServiceModelForm(ServiceFormMixin, forms.ModelForm):
+    """The base of every form saved through a service (a Meta is added by the admin)."""
+
+
+def _bind(form_class: type, call: Callable[[Any], Any]) -> type:
+    if not issubclass(form_class, ServiceFormMixin):
+        raise ImproperlyConfigured(
+            f"{form_class.__name__} must subclass ServiceModelForm: its validation dry-runs "
+            "the service save."
+        )
+    # The admin builds a new form class per request, so this binds this request only.
+    form_class.service_call = staticmethod(call)  # type: ignore[assignment]
+    return form_class
+
+
+def _adopt(obj: Model, saved: Model) -> None:
+    """Point the admin's instance at the row a service saved. Create services make their
+    own object, while the admin goes on with its instance (log entry, redirect, inlines)."""
+    if saved is not obj:
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+
+class _ServiceSaves:
+    """What a ModelAdmin or an inline saves and deletes with.
+
+    ``service_save`` makes the one service call that saves a form and returns what the
+    service returned; it runs twice per save: as the form's dry run, then for real.
+    ``service_saved`` then turns that result into the saved object and may tell the user
+    something once (a new device key); it never runs in a dry run.
+    """
+
+    form: type = ServiceModelForm
+
+    def service_save(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Any:
+        raise NotImplementedError
+
+    def service_saved(self, request: HttpRequest, result: Any) -> Any:
+        return result
+
+    def service_delete(self, request: HttpRequest, obj: Any) -> None:
+        raise NotImplementedError
+
+    def _call_service(self, request: HttpRequest, obj: Model, form: Any) -> Any:
+        change = obj.pk is not None
+        if change:
+            # The service decides what changes: it gets the row as stored, not the
+            # instance the form has already written all of its input onto.
+            obj.refresh_from_db()
+        return self.service_save(request, obj, form, change)
+
+    def _service_dry_run(self, request: HttpRequest) -> Callable[[Any], Any]:
+        return lambda form: self._call_service(request, copy.copy(form.instance), form)
+
+
+class ServiceAdminMixin(_ServiceSaves):
+    """A ModelAdmin whose saves and deletes go through services (see the module doc)."""
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form_class = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        return _bind(form_class, self._service_dry_run(request))
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        _adopt(obj, self.service_saved(request, self._call_service(request, obj, form)))
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        inline = getattr(formset, "service_inline", None)
+        if inline is None:
+            super().save_formset(request, form, formset, change)  # type: ignore[misc]
+        else:
+            inline.save_formset_through_services(request, formset)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.service_delete(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # "Delete selected": one service call per object, so a bulk delete follows the
+        # rules of a single one. All or nothing.
+        with transaction.atomic():
+            for obj in queryset:
+                self.service_delete(request, obj)
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self._or_back(request, super().changeform_view, *args, **kwargs)  # type: ignore[misc]
+
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self._or_back(request, super().delete_view, *args, **kwargs)  # type: ignore[misc]
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self._or_back(request, super().changelist_view, *args, **kwargs)  # type: ignore[misc]
+
+    def _or_back(
+        self, request: HttpRequest, view: Callable[..., HttpResponse], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ValidationError as exc:
+            # Last resort: a service refused at save time what its dry run accepted (the
+            # data changed in between). The view's transaction has rolled back; say why
+            # and go back to the page rather than answer 500.
+            for message in _error_messages(exc, self.model):  # type: ignore[attr-defined]
+                messages.error(request, message)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class ServiceInlineMixin(_ServiceSaves):
+    """An inline whose rows are saved and deleted through services by the parent admin
+    (a ServiceAdminMixin), each row dry-run like a form of its own."""
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
+        formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        dry_run = self._service_dry_run(request)
+
+        def call(form: Any) -> None:
+            if obj is None or obj.pk is None:
+                return  # no saved parent to try the rows against (see ApiaryAdmin.get_inlines)
+            if form.instance.pk is not None and not form.has_changed():
+                return  # the formset saves changed rows only
+            dry_run(form)
+
+        _bind(formset.form, call)
+        formset.service_inline = self  # the parent admin's save_formset saves through us
+        return formset
+
+    def save_formset_through_services(self, request: HttpRequest, formset: Any) -> None:
+        formset.save(commit=False)  # sorts the rows: new, changed, deleted (change message)
+        for obj in formset.deleted_objects:
+            self.service_delete(request, obj)
+        for form in formset.saved_forms:
+            saved = self.service_saved(request, self._call_service(request, form.instance, form))
+            _adopt(form.instance, saved)
+
+
+def _cleaned(form: Any, names: set[str]) -> dict[str, Any]:
+    return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
+
+
+def _show_device_key(request: HttpRequest, hive: Hive, key: str, *, replaced: bool = False) -> None:
+    """Show a hive's device key, once: only its hash is stored."""
+    what = "New device key" if replaced else "Device key"
+    gone = " The old key no longer works." if replaced else ""
+    messages.warning(
+        request,
+        f"{what} for {hive.device_id}: {key} — copy it into the gateway now, it is not shown "
+        f"again.{gone}",
+    )
+
+
+def _hive_saved(request: HttpRequest, result: Hive | tuple[Hive, str]) -> Hive:
+    if isinstance(result, tuple):  # hive_create: (hive, key)
+        hive, key = result
+        _show_device_key(request, hive, key)
+        return hive
+    return result
+
+
+# --- Scoping ----------------------------------------------------------------------------
 
 
 class OwnedAdminMixin:
@@ -41,21 +301,10 @@ class OwnedAdminMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
-def _service_save(request: HttpRequest, call: Any) -> Any:
-    """Run a service; its ValidationError becomes an admin error message, not a 500."""
-    try:
-        return call()
-    except ValidationError as exc:
-        for field, errors in getattr(exc, "message_dict", {"": exc.messages}).items():
-            messages.error(request, f"{field}: {' '.join(errors)}" if field else " ".join(errors))
-        raise
+# --- Forms and inlines ------------------------------------------------------------------
 
 
-def _cleaned(form: Any, names: set[str]) -> dict[str, Any]:
-    return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
-
-
-class QueenAdminForm(forms.ModelForm):
+class QueenAdminForm(ServiceModelForm):
     class Meta:
         model = QueenBee
         fields = [
@@ -70,39 +319,30 @@ class QueenAdminForm(forms.ModelForm):
             "removal_reason",
         ]
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        hive, introduced_at = cleaned.get("hive"), cleaned.get("introduced_at")
-        if self.instance.pk is None and hive and introduced_at:
-            current = hive.queens.filter(is_current=True).first()
-            if current and introduced_at < current.introduced_at:
-                self.add_error(
-                    "introduced_at",
-                    f"The current queen was introduced on {current.introduced_at}; a successor cannot come earlier.",
-                )
-        return cleaned
 
-
-class EventAdminForm(forms.ModelForm):
+class EventAdminForm(ServiceModelForm):
     class Meta:
         model = Event
         fields = ["hive", "apiary", "type", "occurred_at", "notes", "details"]
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if cleaned.get("type"):
-            try:
-                cleaned["details"] = details_validate(cleaned["type"], cleaned.get("details"))
-            except ValidationError as exc:
-                self.add_error("details", exc.message_dict["details"])
-        return cleaned
 
-
-class HiveInline(admin.TabularInline):
+class HiveInline(ServiceInlineMixin, admin.TabularInline):
     model = Hive
     fields = ["name", "device_id", "hive_type", "status", "installed_at"]
     show_change_link = True
     extra = 0
+
+    def service_save(self, request: HttpRequest, obj: Hive, form: Any, change: bool) -> Any:
+        fields = _cleaned(form, services.HIVE_FIELDS - {"apiary"})
+        if change:
+            return services.hive_update(hive=obj, actor=request.user, **fields)
+        return services.hive_create(actor=request.user, apiary=obj.apiary, **fields)
+
+    def service_saved(self, request: HttpRequest, result: Any) -> Hive:
+        return _hive_saved(request, result)
+
+    def service_delete(self, request: HttpRequest, obj: Hive) -> None:
+        services.hive_delete(hive=obj, actor=request.user)
 
 
 class QueenInline(admin.TabularInline):
@@ -144,8 +384,11 @@ class RecentEventInline(admin.TabularInline):
         return super().get_queryset(request).filter(occurred_at__gte=since).order_by("-occurred_at")
 
 
+# --- Admins -----------------------------------------------------------------------------
+
+
 @admin.register(Apiary)
-class ApiaryAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "address", "hive_count", "owner", "updated_at"]
     search_fields = ["name", "address", "notes"]
     list_filter = ["created_at"]
@@ -163,51 +406,36 @@ class ApiaryAdmin(OwnedAdminMixin, admin.ModelAdmin):
     ]
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
-        return selectors.apiary_list(user=user).annotate(hive_total=Count("hives"))
+        return (
+            selectors.apiary_list(user=user)
+            .annotate(hive_total=Count("hives"))
+            .order_by("name", "id")
+        )
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list:
+        # Hives are added inline once the apiary exists: each new row is dry-run through
+        # hive_create, which needs a saved apiary to try it against.
+        return self.inlines if obj is not None else []
 
     @admin.display(description="hives", ordering="hive_total")
     def hive_count(self, obj: Apiary) -> int:
         return obj.hive_total
 
-    def save_model(self, request: HttpRequest, obj: Apiary, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, obj: Apiary, form: Any, change: bool) -> Any:
         fields = _cleaned(form, services.APIARY_FIELDS)
         if change:
-            _service_save(
-                request, lambda: services.apiary_update(apiary=obj, actor=request.user, **fields)
-            )
-        else:
-            created = _service_save(
-                request, lambda: services.apiary_create(owner=request.user, **fields)
-            )
-            obj.pk = created.pk
+            return services.apiary_update(apiary=obj, actor=request.user, **fields)
+        # request.user is a lazy proxy, and the database router refuses to relate a
+        # proxy (it looks at type(obj)): the apiary's owner must be the user itself.
+        owner = get_user_model()._default_manager.get(pk=request.user.pk)
+        return services.apiary_create(owner=owner, **fields)
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        for hive in formset.save(commit=False):
-            data = {
-                name: getattr(hive, name)
-                for name in ("name", "device_id", "hive_type", "status", "installed_at")
-            }
-            if hive.pk:
-                _service_save(
-                    request,
-                    lambda h=hive, d=data: services.hive_update(hive=h, actor=request.user, **d),
-                )
-            else:
-                _service_save(
-                    request,
-                    lambda d=data: services.hive_create(
-                        actor=request.user, apiary=form.instance, **d
-                    ),
-                )
-        for hive in formset.deleted_objects:
-            services.hive_delete(hive=hive, actor=request.user)
-
-    def delete_model(self, request: HttpRequest, obj: Apiary) -> None:
+    def service_delete(self, request: HttpRequest, obj: Apiary) -> None:
         services.apiary_delete(apiary=obj, actor=request.user)
 
 
 @admin.register(Hive)
-class HiveAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "apiary",
@@ -222,6 +450,8 @@ class HiveAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "device_id", "apiary__name"]
     inlines = [QueenInline, RecentEventInline]
     fields = ["apiary", "name", "device_id", "hive_type", "status", "installed_at", "notes"]
+    actions = ["replace_device_key"]
+    # The change page (admin/apiary/hive/change_form.html) links to device_key_view.
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.hive_list(user=user)
@@ -248,24 +478,72 @@ class HiveAdmin(OwnedAdminMixin, admin.ModelAdmin):
     def live(self, obj: Hive) -> str:
         return format_html('<a href="{}">live telemetry</a>', reverse("hive-live", args=[obj.pk]))
 
-    def save_model(self, request: HttpRequest, obj: Hive, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, obj: Hive, form: Any, change: bool) -> Any:
         fields = _cleaned(form, services.HIVE_FIELDS)
         if change:
-            _service_save(
-                request, lambda: services.hive_update(hive=obj, actor=request.user, **fields)
-            )
-            return
-        hive, key = _service_save(
-            request, lambda: services.hive_create(actor=request.user, **fields)
-        )
-        obj.pk = hive.pk
-        messages.warning(
-            request,
-            f"Device key for {hive.device_id}: {key} — copy it into the gateway now, it is not shown again.",
-        )
+            return services.hive_update(hive=obj, actor=request.user, **fields)
+        return services.hive_create(actor=request.user, **fields)
 
-    def delete_model(self, request: HttpRequest, obj: Hive) -> None:
+    def service_saved(self, request: HttpRequest, result: Any) -> Hive:
+        return _hive_saved(request, result)
+
+    def service_delete(self, request: HttpRequest, obj: Hive) -> None:
+        # The admin keeps the service's default: the hive's readings stay.
         services.hive_delete(hive=obj, actor=request.user)
+
+    # Replacing device keys: a list action, and a confirmation page from the hive's page.
+
+    def _replace_device_key(self, request: HttpRequest, hive: Hive) -> str:
+        key = services.hive_rotate_device_key(hive=hive, actor=request.user)
+        self.log_change(request, hive, "Replaced the device key.")
+        return key
+
+    @admin.action(description="Replace device key", permissions=["change"])
+    def replace_device_key(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # All or nothing, and the keys are shown only once every hive has its new one.
+        with transaction.atomic():
+            replaced = [(hive, self._replace_device_key(request, hive)) for hive in queryset]
+        for hive, key in replaced:
+            _show_device_key(request, hive, key, replaced=True)
+
+    def get_urls(self) -> list:
+        opts = self.opts
+        view = require_http_methods(["GET", "HEAD", "POST"])(self.device_key_view)
+        return [
+            path(
+                "<path:object_id>/device-key/",
+                self.admin_site.admin_view(view),  # staff only, CSRF-protected, never cached
+                name=f"{opts.app_label}_{opts.model_name}_device_key",
+            ),
+            *super().get_urls(),
+        ]
+
+    def device_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Replace one hive's device key: GET asks for confirmation, POST replaces it."""
+        hive = self.get_object(request, unquote(object_id))  # the user's own hives only
+        if hive is None:
+            raise Http404("No such hive.")
+        if not self.has_change_permission(request, hive):
+            raise PermissionDenied
+        if request.method == "POST":
+            with transaction.atomic():
+                key = self._replace_device_key(request, hive)
+            _show_device_key(request, hive, key, replaced=True)
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                    args=[hive.pk],
+                    current_app=self.admin_site.name,
+                )
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replace device key",
+            "subtitle": str(hive),
+            "opts": self.opts,
+            "original": hive,
+        }
+        return TemplateResponse(request, "admin/apiary/hive/device_key_confirm.html", context)
 
 
 class OwnApiaryFilter(admin.SimpleListFilter):
@@ -280,7 +558,7 @@ class OwnApiaryFilter(admin.SimpleListFilter):
 
 
 @admin.register(QueenBee)
-class QueenBeeAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class QueenBeeAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     form = QueenAdminForm
     list_display = [
         "__str__",
@@ -314,49 +592,46 @@ class QueenBeeAdmin(OwnedAdminMixin, admin.ModelAdmin):
         return selectors.queen_list(user=user)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # The hive of a recorded queen is history; move queens by introducing a new one.
-        return ["hive", "is_current"] if obj else ["is_current", "removed_at"]
+        if obj is None:
+            return ["is_current", "removed_at"]
+        # Shown, not offered, what queen_update cannot change: the hive and the date of
+        # introduction are history (move queens by introducing a new one), and so is a
+        # retired queen's removal. A current queen is retired by giving removed_at.
+        history = ["hive", "introduced_at", "is_current"]
+        return history if obj.is_current else [*history, "removed_at", "removal_reason"]
 
-    def save_model(self, request: HttpRequest, obj: QueenBee, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, obj: QueenBee, form: Any, change: bool) -> Any:
         data = form.cleaned_data
         if not change:
-            queen = _service_save(
-                request,
-                lambda: services.queen_introduce(
-                    actor=request.user,
-                    hive=data["hive"],
-                    introduced_at=data.get("introduced_at"),
-                    year_born=data.get("year_born"),
-                    marking_color=data.get("marking_color") or "",
-                    origin=data.get("origin") or "",
-                    mother=data.get("mother"),
-                    notes=data.get("notes") or "",
-                    removal_reason=data.get("removal_reason") or QueenBee.RemovalReason.REPLACED,
-                ),
+            return services.queen_introduce(
+                actor=request.user,
+                hive=data["hive"],
+                introduced_at=data.get("introduced_at"),
+                year_born=data.get("year_born"),
+                marking_color=data.get("marking_color") or "",
+                origin=data.get("origin") or "",
+                mother=data.get("mother"),
+                notes=data.get("notes") or "",
+                removal_reason=data.get("removal_reason") or QueenBee.RemovalReason.REPLACED,
             )
-            obj.pk = queen.pk
-            return
-        fields = _cleaned(form, services.QUEEN_FIELDS)
-        _service_save(
-            request, lambda: services.queen_update(queen=obj, actor=request.user, **fields)
+        queen = services.queen_update(
+            queen=obj, actor=request.user, **_cleaned(form, services.QUEEN_FIELDS)
         )
-        if obj.is_current and data.get("removed_at"):
-            _service_save(
-                request,
-                lambda: services.queen_retire(
-                    queen=obj,
-                    actor=request.user,
-                    removed_at=data["removed_at"],
-                    removal_reason=data.get("removal_reason") or QueenBee.RemovalReason.OTHER,
-                ),
+        if queen.is_current and data.get("removed_at"):
+            queen = services.queen_retire(
+                queen=queen,
+                actor=request.user,
+                removed_at=data["removed_at"],
+                removal_reason=data.get("removal_reason") or QueenBee.RemovalReason.OTHER,
             )
+        return queen
 
-    def delete_model(self, request: HttpRequest, obj: QueenBee) -> None:
+    def service_delete(self, request: HttpRequest, obj: QueenBee) -> None:
         services.queen_delete(queen=obj, actor=request.user)
 
 
 @admin.register(Event)
-class EventAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class EventAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     form = EventAdminForm
     list_display = ["occurred_at", "type", "hive", "apiary", "notes"]
     list_select_related = ["hive", "apiary"]
@@ -368,17 +643,11 @@ class EventAdmin(OwnedAdminMixin, admin.ModelAdmin):
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.event_list(user=user)
 
-    def save_model(self, request: HttpRequest, obj: Event, form: Any, change: bool) -> None:
+    def service_save(self, request: HttpRequest, obj: Event, form: Any, change: bool) -> Any:
         data = {name: form.cleaned_data.get(name) for name in services.EVENT_FIELDS}
         if change:
-            _service_save(
-                request, lambda: services.event_update(event=obj, actor=request.user, **data)
-            )
-        else:
-            event = _service_save(
-                request, lambda: services.event_create(actor=request.user, **data)
-            )
-            obj.pk = event.pk
+            return services.event_update(event=obj, actor=request.user, **data)
+        return services.event_create(actor=request.user, **data)
 
-    def delete_model(self, request: HttpRequest, obj: Event) -> None:
+    def service_delete(self, request: HttpRequest, obj: Event) -> None:
         services.event_delete(event=obj, actor=request.user)

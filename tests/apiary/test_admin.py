@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.test import Client
 
-from apiary.models import Event, Hive, QueenBee
-from tests.factories import PASSWORD, EventFactory, HiveFactory, QueenFactory
+from apiary import selectors, services
+from apiary.models import Apiary, Event, Hive, QueenBee
+from tests.factories import ApiaryFactory, EventFactory, HiveFactory, QueenFactory
 
 
 def _admin(user) -> Client:
     client = Client()
-    assert client.login(email=user.email, password=PASSWORD)
+    client.force_login(user)
     return client
 
 
@@ -113,3 +117,339 @@ def test_admin_hive_created_gets_a_device_key(alice, alice_apiary) -> None:
     assert response.status_code == 200
     assert Hive.objects.get(device_id="adm-1").device_key_hash
     assert "Device key for adm-1" in response.content.decode()
+
+
+# --- Deletes go through the services ---------------------------------------------------
+
+
+def _owned_pair_and_bobs(kind: str, alice_apiary, bob_apiary) -> tuple[list, object]:
+    if kind == "apiary":
+        return [ApiaryFactory(owner=alice_apiary.owner) for _ in range(2)], bob_apiary
+    if kind == "hive":
+        return [HiveFactory(apiary=alice_apiary) for _ in range(2)], HiveFactory(apiary=bob_apiary)
+    factory = QueenFactory if kind == "queenbee" else EventFactory
+    mine = [factory(hive=HiveFactory(apiary=alice_apiary)) for _ in range(2)]
+    return mine, factory(hive=HiveFactory(apiary=bob_apiary))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "service", "keyword"),
+    [
+        ("apiary", "apiary_delete", "apiary"),
+        ("hive", "hive_delete", "hive"),
+        ("queenbee", "queen_delete", "queen"),
+        ("event", "event_delete", "event"),
+    ],
+)
+def test_delete_selected_calls_the_delete_service_for_each_object(
+    kind, service, keyword, alice, alice_apiary, bob_apiary, monkeypatch
+) -> None:
+    mine, bobs = _owned_pair_and_bobs(kind, alice_apiary, bob_apiary)
+    calls: list[dict] = []
+    real = getattr(services, service)
+
+    def spy(**kwargs):
+        calls.append({**kwargs, "pk": kwargs[keyword].pk})  # delete() clears the pk
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, service, spy)
+    model, pks = type(bobs), [obj.pk for obj in mine]
+
+    response = _admin(alice).post(
+        f"/admin/apiary/{kind}/",
+        {
+            "action": "delete_selected",
+            "_selected_action": [*pks, bobs.pk],
+            "post": "yes",
+        },
+    )
+
+    assert response.status_code == 302
+    assert not model.objects.filter(pk__in=pks).exists()
+    assert model.objects.filter(pk=bobs.pk).exists()  # not in alice's admin queryset
+    assert sorted(call["pk"] for call in calls) == sorted(pks)
+    assert all(call["actor"] == alice for call in calls)
+    # The admin keeps hive_delete's default: the hive's readings stay.
+    assert all("purge_telemetry" not in call for call in calls)
+
+
+# --- Device keys ------------------------------------------------------------------------
+
+KEY_RE = r"[Dd]evice key for {}: (bk_[A-Za-z0-9_-]+)"
+
+
+def _shown_key(html: str, device_id: str) -> str:
+    match = re.search(KEY_RE.format(re.escape(device_id)), html)
+    assert match, "no device key shown"
+    return match.group(1)
+
+
+def _apiary_form(apiary, hives: list[dict], initial: int = 0, **fields) -> dict:
+    data = {
+        "name": apiary.name,
+        "latitude": apiary.latitude or "",
+        "longitude": apiary.longitude or "",
+        "address": apiary.address,
+        "notes": apiary.notes,
+        "hives-TOTAL_FORMS": len(hives),
+        "hives-INITIAL_FORMS": initial,
+        **fields,
+    }
+    for n, hive in enumerate(hives):
+        row = {"apiary": apiary.pk, "hive_type": "langstroth", "status": "active", **hive}
+        data.update({f"hives-{n}-{key}": value for key, value in row.items()})
+    return data
+
+
+@pytest.mark.django_db
+def test_hive_added_inline_shows_its_device_key_once(alice, alice_apiary) -> None:
+    client = _admin(alice)
+    url = f"/admin/apiary/apiary/{alice_apiary.id}/change/"
+
+    response = client.post(
+        url, _apiary_form(alice_apiary, [{"name": "Inline", "device_id": "inl-1"}]), follow=True
+    )
+
+    assert response.status_code == 200
+    key = _shown_key(response.content.decode(), "inl-1")
+    assert selectors.hive_by_device_key(key=key) == Hive.objects.get(device_id="inl-1")
+    assert key not in client.get(url).content.decode()
+
+
+@pytest.mark.django_db
+def test_replace_device_key_action_shows_new_keys_and_the_old_ones_stop(
+    alice, alice_hive, bob_apiary
+) -> None:
+    second = HiveFactory(apiary=alice_hive.apiary, device_id="alice-002")
+    bobs = HiveFactory(apiary=bob_apiary, device_id="bob-001")
+    client = _admin(alice)
+
+    response = client.post(
+        "/admin/apiary/hive/",
+        {
+            "action": "replace_device_key",
+            "_selected_action": [alice_hive.pk, second.pk, bobs.pk],
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for hive in (alice_hive, second):
+        key = _shown_key(html, hive.device_id)
+        assert selectors.hive_by_device_key(key=key) == hive
+        assert selectors.hive_by_device_key(key=f"device-key-{hive.device_id}") is None
+    assert "bob-001" not in html
+    assert selectors.hive_by_device_key(key="device-key-bob-001") == bobs
+    assert key not in client.get("/admin/apiary/hive/").content.decode()  # shown once
+
+
+@pytest.mark.django_db
+def test_replace_device_key_from_the_hive_page(alice, alice_hive) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    change_url = f"/admin/apiary/hive/{alice_hive.id}/change/"
+    url = f"/admin/apiary/hive/{alice_hive.id}/device-key/"
+    assert f'href="{url}"' in client.get(change_url).content.decode()
+
+    confirm = client.get(url)  # asks first, changes nothing
+    assert confirm.status_code == 200
+    assert "Replace the device key" in confirm.content.decode()
+    assert client.post(url).status_code == 403  # no CSRF token
+    token = client.cookies["csrftoken"].value
+    assert client.put(url, headers={"X-CSRFToken": token}).status_code == 405
+    assert selectors.hive_by_device_key(key="device-key-alice-001") == alice_hive
+
+    response = client.post(url, {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302 and response["Location"] == change_url
+    key = _shown_key(client.get(change_url).content.decode(), "alice-001")
+    assert selectors.hive_by_device_key(key="device-key-alice-001") is None
+    assert selectors.hive_by_device_key(key=key) == alice_hive
+
+
+@pytest.mark.django_db
+def test_bob_cannot_replace_alices_device_key(bob, alice_hive) -> None:
+    client = _admin(bob)
+    url = f"/admin/apiary/hive/{alice_hive.id}/device-key/"
+
+    assert client.get(url).status_code == 404
+    assert client.post(url).status_code == 404
+    assert selectors.hive_by_device_key(key="device-key-alice-001") == alice_hive
+
+
+# --- Service errors are form errors -----------------------------------------------------
+
+
+def _queen_form(queen, **fields) -> dict:
+    return {
+        "year_born": queen.year_born or "",
+        "marking_color": queen.marking_color,
+        "origin": queen.origin,
+        "mother": queen.mother_id or "",
+        "notes": queen.notes,
+        "removed_at": "",
+        "removal_reason": "",
+        **fields,
+    }
+
+
+def _form_errors(response) -> dict:
+    return response.context["adminform"].form.errors
+
+
+@pytest.mark.django_db
+def test_queen_as_her_own_mother_is_a_form_error(alice, alice_hive) -> None:
+    queen = QueenFactory(hive=alice_hive, origin="Carnica")
+
+    response = _admin(alice).post(
+        f"/admin/apiary/queenbee/{queen.id}/change/",
+        _queen_form(queen, origin="Buckfast", mother=queen.id),
+    )
+
+    assert response.status_code == 200
+    assert _form_errors(response)["mother"] == ["A queen cannot be her own mother."]
+    assert 'value="Buckfast"' in response.content.decode()  # the input is kept
+    queen.refresh_from_db()
+    assert (queen.origin, queen.mother_id) == ("Carnica", None)
+
+
+@pytest.mark.django_db
+def test_current_queen_is_retired_from_her_page(alice, alice_hive) -> None:
+    queen = QueenFactory(hive=alice_hive, introduced_at="2025-05-01")
+    client = _admin(alice)
+    url = f"/admin/apiary/queenbee/{queen.id}/change/"
+    assert 'name="introduced_at"' not in client.get(url).content.decode()  # history
+
+    response = client.post(url, _queen_form(queen, removed_at="2025-08-01", removal_reason="died"))
+
+    assert response.status_code == 302, _form_errors(response)
+    queen.refresh_from_db()
+    assert not queen.is_current
+    assert (str(queen.removed_at), queen.removal_reason) == ("2025-08-01", "died")
+
+
+def _hive_add_form(apiary, **fields) -> dict:
+    return {
+        "apiary": apiary.id,
+        "name": "New",
+        "device_id": "adm-1",
+        "hive_type": "langstroth",
+        "status": "active",
+        "notes": "",
+        "queens-TOTAL_FORMS": 0,
+        "queens-INITIAL_FORMS": 0,
+        "events-TOTAL_FORMS": 0,
+        "events-INITIAL_FORMS": 0,
+        **fields,
+    }
+
+
+@pytest.fixture
+def bobs_kept_device_id(bob_apiary) -> str:
+    """A device_id bob's deleted hive left registered to him: only the service knows."""
+    hive = HiveFactory(apiary=bob_apiary, device_id="bob-kept")
+    services.hive_delete(hive=hive, actor=bob_apiary.owner)
+    return "bob-kept"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("taken", ["bobs-hive", "bobs-kept-device-id"])
+def test_hive_with_another_beekeepers_device_id_is_a_form_error(
+    taken, alice, alice_apiary, bob_apiary, request
+) -> None:
+    if taken == "bobs-hive":
+        device_id = HiveFactory(apiary=bob_apiary, device_id="bob-live").device_id
+    else:
+        device_id = request.getfixturevalue("bobs_kept_device_id")
+
+    response = _admin(alice).post(
+        "/admin/apiary/hive/add/", _hive_add_form(alice_apiary, name="Mine", device_id=device_id)
+    )
+
+    assert response.status_code == 200
+    assert _form_errors(response)["device_id"]
+    assert not Hive.objects.filter(name="Mine").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("taken", ["bobs-hive", "bobs-kept-device-id"])
+def test_inline_hive_with_a_taken_device_id_is_a_form_error(
+    taken, alice, alice_apiary, bob_apiary, request
+) -> None:
+    if taken == "bobs-hive":
+        device_id = HiveFactory(apiary=bob_apiary, device_id="bob-live").device_id
+    else:
+        device_id = request.getfixturevalue("bobs_kept_device_id")
+
+    response = _admin(alice).post(
+        f"/admin/apiary/apiary/{alice_apiary.id}/change/",
+        _apiary_form(alice_apiary, [{"name": "Mine", "device_id": device_id}], name="Renamed"),
+    )
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.forms[0].errors["device_id"]
+    assert not Hive.objects.filter(name="Mine").exists()
+    alice_apiary.refresh_from_db()
+    assert alice_apiary.name == "Orchard"
+
+
+@pytest.mark.django_db
+def test_a_service_error_on_a_field_not_on_the_form_is_an_error_of_the_form(
+    alice, alice_apiary, monkeypatch
+) -> None:
+    def refuse(**kwargs):
+        raise ValidationError({"owner": "Not yours."})
+
+    monkeypatch.setattr(services, "apiary_update", refuse)
+
+    response = _admin(alice).post(
+        f"/admin/apiary/apiary/{alice_apiary.id}/change/",
+        _apiary_form(alice_apiary, [], name="Renamed"),
+    )
+
+    assert response.status_code == 200
+    assert _form_errors(response)[NON_FIELD_ERRORS] == ["Owner: Not yours."]
+
+
+@pytest.mark.django_db
+def test_a_service_error_at_save_time_rolls_everything_back_and_says_why(
+    alice, alice_apiary, monkeypatch
+) -> None:
+    # The dry run passes, the real call does not: the data changed in between.
+    calls: list[dict] = []
+    real = services.hive_create
+
+    def racing(**kwargs):
+        calls.append(kwargs)
+        if len(calls) > 1:
+            raise ValidationError({"device_id": "Taken a moment ago."})
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "hive_create", racing)
+    client = _admin(alice)
+    url = f"/admin/apiary/apiary/{alice_apiary.id}/change/"
+
+    response = client.post(
+        url,
+        _apiary_form(alice_apiary, [{"name": "Mine", "device_id": "race-1"}], name="Renamed"),
+    )
+
+    assert response.status_code == 302 and response["Location"] == url
+    assert "Device id: Taken a moment ago." in client.get(url).content.decode()
+    alice_apiary.refresh_from_db()
+    assert alice_apiary.name == "Orchard"  # the apiary's update was rolled back with it
+    assert not Hive.objects.filter(name="Mine").exists()
+
+
+@pytest.mark.django_db
+def test_beekeeper_adds_an_apiary_in_the_admin(alice) -> None:
+    response = _admin(alice).post(
+        "/admin/apiary/apiary/add/",
+        {"name": "Heath", "latitude": "", "longitude": "", "address": "", "notes": ""},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Apiary.objects.get(name="Heath").owner == alice
