@@ -73,6 +73,10 @@ def user_register(*, email: str, password: str, name: str = "") -> User:
     except IntegrityError as exc:
         raise ValidationError({"email": EMAIL_TAKEN}) from exc
     user.groups.add(beekeepers_group())
+    # Apiaries shared with this address before it had an account.
+    from apiary.services import invitations_accept  # apiary builds on accounts
+
+    invitations_accept(user=user)
     return user
 
 

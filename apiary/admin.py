@@ -42,7 +42,7 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_http_methods
 
 from apiary import selectors, services
-from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.models import Apiary, Event, Hive, QueenBee, Role
 
 # --- Service calls from the admin -------------------------------------------------------
 
@@ -280,8 +280,24 @@ def _hive_saved(request: HttpRequest, result: Hive | tuple[Hive, str]) -> Hive:
 # --- Scoping ----------------------------------------------------------------------------
 
 
+def _editable_hives(*, user: Any) -> QuerySet:
+    return selectors.hive_list_owned(user=user).filter(
+        apiary__in=selectors.apiary_list_editable(user=user)
+    )
+
+
+def _role_allows(request: HttpRequest, apiary: Apiary | None, needed: str) -> bool:
+    role = selectors.apiary_role(user=request.user, apiary=apiary) if apiary else None
+    return selectors.role_allows(role, needed)
+
+
 class OwnedAdminMixin:
-    """Scope querysets and foreign-key choices to the signed-in beekeeper."""
+    """Scope querysets and foreign-key choices to what the signed-in beekeeper may see:
+    their own apiaries and those shared with them. What they may do with an object follows
+    their role in its apiary, as in the services: a viewer gets read-only pages."""
+
+    change_role: str = Role.EDITOR
+    delete_role: str = Role.EDITOR
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)  # type: ignore[misc]
@@ -290,10 +306,27 @@ class OwnedAdminMixin:
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return qs
 
+    def apiary_of(self, obj: Any) -> Apiary | None:
+        raise NotImplementedError
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)  # type: ignore[misc]
+        return allowed and (
+            obj is None or _role_allows(request, self.apiary_of(obj), self.change_role)
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return allowed and (
+            obj is None or _role_allows(request, self.apiary_of(obj), self.delete_role)
+        )
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Where something can be recorded (editor or owner); a mother may come from any
+        # apiary the user sees.
         choices = {
-            "apiary": selectors.apiary_list,
-            "hive": selectors.hive_list_owned,
+            "apiary": selectors.apiary_list_editable,
+            "hive": _editable_hives,
             "mother": selectors.queen_list,
         }
         if db_field.name in choices:
@@ -344,6 +377,19 @@ class HiveInline(ServiceInlineMixin, admin.TabularInline):
     def service_delete(self, request: HttpRequest, obj: Hive) -> None:
         services.hive_delete(hive=obj, actor=request.user)
 
+    # On an apiary shared with them, a viewer sees the hives; an editor adds and changes
+    # them; only the owner deletes them (as in the services).
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_add_permission(request, obj) and _role_allows(request, obj, Role.EDITOR)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and _role_allows(request, obj, Role.EDITOR)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and _role_allows(request, obj, Role.OWNER)
+
 
 class QueenInline(admin.TabularInline):
     model = QueenBee
@@ -389,7 +435,7 @@ class RecentEventInline(admin.TabularInline):
 
 @admin.register(Apiary)
 class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "address", "hive_count", "owner", "updated_at"]
+    list_display = ["name", "address", "hive_count", "owner", "your_role", "updated_at"]
     search_fields = ["name", "address", "notes"]
     list_filter = ["created_at"]
     inlines = [HiveInline]
@@ -404,6 +450,11 @@ class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    change_role = delete_role = Role.OWNER
+
+    def apiary_of(self, obj: Apiary) -> Apiary:
+        return obj
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return (
@@ -420,6 +471,10 @@ class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     @admin.display(description="hives", ordering="hive_total")
     def hive_count(self, obj: Apiary) -> int:
         return obj.hive_total
+
+    @admin.display(description="your role", ordering="role")
+    def your_role(self, obj: Apiary) -> str:
+        return obj.role
 
     def service_save(self, request: HttpRequest, obj: Apiary, form: Any, change: bool) -> Any:
         fields = _cleaned(form, services.APIARY_FIELDS)
@@ -452,6 +507,11 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     fields = ["apiary", "name", "device_id", "hive_type", "status", "installed_at", "notes"]
     actions = ["replace_device_key"]
     # The change page (admin/apiary/hive/change_form.html) links to device_key_view.
+
+    delete_role = Role.OWNER  # deleting a hive touches its telemetry and device id
+
+    def apiary_of(self, obj: Hive) -> Apiary:
+        return obj.apiary
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.hive_list(user=user)
@@ -588,6 +648,9 @@ class QueenBeeAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = ["is_current"]
 
+    def apiary_of(self, obj: QueenBee) -> Apiary:
+        return obj.hive.apiary
+
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.queen_list(user=user)
 
@@ -639,6 +702,9 @@ class EventAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["notes", "hive__name", "apiary__name"]
     date_hierarchy = "occurred_at"
     fields = ["hive", "apiary", "type", "occurred_at", "notes", "details"]
+
+    def apiary_of(self, obj: Event) -> Apiary:
+        return obj.hive.apiary if obj.hive_id else obj.apiary
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.event_list(user=user)

@@ -62,6 +62,68 @@ class Apiary(models.Model):
         return self.name
 
 
+class Role(models.TextChoices):
+    """What a user may do in an apiary. Each role includes the ones below it."""
+
+    VIEWER = "viewer", "Viewer"  # read everything, follow live streams
+    EDITOR = "editor", "Editor"  # also record: hives, queens, events, readings
+    OWNER = "owner", "Owner"  # also members, device keys, deleting the apiary and hives
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
+
+
+class Membership(models.Model):
+    """A user's role in someone else's apiary, or an invitation of an email address.
+
+    The owner is ``Apiary.owner`` and has no membership. An invitation (``user`` empty)
+    becomes a membership when an account with that email is registered.
+    """
+
+    apiary = models.ForeignKey(Apiary, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="memberships",
+    )
+    email = models.EmailField(help_text="The invited address (normalised).")
+    role = models.CharField(
+        max_length=10, choices=[(r.value, r.label) for r in (Role.VIEWER, Role.EDITOR)]
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "apiary_members"
+        ordering = ["apiary_id", "email", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["apiary", "email"],
+                name="one_membership_per_email",
+                violation_error_message="This address is already a member or invited.",
+            ),
+            models.UniqueConstraint(
+                fields=["apiary", "user"],
+                condition=Q(user__isnull=False),
+                name="one_membership_per_user",
+                violation_error_message="This user is already a member.",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["viewer", "editor"]),
+                name="membership_role_valid",
+                violation_error_message="A member is a viewer or an editor.",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "apiary"], name="membership_user_apiary_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role})"
+
+
 class Hive(models.Model):
     class HiveType(models.TextChoices):
         LANGSTROTH = "langstroth", "Langstroth"

@@ -1,32 +1,81 @@
-"""Reads of the apiary domain. Every query is scoped to the requesting user."""
+"""Reads of the apiary domain. Every query is scoped to what the requesting user may see:
+their own apiaries and the ones shared with them (apiary.models.Membership), with the
+user's role. Another user's object is indistinguishable from one that does not exist."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from apiary.device_keys import device_key_hash
-from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.models import ROLE_RANK, Apiary, Event, Hive, Membership, QueenBee, Role
 
 
 def _is_superuser(user: Any) -> bool:
     return bool(getattr(user, "is_superuser", False))
 
 
+def _member_of(user: Any, apiary_ref: str) -> Exists:
+    return Exists(Membership.objects.filter(apiary=OuterRef(apiary_ref), user=user))
+
+
+def _visible(user: Any, prefix: str = "") -> Q:
+    """Objects whose apiary (reached through ``prefix``) the user owns or is a member of."""
+    owner = Q(**{f"{prefix}owner": user})
+    return owner | Q(_member_of(user, f"{prefix}pk" if prefix else "pk"))
+
+
+def _role_annotation(user: Any, apiary_ref: str, owner_ref: str) -> Case:
+    if _is_superuser(user):
+        return Case(default=Value(Role.OWNER.value))
+    member_role = Membership.objects.filter(apiary=OuterRef(apiary_ref), user=user)
+    return Case(
+        When(**{owner_ref: user.pk}, then=Value(Role.OWNER.value)),
+        default=Subquery(member_role.values("role")[:1]),
+    )
+
+
 def apiary_list(*, user: Any) -> QuerySet[Apiary]:
-    qs = Apiary.objects.select_related("owner")
-    return qs if _is_superuser(user) else qs.filter(owner=user)
+    """The user's apiaries and those shared with them, each with the user's ``role``."""
+    qs = Apiary.objects.select_related("owner").annotate(
+        role=_role_annotation(user, "pk", "owner_id")
+    )
+    return qs if _is_superuser(user) else qs.filter(_visible(user))
+
+
+def apiary_list_editable(*, user: Any) -> QuerySet[Apiary]:
+    """Apiaries where the user may record hives, queens and events (editor or owner)."""
+    return apiary_list(user=user).filter(role__in=[Role.EDITOR, Role.OWNER])
+
+
+def apiary_role(*, user: Any, apiary: Apiary) -> str | None:
+    """The user's role in ``apiary``, or None when they have none."""
+    if _is_superuser(user) or apiary.owner_id == getattr(user, "pk", None):
+        return Role.OWNER.value
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (
+        Membership.objects.filter(apiary_id=apiary.pk, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def role_allows(role: str | None, needed: str) -> bool:
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
 
 
 def hive_list_owned(*, user: Any) -> QuerySet[Hive]:
+    """Hives of the user's apiaries and of those shared with them (any role)."""
     if _is_superuser(user):
         return Hive.objects.all()
-    return Hive.objects.filter(apiary__owner=user)
+    member = Exists(Membership.objects.filter(apiary=OuterRef("apiary_id"), user=user))
+    return Hive.objects.filter(Q(apiary__owner=user) | Q(member))
 
 
 def hive_list(*, user: Any) -> QuerySet[Hive]:
-    """Hives with their current queen and last inspection, in one query."""
+    """Hives with their current queen, last inspection and the user's role, in one query."""
     current = QueenBee.objects.filter(hive=OuterRef("pk"), is_current=True)
     last_inspection = Event.objects.filter(
         hive=OuterRef("pk"), type=Event.Type.INSPECTION
@@ -40,13 +89,15 @@ def hive_list(*, user: Any) -> QuerySet[Hive]:
             current_queen_color=Subquery(current.values("marking_color")[:1]),
             current_queen_origin=Subquery(current.values("origin")[:1]),
             last_inspection_at=Subquery(last_inspection.values("occurred_at")[:1]),
+            role=_role_annotation(user, "apiary_id", "apiary__owner_id"),
         )
     )
 
 
 def hive_get_owned(*, user: Any, hive_id: int) -> Hive | None:
-    """The user's hive, or None: another user's hive is indistinguishable from none."""
-    return hive_list_owned(user=user).filter(pk=hive_id).first()
+    """A hive the user may see (own or shared), or None: another user's hive is
+    indistinguishable from none."""
+    return hive_list_owned(user=user).select_related("apiary").filter(pk=hive_id).first()
 
 
 def hive_by_device_key(*, key: str) -> Hive | None:
@@ -57,11 +108,23 @@ def hive_by_device_key(*, key: str) -> Hive | None:
 
 def queen_list(*, user: Any) -> QuerySet[QueenBee]:
     qs = QueenBee.objects.select_related("hive", "hive__apiary", "mother")
-    return qs if _is_superuser(user) else qs.filter(hive__apiary__owner=user)
+    if _is_superuser(user):
+        return qs
+    member = Exists(Membership.objects.filter(apiary=OuterRef("hive__apiary_id"), user=user))
+    return qs.filter(Q(hive__apiary__owner=user) | Q(member))
 
 
 def event_list(*, user: Any) -> QuerySet[Event]:
     qs = Event.objects.select_related("hive", "apiary")
     if _is_superuser(user):
         return qs
-    return qs.filter(Q(hive__apiary__owner=user) | Q(apiary__owner=user))
+    via_hive = Exists(Membership.objects.filter(apiary=OuterRef("hive__apiary_id"), user=user))
+    via_apiary = Exists(Membership.objects.filter(apiary=OuterRef("apiary_id"), user=user))
+    return qs.filter(
+        Q(hive__apiary__owner=user) | Q(apiary__owner=user) | Q(via_hive) | Q(via_apiary)
+    )
+
+
+def member_list(*, apiary: Apiary) -> QuerySet[Membership]:
+    """Members and invitations of an apiary (the caller has checked they may see it)."""
+    return Membership.objects.filter(apiary=apiary).select_related("user")

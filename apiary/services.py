@@ -12,14 +12,18 @@ import re
 import secrets
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from accounts.models import normalize_email
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.event_details import details_validate
-from apiary.models import Apiary, Device, Event, Hive, QueenBee
+from apiary.models import Apiary, Device, Event, Hive, Membership, QueenBee, Role
+from apiary.selectors import apiary_role, role_allows
+from telemetry import live
 from telemetry.selectors import device_has_readings, devices_with_readings
 from telemetry.services import readings_purge
 
@@ -45,20 +49,50 @@ def marking_color_for_year(year: int | None) -> str:
     return _COLOURS[year % 10] if year else ""
 
 
-def _may_act_on(actor: Any, owner_id: int) -> bool:
-    return bool(getattr(actor, "is_superuser", False)) or actor.pk == owner_id
+class RoleRequired(PermissionDenied):
+    """The actor sees the object but their role does not allow the action (HTTP 403)."""
+
+    def __init__(self, needed: str, role: str) -> None:
+        article = "an" if role[:1] in "aeiou" else "a"
+        super().__init__(f"This needs the {needed} role in this apiary; you are {article} {role}.")
+        self.needed, self.role = needed, role
+        self.code = "role_required"
 
 
-def _require_apiary(actor: Any, apiary: Apiary | None, field: str = "apiary") -> Apiary:
-    if apiary is None or not _may_act_on(actor, apiary.owner_id):
+def _require_role(
+    actor: Any, apiary: Apiary | None, needed: str = Role.EDITOR, *, field: str = "apiary"
+) -> str:
+    """The actor's role in ``apiary`` when it allows ``needed``.
+
+    An apiary the actor has no role in is "not found" (a field error: the object was
+    named in a body; objects in a URL were looked up through the selectors already), a
+    role too low is a 403 naming the role needed.
+    """
+    role = apiary_role(user=actor, apiary=apiary) if apiary is not None else None
+    if role is None:
         raise ValidationError({field: NOT_FOUND})
-    return apiary
+    if not role_allows(role, needed):
+        raise RoleRequired(needed, role)
+    return role
 
 
-def _require_hive(actor: Any, hive: Hive | None, field: str = "hive") -> Hive:
-    if hive is None or not _may_act_on(actor, hive.apiary.owner_id):
-        raise ValidationError({field: NOT_FOUND})
-    return hive
+def _require_apiary(
+    actor: Any, apiary: Apiary | None, field: str = "apiary", needed: str = Role.EDITOR
+) -> Apiary:
+    _require_role(actor, apiary, needed, field=field)
+    return apiary  # type: ignore[return-value]
+
+
+def _require_hive(
+    actor: Any, hive: Hive | None, field: str = "hive", needed: str = Role.EDITOR
+) -> Hive:
+    _require_role(actor, hive.apiary if hive is not None else None, needed, field=field)
+    return hive  # type: ignore[return-value]
+
+
+def hive_require_role(*, actor: Any, hive: Hive, needed: str) -> str:
+    """For callers outside this module that act on a hive (posting its readings)."""
+    return _require_role(actor, hive.apiary, needed, field="hive")
 
 
 def _set(obj: Any, fields: dict[str, Any], allowed: set[str]) -> list[str]:
@@ -92,7 +126,7 @@ def apiary_create(*, owner: Any, name: str, **fields: Any) -> Apiary:
 
 @transaction.atomic
 def apiary_update(*, apiary: Apiary, actor: Any, **fields: Any) -> Apiary:
-    _require_apiary(actor, apiary)
+    _require_apiary(actor, apiary, needed=Role.OWNER)
     _set(apiary, fields, APIARY_FIELDS)
     _full_clean_save(apiary)
     return apiary
@@ -100,7 +134,7 @@ def apiary_update(*, apiary: Apiary, actor: Any, **fields: Any) -> Apiary:
 
 @transaction.atomic
 def apiary_delete(*, apiary: Apiary, actor: Any) -> None:
-    _require_apiary(actor, apiary)
+    _require_apiary(actor, apiary, needed=Role.OWNER)
     apiary.delete()
 
 
@@ -115,13 +149,17 @@ DEVICE_ID_UNAVAILABLE = (
 )
 
 
-class DeviceIdUnavailable(ValidationError):
-    """A device_id that belongs to another hive or beekeeper: a conflict (HTTP 409).
+class Conflict(ValidationError):
+    """A request that contradicts what exists (HTTP 409), keyed by field like any error."""
+
+    http_status = 409
+
+
+class DeviceIdUnavailable(Conflict):
+    """A device_id that belongs to another hive or beekeeper.
 
     The message never says whose it is: a device_id reveals nothing about other accounts.
     """
-
-    http_status = 409
 
     def __init__(self, message: str = DEVICE_ID_UNAVAILABLE) -> None:
         super().__init__({"device_id": message}, code="device_id_unavailable")
@@ -169,12 +207,13 @@ def _save_hive(hive: Hive) -> None:
 @transaction.atomic
 def hive_create(
     *, actor: Any, apiary: Apiary, name: str, device_id: str | None = None, **fields: Any
-) -> tuple[Hive, str]:
-    """Create a hive and its device key. Returns ``(hive, key)``: the key is shown once.
+) -> tuple[Hive, str | None]:
+    """Create a hive and its device key. Returns ``(hive, key)``: the key is shown once,
+    to the apiary's owner only (an editor gets None: the owner replaces the key to see one).
 
     Without a ``device_id`` the hive gets a generated, unguessable one.
     """
-    _require_apiary(actor, apiary)
+    role = _require_role(actor, apiary, Role.EDITOR)
     key = device_key_generate()
     hive = Hive(
         apiary=apiary,
@@ -185,19 +224,22 @@ def hive_create(
     _set(hive, fields, HIVE_FIELDS - {"apiary", "name", "device_id"})
     _device_claim(device_id=hive.device_id, owner_id=apiary.owner_id, hive=hive)
     _save_hive(hive)
-    return hive, key
+    return hive, key if role == Role.OWNER else None
 
 
 @transaction.atomic
 def hive_update(*, hive: Hive, actor: Any, **fields: Any) -> Hive:
-    _require_hive(actor, hive)
     stored = Hive.objects.select_related("apiary").get(pk=hive.pk)
-    if "apiary" in fields:
-        # Moving a hive: only into an apiary of the hive's owner (or the actor's own).
+    _require_hive(actor, stored)
+    if "apiary" in fields and fields["apiary"] != stored.apiary:
+        # Moving a hive: its readings and device id belong to its owner, so it moves only
+        # between that owner's apiaries (a superuser may hand it to another beekeeper).
         target = fields["apiary"]
         _require_apiary(actor, target)
         if not actor.is_superuser and target.owner_id != stored.apiary.owner_id:
-            raise ValidationError({"apiary": NOT_FOUND})
+            raise ValidationError(
+                {"apiary": "A hive moves only between apiaries of the same owner."}
+            )
     _set(hive, fields, HIVE_FIELDS)
     owner_id = hive.apiary.owner_id
     if hive.device_id != stored.device_id:
@@ -228,7 +270,7 @@ def hive_delete(*, hive: Hive, actor: Any, purge_telemetry: bool = False) -> int
     of the telemetry database) and the device_id is released. If the purge fails, this
     transaction rolls back and the hive stays.
     """
-    _require_hive(actor, hive)
+    _require_hive(actor, hive, needed=Role.OWNER)
     device_id = hive.device_id
     hive.delete()
     if not purge_telemetry:
@@ -252,8 +294,8 @@ def devices_release_unused() -> list[str]:
 
 @transaction.atomic
 def hive_rotate_device_key(*, hive: Hive, actor: Any) -> str:
-    """Replace the hive's device key; the old one stops working at once."""
-    _require_hive(actor, hive)
+    """Replace the hive's device key; the old one stops working at once. Owner only."""
+    _require_hive(actor, hive, needed=Role.OWNER)
     key = device_key_generate()
     hive.device_key_hash = device_key_hash(key)
     hive.save(update_fields=["device_key_hash", "updated_at"])
@@ -268,7 +310,8 @@ QUEEN_FIELDS = {"marking_color", "year_born", "origin", "mother", "notes"}
 def _check_mother(actor: Any, mother: QueenBee | None, queen: QueenBee | None = None) -> None:
     if mother is None:
         return
-    if not _may_act_on(actor, mother.hive.apiary.owner_id):
+    # Lineage may come from any apiary the actor can see (a breeder shared as viewer).
+    if apiary_role(user=actor, apiary=mother.hive.apiary) is None:
         raise ValidationError({"mother": NOT_FOUND})
     if queen is not None and queen.pk is not None and mother.pk == queen.pk:
         raise ValidationError({"mother": "A queen cannot be her own mother."})
@@ -434,3 +477,89 @@ def event_update(*, event: Event, actor: Any, **fields: Any) -> Event:
 def event_delete(*, event: Event, actor: Any) -> None:
     _event_parent(actor, event.hive, event.apiary)
     event.delete()
+
+
+# --- Members ----------------------------------------------------------------------------
+
+MEMBER_ROLES = (Role.VIEWER, Role.EDITOR)
+
+
+def _role_choice(role: str, allowed: tuple[str, ...]) -> str:
+    if role not in allowed:
+        raise ValidationError({"role": f"Choose one of {', '.join(allowed)}."})
+    return role
+
+
+@transaction.atomic
+def member_invite(*, actor: Any, apiary: Apiary, email: str, role: str) -> Membership:
+    """Give ``email`` a role in ``apiary``: a membership when an account has that address,
+    otherwise an invitation that becomes one when it registers. Owner only.
+
+    The result looks the same either way, so inviting reveals nobody's account.
+    """
+    _require_apiary(actor, apiary, needed=Role.OWNER)
+    _role_choice(role, MEMBER_ROLES)
+    email = normalize_email(email)
+    if email == normalize_email(apiary.owner.email):
+        raise ValidationError({"email": "This is the apiary's owner."})
+    if Membership.objects.filter(apiary=apiary, email=email).exists():
+        raise Conflict({"email": "This address is already a member or invited."})
+    user = get_user_model().objects.filter(email=email).first()
+    membership = Membership(apiary=apiary, user=user, email=email, role=role, invited_by=actor)
+    try:
+        with transaction.atomic():
+            _full_clean_save(membership, exclude=["user"])
+    except IntegrityError as exc:  # a concurrent invitation of the same address
+        raise Conflict({"email": "This address is already a member or invited."}) from exc
+    return membership
+
+
+@transaction.atomic
+def member_update(*, actor: Any, membership: Membership, role: str) -> Membership:
+    """Change a member's role; ``owner`` hands the apiary over. Owner only.
+
+    Handing over makes the member the owner and the previous owner an editor; the
+    device ids of the apiary's hives (and so their readings) go to the new owner.
+    """
+    apiary = membership.apiary
+    _require_apiary(actor, apiary, needed=Role.OWNER)
+    _role_choice(role, (*MEMBER_ROLES, Role.OWNER))
+    if role != Role.OWNER:
+        membership.role = role
+        membership.save(update_fields=["role"])
+        return membership
+    if membership.user is None:
+        raise ValidationError(
+            {"role": "An invitation cannot own the apiary before it is accepted."}
+        )
+    Apiary.objects.select_for_update().filter(pk=apiary.pk).first()
+    previous = apiary.owner
+    apiary.owner = membership.user
+    apiary.save(update_fields=["owner", "updated_at"])
+    membership.user, membership.email, membership.role = previous, previous.email, Role.EDITOR
+    membership.save(update_fields=["user", "email", "role"])
+    Device.objects.filter(device_id__in=apiary.hives.values("device_id")).update(owner=apiary.owner)
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, actor: Any, membership: Membership) -> None:
+    """Remove a member or an invitation (owner), or leave an apiary (the member).
+
+    Takes effect at once: the member's next request is a 404, and their open live
+    streams of the apiary's hives close (4404) when this commits.
+    """
+    leaving = membership.user_id is not None and membership.user_id == getattr(actor, "pk", None)
+    if not leaving:
+        _require_apiary(actor, membership.apiary, needed=Role.OWNER)
+    apiary_id, user_id = membership.apiary_id, membership.user_id
+    membership.delete()
+    if user_id is not None:
+        transaction.on_commit(lambda: live.access_revoked(apiary_id=apiary_id, user_id=user_id))
+
+
+def invitations_accept(*, user: Any) -> int:
+    """Turn the invitations of ``user``'s email into memberships (at registration)."""
+    return Membership.objects.filter(user__isnull=True, email=normalize_email(user.email)).update(
+        user=user
+    )

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -55,6 +56,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         http_status = getattr(exc, "http_status", status.HTTP_400_BAD_REQUEST)
         exc = ValidationError(detail=detail)
         exc.status_code = http_status
+    if isinstance(exc, DjangoPermissionDenied) and str(exc):
+        # A service's refusal names what is missing ("needs the editor role"); DRF would
+        # replace it with a generic message.
+        exc = PermissionDenied(detail=str(exc), code=getattr(exc, "code", "permission_denied"))
     if isinstance(exc, DatabaseError) and is_unavailable(exc):
         logger.warning("database unavailable: %s", exc)
         return Response(

@@ -64,6 +64,14 @@ class AutoSchema(openapi.AutoSchema):
         errors = [("400", "Invalid input or query parameters; the body names each field.")]
         if not getattr(view, "schema_anonymous", False):
             errors.append(("401", "Not authenticated, or the credentials are invalid."))
+        if getattr(view, "schema_role_checked", False):
+            errors.append(
+                (
+                    "403",
+                    "Your role in this apiary does not allow this; the message "
+                    "names the role needed.",
+                )
+            )
         if "{" in self.path or self._is_list_view():
             errors.append(("404", "Not found: no such object among yours, or a page past the end."))
         if self.method in _BODY_METHODS:
@@ -72,7 +80,12 @@ class AutoSchema(openapi.AutoSchema):
         if self.method in _BODY_METHODS and getattr(view, "action", None) in getattr(
             view, "conflict_actions", ()
         ):
-            errors.append(("409", "The device_id is not available."))
+            errors.append(
+                (
+                    "409",
+                    "Conflicts with what exists: a device_id in use, an address already invited.",
+                )
+            )
         if getattr(view, "throttle_classes", None) or getattr(view, "schema_throttled", False):
             errors.append(("429", "Too many attempts; see Retry-After."))
         errors.append(("503", "A database this request needs is unavailable; retry."))

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from apiary.selectors import hive_get_owned
-from telemetry.live import device_group, readings_history
+from telemetry.live import access_group, device_group, readings_history
 
 logger = logging.getLogger("telemetry.live")
 
@@ -47,6 +47,7 @@ def open_sockets() -> int:
 
 class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
+    access: str | None = None
     hive_id: int | None = None
     device_id: str | None = None
     user_id: int | None = None
@@ -77,6 +78,9 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading the history so nothing ingested in between is missed;
         # group messages are handled only after connect() returns, so history comes first.
         self.hive_id, self.device_id = hive.pk, hive.device_id
+        # Removing this user from the hive's apiary closes the socket (access_revoked).
+        self.access = access_group(hive.apiary_id, user.pk)
+        await self.channel_layer.group_add(self.access, self.channel_name)
         self.group = device_group(hive.device_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
@@ -107,8 +111,9 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in (self.group, self.access):
+            if group is not None:
+                await self.channel_layer.group_discard(group, self.channel_name)
         if self.user_id is not None:
             _open_by_user[self.user_id] -= 1
             if _open_by_user[self.user_id] <= 0:
@@ -119,6 +124,9 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         # The stream is one-way; a client "ping" gets a "pong" for liveness checks.
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)
 
     async def telemetry_readings(self, event: dict[str, Any]) -> None:
         if event.get("device_id") != self.device_id:

@@ -53,6 +53,24 @@ def publish_readings(device_id: str, readings: Sequence[dict[str, Any]]) -> None
     )
 
 
+def access_group(apiary_id: int, user_id: int) -> str:
+    """Channel-layer group of one user's sockets on one apiary's hives."""
+    return f"access.{apiary_id}.{user_id}"
+
+
+def access_revoked(*, apiary_id: int, user_id: int) -> None:
+    """Close ``user_id``'s live streams of ``apiary_id``'s hives (their role was removed)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            access_group(apiary_id, user_id), {"type": "access.revoked"}
+        )
+    except Exception:  # noqa: BLE001 - the membership is gone; the next check refuses
+        logger.exception("closing live streams of user %s on apiary %s failed", user_id, apiary_id)
+
+
 def readings_history(device_id: str, size: int = HISTORY_SIZE) -> list[dict[str, Any]]:
     """The device's last ``size`` readings, oldest first, in the stream's JSON shape."""
     newest_first = readings_list(device_id=device_id, start=_EPOCH, limit=size)

@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 
-from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.models import Apiary, Event, Hive, QueenBee, Role
 from beeapi.validators import utc_datetime
 
 
@@ -83,7 +83,10 @@ class EventFilter(django_filters.FilterSet):
 
 class ApiaryFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
+    role = django_filters.ChoiceFilter(
+        choices=Role.choices, help_text="Only apiaries where you have this role."
+    )
 
     class Meta:
         model = Apiary
-        fields = ["name"]
+        fields = ["name", "role"]

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apiary import selectors
-from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.models import Apiary, Event, Hive, Membership, QueenBee, Role
 from beeapi.strict import StrictFieldsMixin
 
 
@@ -27,6 +27,12 @@ class _OwnedRelatedField(serializers.PrimaryKeyRelatedField):
 
 class ApiarySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     owner = serializers.EmailField(source="owner.email", read_only=True)
+    role = serializers.ChoiceField(
+        Role.choices,
+        read_only=True,
+        help_text="Your role here: owner, editor (records hives, queens, events, readings) "
+        "or viewer (reads).",
+    )
 
     class Meta:
         model = Apiary
@@ -38,10 +44,11 @@ class ApiarySerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "longitude",
             "address",
             "notes",
+            "role",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "owner", "created_at", "updated_at"]
+        read_only_fields = ["id", "owner", "role", "created_at", "updated_at"]
 
 
 class CurrentQueenSerializer(serializers.Serializer):
@@ -106,7 +113,10 @@ class NestedHiveSerializer(HiveSerializer):
 class HiveCreatedSerializer(HiveSerializer):
     device_key = serializers.CharField(
         read_only=True,
-        help_text="Secret for the hive's sensor gateway (header X-Device-Key). Shown only once.",
+        allow_null=True,
+        help_text="Secret for the hive's sensor gateway (header X-Device-Key). Shown only "
+        "once, and only to the apiary's owner (null for an editor: the owner replaces the "
+        "key to get one).",
     )
 
     class Meta(HiveSerializer.Meta):
@@ -213,3 +223,27 @@ class NestedEventSerializer(EventSerializer):
 
     hive = serializers.PrimaryKeyRelatedField(read_only=True)
     apiary = serializers.PrimaryKeyRelatedField(read_only=True)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    email = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "role", "created_at"]
+        read_only_fields = fields
+
+    def get_email(self, membership: Membership) -> str:
+        return membership.user.email if membership.user_id else membership.email
+
+
+class MemberInviteSerializer(StrictFieldsMixin, serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField([Role.VIEWER.value, Role.EDITOR.value])
+
+
+class MemberUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    role = serializers.ChoiceField(
+        [Role.VIEWER.value, Role.EDITOR.value, Role.OWNER.value],
+        help_text="owner hands the apiary over: you become an editor.",
+    )

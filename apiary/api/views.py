@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,6 +20,9 @@ from apiary.api.serializers import (
     EventSerializer,
     HiveCreatedSerializer,
     HiveSerializer,
+    MemberInviteSerializer,
+    MemberSerializer,
+    MemberUpdateSerializer,
     NestedEventSerializer,
     NestedHiveSerializer,
     PurgeQuerySerializer,
@@ -75,6 +78,7 @@ _events_schema = extend_schema(
 
 
 class _ListMixin(StrictQueryMixin):
+    schema_role_checked = True  # schema: a role too low for an action is a 403
     selector: Any
     model: Any
     # Model listed by each nested action (/apiaries/{id}/events lists events).
@@ -129,7 +133,8 @@ class _ListMixin(StrictQueryMixin):
 
 class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
     model = Apiary
-    conflict_actions = {"hives"}  # schema: a hive's device_id may be taken (409)
+    # Schema: a hive's device_id may be taken, an address already invited (409).
+    conflict_actions = {"hives", "members"}
     nested_models = {"hives": Hive, "events": Event}
     selector = staticmethod(selectors.apiary_list)
     serializer_class = ApiarySerializer
@@ -176,6 +181,49 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
     def events(self, request: Request, pk: str | None = None) -> Response:
         """Events of the apiary itself (GET), or record one (POST)."""
         return self._nested_events(request, apiary=self._parent(), hive=None)
+
+    @extend_schema(
+        request=MemberInviteSerializer,
+        responses={200: MemberSerializer(many=True), 201: MemberSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        filterset_class=None,
+        search_fields=[],
+        ordering_fields=["email", "role", "created_at"],
+    )
+    def members(self, request: Request, pk: str | None = None) -> Response:
+        """Who shares this apiary besides its owner (GET, any member), or share it (POST,
+        owner): `{"email", "role": "viewer" | "editor"}`. An address without an account
+        gets an invitation that becomes a membership when it registers; the answer is the
+        same either way."""
+        apiary = self._parent()
+        if request.method == "GET":
+            return self._paginated(selectors.member_list(apiary=apiary), MemberSerializer)
+        membership = services.member_invite(
+            actor=request.user, apiary=apiary, **_valid(MemberInviteSerializer, request)
+        )
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("member_id", int, OpenApiParameter.PATH)],
+        request=MemberUpdateSerializer,
+        responses={200: MemberSerializer, 204: OpenApiResponse(description="Removed.")},
+    )
+    @action(detail=True, methods=["patch", "delete"], url_path=r"members/(?P<member_id>[0-9]+)")
+    def member(self, request: Request, pk: str | None = None, member_id: str = "") -> Response:
+        """Change a member's role (PATCH, owner; `owner` hands the apiary over and makes
+        you an editor), or remove them (DELETE, owner; a member may remove themselves to
+        leave). A removed member's open live streams close at once (4404)."""
+        membership = get_object_or_404(selectors.member_list(apiary=self._parent()), pk=member_id)
+        if request.method == "DELETE":
+            services.member_remove(actor=request.user, membership=membership)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        membership = services.member_update(
+            actor=request.user, membership=membership, **_valid(MemberUpdateSerializer, request)
+        )
+        return Response(MemberSerializer(membership).data)
 
 
 def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> Response:

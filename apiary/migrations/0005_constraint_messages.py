@@ -5,41 +5,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apiary', '0004_plausible_dates'),
+        ("apiary", "0004_plausible_dates"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterConstraint(
-            model_name='apiary',
-            name='apiary_latitude_range',
-            constraint=models.CheckConstraint(condition=models.Q(('latitude__isnull', True), models.Q(('latitude__gte', -90), ('latitude__lte', 90)), _connector='OR'), name='apiary_latitude_range', violation_error_message='Latitude must be between -90 and 90.'),
+            model_name="apiary",
+            name="apiary_latitude_range",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("latitude__isnull", True),
+                    models.Q(("latitude__gte", -90), ("latitude__lte", 90)),
+                    _connector="OR",
+                ),
+                name="apiary_latitude_range",
+                violation_error_message="Latitude must be between -90 and 90.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='apiary',
-            name='apiary_longitude_range',
-            constraint=models.CheckConstraint(condition=models.Q(('longitude__isnull', True), models.Q(('longitude__gte', -180), ('longitude__lte', 180)), _connector='OR'), name='apiary_longitude_range', violation_error_message='Longitude must be between -180 and 180.'),
+            model_name="apiary",
+            name="apiary_longitude_range",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("longitude__isnull", True),
+                    models.Q(("longitude__gte", -180), ("longitude__lte", 180)),
+                    _connector="OR",
+                ),
+                name="apiary_longitude_range",
+                violation_error_message="Longitude must be between -180 and 180.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='event',
-            name='event_belongs_to_hive_xor_apiary',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('hive__isnull', False), ('apiary__isnull', True)), models.Q(('hive__isnull', True), ('apiary__isnull', False)), _connector='OR'), name='event_belongs_to_hive_xor_apiary', violation_error_message='An event belongs to exactly one hive or one apiary.'),
+            model_name="event",
+            name="event_belongs_to_hive_xor_apiary",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("hive__isnull", False), ("apiary__isnull", True)),
+                    models.Q(("hive__isnull", True), ("apiary__isnull", False)),
+                    _connector="OR",
+                ),
+                name="event_belongs_to_hive_xor_apiary",
+                violation_error_message="An event belongs to exactly one hive or one apiary.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='queenbee',
-            name='one_current_queen_per_hive',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('hive',), name='one_current_queen_per_hive', violation_error_message='This hive already has a current queen.'),
+            model_name="queenbee",
+            name="one_current_queen_per_hive",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("hive",),
+                name="one_current_queen_per_hive",
+                violation_error_message="This hive already has a current queen.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='queenbee',
-            name='current_queen_not_removed',
-            constraint=models.CheckConstraint(condition=models.Q(('is_current', False), ('removed_at__isnull', True), _connector='OR'), name='current_queen_not_removed', violation_error_message='A current queen has no removal date.'),
+            model_name="queenbee",
+            name="current_queen_not_removed",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("is_current", False), ("removed_at__isnull", True), _connector="OR"
+                ),
+                name="current_queen_not_removed",
+                violation_error_message="A current queen has no removal date.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='queenbee',
-            name='queen_removed_after_introduced',
-            constraint=models.CheckConstraint(condition=models.Q(('removed_at__isnull', True), ('removed_at__gte', models.F('introduced_at')), _connector='OR'), name='queen_removed_after_introduced', violation_error_message='A queen cannot be removed before she was introduced.'),
+            model_name="queenbee",
+            name="queen_removed_after_introduced",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("removed_at__isnull", True),
+                    ("removed_at__gte", models.F("introduced_at")),
+                    _connector="OR",
+                ),
+                name="queen_removed_after_introduced",
+                violation_error_message="A queen cannot be removed before she was introduced.",
+            ),
         ),
     ]

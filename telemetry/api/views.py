@@ -28,8 +28,9 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from apiary.models import Hive
+from apiary.models import Hive, Role
 from apiary.selectors import hive_by_device_key, hive_get_owned
+from apiary.services import hive_require_role
 from beeapi.middleware import body_too_large_body
 from beeapi.parsers import JSONParser, json_loads
 from beeapi.strict import StrictQueryMixin
@@ -245,7 +246,9 @@ _UNAVAILABLE = OpenApiResponse(description="The telemetry database is unavailabl
 
 
 class HiveTelemetryView(_TelemetryQueryView):
-    """``GET/POST /hives/{id}/telemetry``: the owner's raw readings."""
+    """``GET/POST /hives/{id}/telemetry``: the raw readings (any role reads, editors post)."""
+
+    schema_role_checked = True
 
     csv_columns = READING_COLUMNS
     query_serializer = s.TelemetryQuerySerializer
@@ -305,6 +308,7 @@ class HiveTelemetryView(_TelemetryQueryView):
     )
     def post(self, request: Request, pk: int) -> Response:
         hive = _owned_hive(request, pk)
+        hive_require_role(actor=request.user, hive=hive, needed=Role.EDITOR)
         return _ingest(request, hive.device_id)
 
 

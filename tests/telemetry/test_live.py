@@ -275,3 +275,33 @@ def test_devices_whose_ids_differ_only_in_punctuation_never_share_a_stream(owner
             await ws.disconnect()
 
     _run(scenario)
+
+
+@LIVE
+def test_removing_a_member_closes_their_open_streams_of_that_apiary(owner: Any) -> None:
+    from apiary import services
+    from apiary.models import Membership
+
+    device = make_hive(owner, "live-shared")
+    viewer = BeekeeperFactory(email="viewer@example.com")
+    services.member_invite(
+        actor=owner, apiary=device.hive.apiary, email=viewer.email, role="viewer"
+    )
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(viewer)}"
+        )
+        assert (await ws.connect())[0]
+        assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+        membership = await database_sync_to_async(Membership.objects.get)(user=viewer)
+        await database_sync_to_async(services.member_remove)(actor=owner, membership=membership)
+        output = await ws.receive_output(timeout=5)
+        assert output == {"type": "websocket.close", "code": 4404}
+        # And a new socket is refused like any stranger's.
+        again = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(viewer)}"
+        )
+        assert await _closed_with(again) == 4404
+
+    _run(scenario)
