@@ -233,6 +233,13 @@ SPECTACULAR_SETTINGS = {
         "hive telemetry. Authenticate with `POST /auth/token` and send "
         "`Authorization: Bearer <access>`. Sensor gateways send readings to "
         "`POST /telemetry` with their hive's `X-Device-Key`.\n\n"
+        "## Roles\n"
+        "An apiary has an owner and may be shared (`/apiaries/{id}/members`) with viewers "
+        "(read everything, follow live streams) and editors (also create and change hives, "
+        "queens and events, post readings; not delete hives or the apiary, not manage "
+        "members, not see device keys). Every object answers 404 to a user with no role in "
+        "its apiary and 403, naming the role needed, to a role that does not allow the "
+        "action. Each apiary in `GET /apiaries` carries your `role`.\n\n"
         "## Live stream: `WS /ws/hive/{id}/telemetry`\n"
         "Authenticate with `?token=<access>`, an `Authorization: Bearer` header, or the "
         'session cookie. The server sends `{"type": "history", "hive": 7, "device_id": '

@@ -8,7 +8,7 @@ Messages (JSON), server to client, each naming the hive and its device:
 A reading is {"time": "2026-06-01T12:00:00Z", "temperature": 34.9, "humidity": 58.1,
 "weight": 41.7, "sound_level": 52.0} (absent metrics are null).
 
-Close codes: 4401 no, bad or expired token; 4404 unknown hive or another user's;
+Close codes: 4401 no, bad or expired token; 4404 unknown hive, another user's, or your role in its apiary removed;
 4429 too many open sockets; 4503 the telemetry database is unavailable. The check happens
 before anything is sent; the socket is accepted first so browsers see these codes.
 Idle connections are kept honest by daphne's WebSocket pings (--ping-interval/--ping-timeout).
