@@ -47,3 +47,33 @@ def test_registration_is_throttled(api: APIClient, two_per_minute: None) -> None
 
     _assert_throttled(response)
     assert not User.objects.filter(email="user9@example.com").exists()
+
+
+def test_a_spoofed_x_forwarded_for_does_not_reset_the_throttle(
+    api: APIClient, alice: User, two_per_minute: None
+) -> None:
+    wrong = {"email": "alice@example.com", "password": "guess"}
+    for n in range(2):
+        assert (
+            api.post("/auth/token", wrong, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code == 401
+        )
+
+    response = api.post("/auth/token", wrong, HTTP_X_FORWARDED_FOR="198.51.100.99")
+
+    _assert_throttled(response)
+
+
+def test_behind_a_trusted_proxy_its_client_address_is_throttled(
+    settings: Settings, api: APIClient, alice: User, two_per_minute: None
+) -> None:
+    # DRF re-reads its settings when the test changes them.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    wrong = {"email": "alice@example.com", "password": "guess"}
+    for _ in range(2):
+        assert api.post("/auth/token", wrong, HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 401
+
+    # Another client behind the same proxy is not throttled by the first one's attempts.
+    other = api.post("/auth/token", wrong, HTTP_X_FORWARDED_FOR="203.0.113.2")
+
+    assert other.status_code == 401
+    _assert_throttled(api.post("/auth/token", wrong, HTTP_X_FORWARDED_FOR="203.0.113.1"))
