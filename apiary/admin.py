@@ -269,10 +269,17 @@ def _show_device_key(request: HttpRequest, hive: Hive, key: str, *, replaced: bo
     )
 
 
-def _hive_saved(request: HttpRequest, result: Hive | tuple[Hive, str]) -> Hive:
+def _hive_saved(request: HttpRequest, result: Hive | tuple[Hive, str | None]) -> Hive:
     if isinstance(result, tuple):  # hive_create: (hive, key)
         hive, key = result
-        _show_device_key(request, hive, key)
+        if key is None:  # an editor: device keys are the owner's
+            messages.info(
+                request,
+                f"Hive {hive.device_id} added. Its device key is shown only to the apiary's "
+                "owner, who can replace it to get one for the gateway.",
+            )
+        else:
+            _show_device_key(request, hive, key)
         return hive
     return result
 
@@ -553,6 +560,25 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
 
     # Replacing device keys: a list action, and a confirmation page from the hive's page.
 
+    def may_replace_device_key(self, request: HttpRequest, hive: Hive) -> bool:
+        # Device keys are the owner's (as in hive_rotate_device_key), not an editor's.
+        return self.has_change_permission(request, hive) and _role_allows(
+            request, hive.apiary, Role.OWNER
+        )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        *args: Any,
+        obj: Any = None,
+        **kwargs: Any,
+    ) -> HttpResponse:
+        context["may_replace_device_key"] = obj is not None and self.may_replace_device_key(
+            request, obj
+        )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
     def _replace_device_key(self, request: HttpRequest, hive: Hive) -> str:
         key = services.hive_rotate_device_key(hive=hive, actor=request.user)
         self.log_change(request, hive, "Replaced the device key.")
@@ -580,10 +606,10 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
 
     def device_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Replace one hive's device key: GET asks for confirmation, POST replaces it."""
-        hive = self.get_object(request, unquote(object_id))  # the user's own hives only
+        hive = self.get_object(request, unquote(object_id))  # hives the user may see
         if hive is None:
             raise Http404("No such hive.")
-        if not self.has_change_permission(request, hive):
+        if not self.may_replace_device_key(request, hive):
             raise PermissionDenied
         if request.method == "POST":
             with transaction.atomic():

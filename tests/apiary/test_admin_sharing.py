@@ -82,3 +82,25 @@ def test_an_editor_is_offered_shared_apiaries_a_viewer_is_not(alice_apiary) -> N
 
     assert "Orchard" in editor.get("/admin/apiary/hive/add/").content.decode()
     assert "Orchard" not in viewer.get("/admin/apiary/hive/add/").content.decode()
+
+
+def test_device_keys_stay_with_the_owner_in_the_admin(alice, alice_apiary, alice_hive) -> None:
+    editor = _admin(_member(alice_apiary, "erin@example.com", "editor"))
+    page = editor.get(f"/admin/apiary/hive/{alice_hive.id}/change/").content.decode()
+    assert "Replace device key" not in page
+    assert editor.get(f"/admin/apiary/hive/{alice_hive.id}/device-key/").status_code == 403
+    assert (
+        "Replace device key"
+        in _admin(alice).get(f"/admin/apiary/hive/{alice_hive.id}/change/").content.decode()
+    )
+
+    added = editor.post(
+        "/admin/apiary/hive/add/",
+        {**_hive_form(alice_hive, name="Erin's", device_id="erin-1"), "apiary": alice_apiary.id},
+        follow=True,
+    )
+
+    text = added.content.decode()
+    assert Hive.objects.filter(device_id="erin-1").exists()
+    assert "shown only to the apiary" in text
+    assert "None" not in text
