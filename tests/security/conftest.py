@@ -4,20 +4,24 @@
   hive and one on the apiary, and three readings from the last half hour;
 - bob is another beekeeper who owns exactly the same kind of data;
 - charlie is a registered beekeeper with no data at all;
+- dave is a viewer of alice's apiary and erin an editor of it (MEMBER_ROLES), invited by
+  alice through the service; neither has data of their own;
 - anonymous has no account.
 
 Everything alice owns carries MARKS["alice"] in a name, note or device_id, and bob's data
-MARKS["bob"]: a response shows another user's data exactly when it contains their mark.
+MARKS["bob"] (bob has also invited an address that has no account: an invitation whose
+email carries his mark): a response shows another user's data exactly when it contains
+their mark. dave and erin may see alice's marks, never bob's.
 
-A new role (say a viewer of alice's shared apiary) is one more entry in ``_people`` (and
-whatever sharing it needs in ``build_world``), then one more column in the matrix.
+A new role is one more entry in ``_people`` (and whatever sharing it needs in
+``build_world``), then one more column in the matrix.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +40,14 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts.models import User
 from accounts.services import BEEKEEPERS_GROUP
 from apiary import services as apiary_services
-from apiary.models import Hive
+from apiary.models import Apiary, Hive, Role
 from telemetry.models import Reading
 from telemetry.validation import iso_time
 from tests.factories import PASSWORD, ApiaryFactory, BeekeeperFactory, EventFactory, QueenFactory
 
 MARKS = {"alice": "alice-secret", "bob": "bob-own"}
+# Members of alice's apiary and their role in it: they see alice's data, as that role.
+MEMBER_ROLES = {"dave": Role.VIEWER.value, "erin": Role.EDITOR.value}
 DATABASES = ["default", "telemetry"]
 WRONG_PASSWORD = "not-the-password-0"
 # An id no object has: "someone else's object" must answer exactly like this one.
@@ -65,6 +71,11 @@ OBJECT_KEYS = frozenset(
         "alice_attempt",
         "alice_access",
         "alice_failure",
+        "dave_member",
+        "erin_member",
+        "own_member",
+        "other_member",
+        "bob_member",
     }
 )
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -90,16 +101,20 @@ def fill_body(body: Any, ctx: dict[str, Any]) -> Any:
 class World:
     users: dict[str, User | None]
     values: dict[str, Any]
-    # Per role: {email}, {password}, {refresh}, {refresh_jti}, {device_key}, {own_device}.
+    # Per role: {email}, {password}, {refresh}, {refresh_jti}, {device_key}, {own_device},
+    # {own_member} (the requester's membership in alice's apiary: dave's and erin's own;
+    # for the others dave's) and {other_member} (someone else's: erin's, for erin dave's).
     per_role: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # short, for failure reports
         return f"<World {sorted(self.values)}>"
 
-    def context(self, role: str, *, missing: bool = False) -> dict[str, Any]:
+    def context(self, role: str, *, missing: bool | Iterable[str] = False) -> dict[str, Any]:
+        """The placeholders' values for ``role``; with ``missing``, those objects (True:
+        every object) replaced by an id that does not exist."""
         ctx = {**self.values, **self.per_role[role], "role": role}
         if missing:
-            ctx.update(dict.fromkeys(OBJECT_KEYS, MISSING_ID))
+            ctx.update(dict.fromkeys(OBJECT_KEYS if missing is True else missing, MISSING_ID))
         return ctx
 
     def client(self, role: str, auth: str) -> Client:
@@ -118,7 +133,10 @@ class World:
         return client
 
     def foreign_marks(self, role: str) -> list[str]:
-        return [mark for owner, mark in MARKS.items() if owner != role]
+        """Marks of data the role may not see: everyone's but its own and, for a member
+        of alice's apiary, alice's."""
+        visible = {role, "alice"} if role in MEMBER_ROLES else {role}
+        return [mark for owner, mark in MARKS.items() if owner not in visible]
 
 
 def _beekeeping(owner: User, mark: str) -> tuple[dict[str, Any], str]:
@@ -164,6 +182,8 @@ def _people() -> dict[str, User | None]:
         "alice": BeekeeperFactory(email="alice@example.com", name="Alice"),
         "bob": BeekeeperFactory(email="bob@example.com", name="Bob"),
         "charlie": BeekeeperFactory(email="charlie@example.com", name="Charlie"),
+        "dave": BeekeeperFactory(email="dave@example.com", name="Dave"),
+        "erin": BeekeeperFactory(email="erin@example.com", name="Erin"),
         "anonymous": None,
     }
 
@@ -172,6 +192,20 @@ def build_world() -> World:
     users = _people()
     alice_ids, alice_key = _beekeeping(users["alice"], MARKS["alice"])
     bob_ids, bob_key = _beekeeping(users["bob"], MARKS["bob"])
+    # alice shares her apiary with dave (viewer) and erin (editor), as the API does.
+    alice_apiary = Apiary.objects.get(pk=alice_ids["apiary"])
+    members = {
+        role: apiary_services.member_invite(
+            actor=users["alice"], apiary=alice_apiary, email=users[role].email, role=shared_as
+        ).pk
+        for role, shared_as in MEMBER_ROLES.items()
+    }
+    bob_invitation = apiary_services.member_invite(
+        actor=users["bob"],
+        apiary=Apiary.objects.get(pk=bob_ids["apiary"]),
+        email=f"{MARKS['bob']}-invitee@example.com",
+        role=Role.VIEWER.value,
+    )
     blacklisted = RefreshToken.for_user(users["alice"])
     blacklisted.blacklist()
 
@@ -182,6 +216,9 @@ def build_world() -> World:
         **{f"bob_{key}": value for key, value in bob_ids.items()},
         "group": Group.objects.get(name=BEEKEEPERS_GROUP).pk,
         "alice_user": users["alice"].pk,
+        "dave_member": members["dave"],
+        "erin_member": members["erin"],
+        "bob_member": bob_invitation.pk,
         "ct_hive": ContentType.objects.get_for_model(Hive).pk,
         "now": iso_time(now - dt.timedelta(minutes=1)),
         "recent": iso_time(recent),
@@ -194,6 +231,8 @@ def build_world() -> World:
     device_keys = {"alice": alice_key, "bob": bob_key}
     own_devices = {"alice": alice_ids["device"], "bob": bob_ids["device"]}
     for role, user in users.items():
+        own_member = members.get(role, members["dave"])
+        other_member = members["dave"] if role == "erin" else members["erin"]
         if user is None:
             # Anonymous tries alice's account with a wrong password, and a forged token.
             world.per_role[role] = {
@@ -203,6 +242,8 @@ def build_world() -> World:
                 "refresh_jti": None,
                 "device_key": None,
                 "own_device": None,
+                "own_member": own_member,
+                "other_member": other_member,
             }
             continue
         refresh = RefreshToken.for_user(user)
@@ -213,6 +254,8 @@ def build_world() -> World:
             "refresh_jti": refresh["jti"],
             "device_key": device_keys.get(role),
             "own_device": own_devices.get(role),
+            "own_member": own_member,
+            "other_member": other_member,
         }
     values["alice_token"] = OutstandingToken.objects.get(
         jti=world.per_role["alice"]["refresh_jti"]

@@ -1,21 +1,31 @@
 """The permission matrix: every route and method of BeeAPI, for every role.
 
 One row per (method, route): what alice (the owner of the data), bob (another beekeeper
-with data of his own), charlie (a beekeeper with no data) and anonymous get. Placeholders
-in a path or body name the world of tests/security/conftest.py: {apiary}, {hive}, {queen},
-{event}, {apiary_event} and {device} are alice's; {bob_hive} and the like are bob's;
-{email}, {password}, {refresh} are the requesting role's own credentials.
+with data of his own), charlie (a beekeeper with no data), dave (a viewer of alice's
+apiary), erin (an editor of it) and anonymous get. Placeholders in a path or body name the
+world of tests/security/conftest.py: {apiary}, {hive}, {queen}, {event}, {apiary_event}
+and {device} are alice's; {dave_member} and {erin_member} are dave's and erin's memberships
+of alice's apiary; {bob_hive} and the like are bob's ({bob_member}: an invitation to his
+apiary); {email}, {password}, {refresh}, {own_member}, {other_member} are the requesting
+role's own credentials and membership (and someone else's membership).
 
 Outcomes (a cell of the table):
 
   OK          2xx (``ok=`` when not the method's usual one) and the row's ``check`` holds:
               the object was really read, changed, created or deleted
   LIST        200 listing the role's own data and nobody else's
+  SHARED      200 listing alice's data shared with the role (dave, erin) and nobody
+              else's; an apiary in it names the requester's role
   EMPTY       200 listing nothing at all
-  HIDDEN      404, answered exactly like a request for an id that does not exist
+  HIDDEN      404, answered exactly like a request for an id that does not exist (every
+              object of the path, or those of ``missing=``)
   REFUSED     400/409 JSON: a body naming someone else's object, like a missing one
   UNAUTH      401 JSON
   FORBIDDEN   403, answered exactly like a request for an id that does not exist
+  NEEDS_EDITOR, NEEDS_OWNER
+              403 JSON for a role that sees the object but may not do this, naming the
+              role needed and the requester's ("needs the editor role ...; you are a viewer.")
+  DENIED      the admin's 403 for a role that sees the object but may not do this
   LOGIN       redirect to the admin login page
   GONE        the admin's "does not exist" redirect to its index, as for a missing id
   FORM_ERROR  the admin form comes back with an error
@@ -26,6 +36,8 @@ On every request: no 5xx; no other user's mark in the answer; and every outcome 
 OK (and every GET) leaves both databases as they were (entity tables on "default",
 readings on "telemetry").
 
+dave and erin get what alice's apiary allows their role (README, "Sharing an apiary").
+
 A route that is not in this table fails test_every_route_and_method_is_in_the_matrix:
 a new endpoint cannot ship without deciding who may use it. A new role is one more entry
 in ROLES, one more column in every row and one more user in conftest.build_world.
@@ -34,6 +46,7 @@ in ROLES, one more column in every row and one more user in conftest.build_world
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -48,7 +61,7 @@ from asgiref.sync import async_to_sync
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.apps import apps
-from django.db import router
+from django.db import connections, router
 from django.http import HttpResponse
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.views import APIView
@@ -57,12 +70,20 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from apiary.device_keys import device_key_hash
-from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.models import Apiary, Device, Event, Hive, Membership, QueenBee
 from beeapi.asgi import application
 from telemetry.models import Reading
-from tests.security.conftest import DATABASES, MARKS, OBJECT_KEYS, World, fill, fill_body
+from tests.security.conftest import (
+    DATABASES,
+    MARKS,
+    MEMBER_ROLES,
+    OBJECT_KEYS,
+    World,
+    fill,
+    fill_body,
+)
 
-ROLES = ("alice", "bob", "charlie", "anonymous")
+ROLES = ("alice", "bob", "charlie", "dave", "erin", "anonymous")
 
 
 # --- Outcomes -------------------------------------------------------------------------
@@ -79,11 +100,15 @@ class Outcome:
 
 OK = Outcome("OK", changes_allowed=True)
 LIST = Outcome("LIST")
+SHARED = Outcome("SHARED")
 EMPTY = Outcome("EMPTY")
 HIDDEN = Outcome("HIDDEN")
 REFUSED = Outcome("REFUSED")
 UNAUTH = Outcome("UNAUTH")
 FORBIDDEN = Outcome("FORBIDDEN")
+NEEDS_EDITOR = Outcome("NEEDS_EDITOR")
+NEEDS_OWNER = Outcome("NEEDS_OWNER")
+DENIED = Outcome("DENIED")
 LOGIN = Outcome("LOGIN")
 GONE = Outcome("GONE")
 FORM_ERROR = Outcome("FORM_ERROR")
@@ -130,6 +155,9 @@ class Row:
     ok: int | None = None
     auth: str = "jwt"
     location: str | None = None
+    # The objects of the path that the "same as a missing id" comparison replaces
+    # (default: all of them), when the path also names one the requester may see.
+    missing: tuple[str, ...] | None = None
     note: str = ""
 
     @property
@@ -331,6 +359,69 @@ def logged_out(c: Call) -> None:
     assert c.client.get("/admin/").status_code == 302
 
 
+def key_for_owner_only(c: Call) -> None:
+    """A new hive's device key is answered to the apiary's owner only (an editor gets
+    null), and its device_id is registered to the owner, whoever created it."""
+    body = c.json()
+    hive = Hive.objects.get(pk=body["id"])
+    if c.role == "alice":
+        assert hive.device_key_hash == device_key_hash(body["device_key"])
+    else:
+        assert body["device_key"] is None, body
+    assert Device.objects.get(device_id=hive.device_id).owner == c.world.users["alice"]
+
+
+def admin_key_for_owner_only(c: Call) -> None:
+    """The admin shows a new hive's device key once, on the page it redirects to, and only
+    to the apiary's owner."""
+    page = content_of(c.client.get(c.response["Location"]))
+    hive = Hive.objects.get(device_id="added-dev")
+    shown = re.search(r"Device key for added-dev: (\S+) ", page)
+    if c.role == "alice":
+        assert shown and hive.device_key_hash == device_key_hash(shown.group(1)), page[:2000]
+    else:
+        assert shown is None, shown.group(0)
+
+
+def members_of_alice_apiary(c: Call) -> None:
+    listed = {item["id"]: item["role"] for item in c.json()["results"]}
+    assert listed == {c.ctx[f"{role}_member"]: shared for role, shared in MEMBER_ROLES.items()}
+
+
+def member_removed(key: str) -> Check:
+    """The membership is gone, and at once its user gets 404 for the apiary."""
+
+    def check(c: Call) -> None:
+        assert not Membership.objects.filter(pk=c.ctx[key]).exists()
+        member = next(role for role in MEMBER_ROLES if c.ctx[f"{role}_member"] == c.ctx[key])
+        answer = c.world.client(member, "jwt").get(fill("/apiaries/{apiary}", c.ctx))
+        assert answer.status_code == 404, member
+
+    return check
+
+
+def handed_over_to(role: str) -> Check:
+    """The owner made ``role`` the owner: the apiary and its device ids are theirs, and the
+    previous owner is an editor (the membership answered)."""
+
+    def check(c: Call) -> None:
+        new_owner = c.world.users[role]
+        assert Apiary.objects.get(pk=c.ctx["apiary"]).owner == new_owner
+        assert Device.objects.get(device_id=c.ctx["device"]).owner == new_owner
+        assert (c.json()["email"], c.json()["role"]) == (c.user.email, "editor")
+
+    return check
+
+
+def save_button_for(*roles: str) -> Check:
+    """The admin page is a form to save for ``roles`` only (others get a read-only page)."""
+
+    def check(c: Call) -> None:
+        assert ('name="_save"' in c.text()) is (c.role in roles), c.role
+
+    return check
+
+
 # --- Admin forms: what a browser would submit ------------------------------------------
 
 
@@ -421,43 +512,62 @@ def admin_form(page: str, *, as_role: str | None = None, **changes: Any) -> Call
 
 NEW_READING = {"time": "{now}", "temperature": 35.5}
 NEW_EVENT = {"type": "note", "occurred_at": "{recent}", "notes": "new note"}
-OWN_LIST_ROLES = (LIST, LIST, EMPTY, UNAUTH)  # alice and bob see theirs, charlie nothing
+# alice and bob see theirs, charlie nothing, dave and erin alice's (shared with them)
+OWN_LIST_ROLES = (LIST, LIST, EMPTY, SHARED, SHARED, UNAUTH)
 
 
 def _admin_model(
-    model: str, key: str, field: str, cls: type, add: dict[str, Any], added: dict[str, Any]
+    model: str,
+    key: str,
+    field: str,
+    cls: type,
+    add: dict[str, Any],
+    added: dict[str, Any],
+    *,
+    editor_changes: bool,
+    editor_deletes: bool,
+    add_check: Check | None = None,
 ) -> list[Row]:
     """One of the beekeeping models in the admin: alice's object at {key}. ``add`` is
-    what the add form gets, ``added`` finds the object it created."""
+    what the add form gets, ``added`` finds the object it created. dave (viewer) reads
+    it; erin (editor) changes and deletes it as far as ``editor_*`` say."""
     base = f"/admin/apiary/{model}"
     obj = f"{base}/{{{key}}}"
+    erin_changes = OK if editor_changes else DENIED
+    erin_deletes = OK if editor_deletes else DENIED
+    savers = ("alice", "erin") if editor_changes else ("alice",)
     add_by_alice = created_by_requester(cls, **added) if cls is Apiary else created(cls, **added)
+    if add_check is not None:
+        add_by_alice = both(add_by_alice, add_check)
     add_row = (
-        R("POST", f"{base}/add/", OK, OK, OK, LOGIN, ok=302, check=add_by_alice,
+        R("POST", f"{base}/add/", OK, OK, OK, OK, OK, LOGIN, ok=302, check=add_by_alice,
           body=admin_form(f"{base}/add/", **add))
         if cls is Apiary
-        else R("POST", f"{base}/add/", OK, FORM_ERROR, FORM_ERROR, LOGIN, ok=302,
+        else R("POST", f"{base}/add/", OK, FORM_ERROR, FORM_ERROR, FORM_ERROR, OK, LOGIN, ok=302,
                check=add_by_alice, body=admin_form(f"{base}/add/", **add),
                note="naming alice's parent")
     )  # fmt: skip
     return [
-        # method  path                     alice  bob    charlie  anonymous
-        R("GET",  f"{base}/",              LIST,  LIST,  EMPTY,   LOGIN),
+        # method  path                     alice  bob       charlie   dave      erin          anonymous
+        R("GET",  f"{base}/",              LIST,  LIST,     EMPTY,    SHARED,   SHARED,       LOGIN),
         # The changelist's bulk delete, as its confirmation page posts it, on alice's object.
-        R("POST", f"{base}/",              OK,    REDIRECT, REDIRECT, LOGIN, ok=302,
+        R("POST", f"{base}/",              OK,    REDIRECT, REDIRECT, DENIED,   erin_deletes, LOGIN, ok=302,
           body={"action": "delete_selected", "_selected_action": f"{{{key}}}", "post": "yes"},
           check=gone(cls, key), location=f"{base}/", note="delete_selected"),
-        R("GET",  f"{base}/add/",          OK,    OK,    OK,      LOGIN),
+        R("GET",  f"{base}/add/",          OK,    OK,       OK,       OK,       OK,           LOGIN),
         add_row,
-        R("GET",  f"{obj}/change/",        OK,    GONE,  GONE,    LOGIN, check=mentions(cls, key)),
-        R("POST", f"{obj}/change/",        OK,    GONE,  GONE,    LOGIN, ok=302,
+        R("GET",  f"{obj}/change/",        OK,    GONE,     GONE,     OK,       OK,           LOGIN,
+          check=both(mentions(cls, key), save_button_for(*savers))),
+        R("POST", f"{obj}/change/",        OK,    GONE,     GONE,     DENIED,   erin_changes, LOGIN, ok=302,
           body=admin_form(f"{obj}/change/", as_role="alice", **{field: "renamed in admin"}),
           check=changed(cls, key, **{field: "renamed in admin"})),
-        R("GET",  f"{obj}/delete/",        OK,    GONE,  GONE,    LOGIN, check=mentions(cls, key)),
-        R("POST", f"{obj}/delete/",        OK,    GONE,  GONE,    LOGIN, ok=302,
+        R("GET",  f"{obj}/delete/",        OK,    GONE,     GONE,     DENIED,   erin_deletes, LOGIN,
+          check=mentions(cls, key)),
+        R("POST", f"{obj}/delete/",        OK,    GONE,     GONE,     DENIED,   erin_deletes, LOGIN, ok=302,
           body={"post": "yes"}, check=gone(cls, key)),
-        R("GET",  f"{obj}/history/",       OK,    GONE,  GONE,    LOGIN, check=mentions(cls, key)),
-        R("GET",  f"{obj}/",               REDIRECT, REDIRECT, REDIRECT, LOGIN,
+        R("GET",  f"{obj}/history/",       OK,    GONE,     GONE,     OK,       OK,           LOGIN,
+          check=mentions(cls, key)),
+        R("GET",  f"{obj}/",               REDIRECT, REDIRECT, REDIRECT, REDIRECT, REDIRECT,  LOGIN,
           location=f"{obj}/change/"),
     ]  # fmt: skip
 
@@ -468,217 +578,253 @@ def _superuser_only_admin(model: str, key: str, *, extra: tuple[str, ...] = ()) 
     base = f"/admin/{model}"
     obj = f"{base}/{{{key}}}"
     rows = [
-        # method  path                 alice      bob        charlie    anonymous
-        R("GET",  f"{base}/",          FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("GET",  f"{base}/add/",      FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("POST", f"{base}/add/",      FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, body={}),
-        R("GET",  f"{obj}/change/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("POST", f"{obj}/change/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, body={}),
-        R("GET",  f"{obj}/delete/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("POST", f"{obj}/delete/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, body={"post": "yes"}),
-        R("GET",  f"{obj}/history/",   FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("GET",  f"{obj}/",           REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
+        # method  path                 alice      bob        charlie    dave       erin       anonymous
+        R("GET",  f"{base}/",          FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+        R("GET",  f"{base}/add/",      FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+        R("POST", f"{base}/add/",      FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, body={}),
+        R("GET",  f"{obj}/change/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+        R("POST", f"{obj}/change/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, body={}),
+        R("GET",  f"{obj}/delete/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+        R("POST", f"{obj}/delete/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
+          body={"post": "yes"}),
+        R("GET",  f"{obj}/history/",   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+        R("GET",  f"{obj}/",           REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
           location=f"{obj}/change/"),
     ]  # fmt: skip
-    rows += [R("GET", f"{obj}/{tail}", FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN) for tail in extra]
+    rows += [
+        R("GET", f"{obj}/{tail}", FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN)
+        for tail in extra
+    ]
     return rows
 
 
 MATRIX: list[Row] = [
     # ---- Public and self-scoped: everyone may call them, each about themselves ----------
-    # method   path                    alice   bob     charlie  anonymous
-    R("GET",   "/health",              OK,     OK,     OK,      OK, check=contains('"default"')),
-    R("GET",   "/schema",              OK,     OK,     OK,      OK, check=contains("openapi")),
-    R("GET",   "/docs",                OK,     OK,     OK,      OK, check=contains("swagger")),
-    R("GET",   "/redoc",               OK,     OK,     OK,      OK, check=contains("redoc")),
-    R("GET",   "/static/telemetry/live.js", OK, OK,    OK,      OK),
-    R("POST",  "/auth/register",       OK,     OK,     OK,      OK, check=registered,
+    # method    path                          alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/health",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains('"default"')),
+    R("GET",    "/schema",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains("openapi")),
+    R("GET",    "/docs",                      OK,       OK,       OK,       OK,           OK,          OK, check=contains("swagger")),
+    R("GET",    "/redoc",                     OK,       OK,       OK,       OK,           OK,          OK, check=contains("redoc")),
+    R("GET",    "/static/telemetry/live.js",  OK,       OK,       OK,       OK,           OK,          OK),
+    R("POST",   "/auth/register",             OK,       OK,       OK,       OK,           OK,          OK, check=registered,
       body={"email": "{role}-new@example.com", "password": "a-new-hive-frame-77"}),
-    R("POST",  "/auth/token",          OK,     OK,     OK,      UNAUTH, ok=200,
+    R("POST",   "/auth/token",                OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=200,
       body={"email": "{email}", "password": "{password}"}, check=token_of_requester,
       note="own credentials; anonymous: alice's email, wrong password"),
-    R("POST",  "/auth/token/refresh",  OK,     OK,     OK,      UNAUTH, ok=200,
+    R("POST",   "/auth/token/refresh",        OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=200,
       body={"refresh": "{refresh}"}, check=token_of_requester),
-    R("POST",  "/auth/logout",         OK,     OK,     OK,      UNAUTH, ok=205,
+    R("POST",   "/auth/logout",               OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=205,
       body={"refresh": "{refresh}"}, check=refresh_blacklisted),
-    R("GET",   "/users/me",            OK,     OK,     OK,      UNAUTH, check=is_requester),
-    R("PATCH", "/users/me",            OK,     OK,     OK,      UNAUTH,
+    R("GET",    "/users/me",                  OK,       OK,       OK,       OK,           OK,          UNAUTH, check=is_requester),
+    R("PATCH",  "/users/me",                  OK,       OK,       OK,       OK,           OK,          UNAUTH,
       body={"name": "renamed"}, check=only_requester_renamed),
-    R("POST",  "/users/me/password",   OK,     OK,     OK,      UNAUTH, ok=204,
+    R("POST",   "/users/me/password",         OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=204,
       body={"old_password": "{password_ok}", "new_password": "a-new-hive-frame-77"},
       check=password_changed_to("a-new-hive-frame-77")),
 
     # ---- Apiaries ------------------------------------------------------------------------
-    # method    path                           alice  bob      charlie  anonymous
-    R("GET",    "/apiaries",                   *OWN_LIST_ROLES),
-    R("POST",   "/apiaries",                   OK,    OK,      OK,      UNAUTH,
+    # method    path                              alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/apiaries",                      *OWN_LIST_ROLES),
+    R("GET",    "/apiaries?role=owner",           LIST,     LIST,     EMPTY,    EMPTY,        EMPTY,       UNAUTH),
+    R("GET",    "/apiaries?role=editor",          EMPTY,    EMPTY,    EMPTY,    EMPTY,        SHARED,      UNAUTH),
+    R("GET",    "/apiaries?role=viewer",          EMPTY,    EMPTY,    EMPTY,    SHARED,       EMPTY,       UNAUTH),
+    R("POST",   "/apiaries",                      OK,       OK,       OK,       OK,           OK,          UNAUTH,
       body={"name": "new yard", "owner": "alice@example.com"},
       check=created_by_requester(Apiary, name="new yard")),
-    R("GET",    "/apiaries/{apiary}",          OK,    HIDDEN,  HIDDEN,  UNAUTH, check=shows("apiary")),
-    R("PUT",    "/apiaries/{apiary}",          OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("GET",    "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("apiary")),
+    R("PUT",    "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
       body={"name": "renamed"}, check=changed(Apiary, "apiary", name="renamed")),
-    R("PATCH",  "/apiaries/{apiary}",          OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("PATCH",  "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
       body={"notes": "patched"}, check=changed(Apiary, "apiary", notes="patched")),
-    R("DELETE", "/apiaries/{apiary}",          OK,    HIDDEN,  HIDDEN,  UNAUTH,
-      check=gone(Apiary, "apiary")),
-    R("GET",    "/apiaries/{apiary}/hives",    OK,    HIDDEN,  HIDDEN,  UNAUTH, check=lists("hive")),
-    R("POST",   "/apiaries/{apiary}/hives",    OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("DELETE", "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, check=gone(Apiary, "apiary")),
+    R("GET",    "/apiaries/{apiary}/hives",       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("hive")),
+    R("POST",   "/apiaries/{apiary}/hives",       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"name": "new hive", "device_id": "new-dev-1"},
-      check=created(Hive, name="new hive", apiary="{apiary}", device_id="new-dev-1")),
-    R("GET",    "/apiaries/{apiary}/events",   OK,    HIDDEN,  HIDDEN,  UNAUTH,
-      check=lists("apiary_event")),
-    R("POST",   "/apiaries/{apiary}/events",   OK,    HIDDEN,  HIDDEN,  UNAUTH, body=NEW_EVENT,
+      check=both(created(Hive, name="new hive", apiary="{apiary}", device_id="new-dev-1"),
+                 key_for_owner_only)),
+    R("GET",    "/apiaries/{apiary}/events",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("apiary_event")),
+    R("POST",   "/apiaries/{apiary}/events",      OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, body=NEW_EVENT,
       check=created(Event, notes="new note", apiary="{apiary}")),
-    R("POST",   "/apiaries/{bob_apiary}/hives", HIDDEN, REFUSED, HIDDEN, UNAUTH,
+    R("POST",   "/apiaries/{bob_apiary}/hives",   HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={"apiary": "{apiary}", "name": "sneaky", "device_id": "sneaky-1"},
       note="body names alice's apiary"),
-    R("POST",   "/apiaries/{bob_apiary}/events", HIDDEN, REFUSED, HIDDEN, UNAUTH,
+    R("POST",   "/apiaries/{bob_apiary}/events",  HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={**NEW_EVENT, "apiary": "{apiary}"}, note="body names alice's apiary"),
 
+    # ---- Members of alice's apiary: dave is a viewer, erin an editor ---------------------
+    # method    path                                          alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/apiaries/{apiary}/members",                 OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=members_of_alice_apiary),
+    R("POST",   "/apiaries/{apiary}/members",                 OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
+      body={"email": "newcomer@example.com", "role": "editor"},
+      check=created(Membership, apiary="{apiary}", email="newcomer@example.com", role="editor")),
+    R("PATCH",  "/apiaries/{apiary}/members/{dave_member}",   OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={"role": "editor"},
+      check=changed(Membership, "dave_member", role="editor"), note="dave to editor"),
+    R("PATCH",  "/apiaries/{apiary}/members/{erin_member}",   OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={"role": "owner"},
+      check=handed_over_to("erin"), note="erin to owner: handing the apiary over"),
+    R("DELETE", "/apiaries/{apiary}/members/{own_member}",    OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH,
+      check=member_removed("own_member"), note="the requester's own (alice: dave's): leaving"),
+    R("DELETE", "/apiaries/{apiary}/members/{other_member}",  OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
+      check=member_removed("other_member"), note="someone else's (alice: erin's)"),
+    # bob's invitation through alice's apiary: as if it did not exist, for alice too.
+    R("PATCH",  "/apiaries/{apiary}/members/{bob_member}",    HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
+      body={"role": "editor"}, missing=("bob_member",), note="bob's invitation"),
+    R("DELETE", "/apiaries/{apiary}/members/{bob_member}",    HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
+      missing=("bob_member",), note="bob's invitation"),
+
     # ---- Hives ---------------------------------------------------------------------------
-    R("GET",    "/hives",                      *OWN_LIST_ROLES),
-    R("POST",   "/hives",                      OK,    REFUSED, REFUSED, UNAUTH,
+    # method    path                                   alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/hives",                              *OWN_LIST_ROLES),
+    R("POST",   "/hives",                              OK,       REFUSED,  REFUSED,  NEEDS_EDITOR, OK,          UNAUTH,
       body={"apiary": "{apiary}", "name": "new hive", "device_id": "new-dev-2"},
-      check=created(Hive, name="new hive", apiary="{apiary}"), note="in alice's apiary"),
-    R("POST",   "/hives",                      REFUSED, REFUSED, REFUSED, UNAUTH,
+      check=both(created(Hive, name="new hive", apiary="{apiary}"), key_for_owner_only),
+      note="in alice's apiary"),
+    R("POST",   "/hives",                              REFUSED,  REFUSED,  REFUSED,  REFUSED,      REFUSED,     UNAUTH,
       body={"apiary": "{bob_apiary}", "name": "thief", "device_id": "{device}"},
       note="alice's device_id in bob's apiary"),
-    R("GET",    "/hives/{hive}",               OK,    HIDDEN,  HIDDEN,  UNAUTH, check=shows("hive")),
-    R("PUT",    "/hives/{hive}",               OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("GET",    "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("hive")),
+    R("PUT",    "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"apiary": "{apiary}", "name": "renamed", "device_id": "{device}"},
       check=changed(Hive, "hive", name="renamed")),
-    R("PATCH",  "/hives/{hive}",               OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("PATCH",  "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"notes": "patched"}, check=changed(Hive, "hive", notes="patched")),
-    R("DELETE", "/hives/{hive}",               OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("DELETE", "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
       check=both(gone(Hive, "hive"), readings_count("device", 3))),
-    R("DELETE", "/hives/{hive}?purge_telemetry=true", OK, HIDDEN, HIDDEN, UNAUTH,
+    R("DELETE", "/hives/{hive}?purge_telemetry=true",  OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
       check=both(gone(Hive, "hive"), readings_count("device", 0))),
-    R("PATCH",  "/hives/{bob_hive}",           HIDDEN, REFUSED, HIDDEN, UNAUTH,
+    R("PATCH",  "/hives/{bob_hive}",                   HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={"apiary": "{apiary}"}, note="bob moves his hive into alice's apiary"),
-    R("PATCH",  "/hives/{bob_hive}",           HIDDEN, REFUSED, HIDDEN, UNAUTH,
+    R("PATCH",  "/hives/{bob_hive}",                   HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={"device_id": "{device}"}, note="bob takes alice's device_id"),
-    R("GET",    "/hives/{hive}/queens",        OK,    HIDDEN,  HIDDEN,  UNAUTH, check=lists("queen")),
-    R("POST",   "/hives/{hive}/queens",        OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("GET",    "/hives/{hive}/queens",                OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("queen")),
+    R("POST",   "/hives/{hive}/queens",                OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"year_born": 2025, "origin": "new queen"},
       check=created(QueenBee, origin="new queen", hive="{hive}", is_current=True)),
-    R("POST",   "/hives/{bob_hive}/queens",    HIDDEN, REFUSED, HIDDEN, UNAUTH,
+    R("POST",   "/hives/{bob_hive}/queens",            HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={"year_born": 2025, "mother": "{queen}"}, note="alice's queen as mother"),
-    R("GET",    "/hives/{hive}/events",        OK,    HIDDEN,  HIDDEN,  UNAUTH, check=lists("event")),
-    R("POST",   "/hives/{hive}/events",        OK,    HIDDEN,  HIDDEN,  UNAUTH, body=NEW_EVENT,
+    R("GET",    "/hives/{hive}/events",                OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("event")),
+    R("POST",   "/hives/{hive}/events",                OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, body=NEW_EVENT,
       check=created(Event, notes="new note", hive="{hive}")),
-    R("POST",   "/hives/{bob_hive}/events",    HIDDEN, REFUSED, HIDDEN, UNAUTH,
+    R("POST",   "/hives/{bob_hive}/events",            HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={**NEW_EVENT, "hive": "{hive}"}, note="body names alice's hive"),
-    R("POST",   "/hives/{hive}/device-key",    OK,    HIDDEN,  HIDDEN,  UNAUTH, body={},
-      check=device_key_rotated),
+    R("POST",   "/hives/{hive}/device-key",            OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={}, check=device_key_rotated),
 
     # ---- Queens --------------------------------------------------------------------------
-    R("GET",    "/queens",                     *OWN_LIST_ROLES),
-    R("GET",    "/queens/{queen}",             OK,    HIDDEN,  HIDDEN,  UNAUTH, check=shows("queen")),
-    R("PUT",    "/queens/{queen}",             OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    # method    path                       alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/queens",                 *OWN_LIST_ROLES),
+    R("GET",    "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("queen")),
+    R("PUT",    "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"introduced_at": "2025-05-01", "year_born": 2024, "origin": "renamed"},
       check=changed(QueenBee, "queen", origin="renamed", year_born=2024)),
-    R("PATCH",  "/queens/{queen}",             OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("PATCH",  "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"notes": "patched"}, check=changed(QueenBee, "queen", notes="patched")),
-    R("DELETE", "/queens/{queen}",             OK,    HIDDEN,  HIDDEN,  UNAUTH,
-      check=gone(QueenBee, "queen")),
-    R("POST",   "/queens/{queen}/retire",      OK,    HIDDEN,  HIDDEN,  UNAUTH, ok=200,
+    R("DELETE", "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, check=gone(QueenBee, "queen")),
+    R("POST",   "/queens/{queen}/retire",  OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, ok=200,
       body={"removal_reason": "died"},
       check=changed(QueenBee, "queen", is_current=False, removal_reason="died")),
 
     # ---- Events --------------------------------------------------------------------------
-    R("GET",    "/events",                     *OWN_LIST_ROLES),
-    R("GET",    "/events?hive={hive}",         LIST,  EMPTY,   EMPTY,   UNAUTH),
-    R("GET",    "/events?apiary={apiary}",     LIST,  EMPTY,   EMPTY,   UNAUTH),
-    R("POST",   "/events",                     OK,    REFUSED, REFUSED, UNAUTH,
+    # method    path                        alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/events",                  *OWN_LIST_ROLES),
+    R("GET",    "/events?hive={hive}",      LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
+    R("GET",    "/events?apiary={apiary}",  LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
+    R("POST",   "/events",                  OK,       REFUSED,  REFUSED,  NEEDS_EDITOR, OK,          UNAUTH,
       body={**NEW_EVENT, "hive": "{hive}"}, check=created(Event, notes="new note", hive="{hive}"),
       note="on alice's hive"),
-    R("GET",    "/events/{event}",             OK,    HIDDEN,  HIDDEN,  UNAUTH, check=shows("event")),
-    R("PUT",    "/events/{event}",             OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("POST",   "/events",                  OK,       REFUSED,  REFUSED,  NEEDS_EDITOR, OK,          UNAUTH,
+      body={**NEW_EVENT, "apiary": "{apiary}"},
+      check=created(Event, notes="new note", apiary="{apiary}"), note="on alice's apiary"),
+    R("GET",    "/events/{event}",          OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("event")),
+    R("PUT",    "/events/{event}",          OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={**NEW_EVENT, "hive": "{hive}", "notes": "renamed"},
       check=changed(Event, "event", notes="renamed")),
-    R("PATCH",  "/events/{event}",             OK,    HIDDEN,  HIDDEN,  UNAUTH,
+    R("PATCH",  "/events/{event}",          OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"notes": "patched"}, check=changed(Event, "event", notes="patched")),
-    R("DELETE", "/events/{event}",             OK,    HIDDEN,  HIDDEN,  UNAUTH,
-      check=gone(Event, "event")),
-    R("PATCH",  "/events/{bob_event}",         HIDDEN, REFUSED, HIDDEN, UNAUTH,
+    R("DELETE", "/events/{event}",          OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, check=gone(Event, "event")),
+    R("PATCH",  "/events/{bob_event}",      HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={"hive": "{hive}"}, note="bob moves his event to alice's hive"),
 
     # ---- Telemetry -----------------------------------------------------------------------
-    R("GET",    "/hives/{hive}/telemetry",     OK,    HIDDEN,  HIDDEN,  UNAUTH,
-      check=readings_of("device")),
-    R("GET",    "/hives/{hive}/telemetry?format=csv", OK, HIDDEN, HIDDEN, UNAUTH,
-      check=csv_of_three_readings),
-    R("POST",   "/hives/{hive}/telemetry",     OK,    HIDDEN,  HIDDEN,  UNAUTH, body=NEW_READING,
+    # method    path                                   alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/hives/{hive}/telemetry",             OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=readings_of("device")),
+    R("GET",    "/hives/{hive}/telemetry?format=csv",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=csv_of_three_readings),
+    R("POST",   "/hives/{hive}/telemetry",             OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, body=NEW_READING,
       check=reading_stored_for("device")),
-    R("GET",    "/hives/{hive}/telemetry/hourly", OK, HIDDEN,  HIDDEN,  UNAUTH,
-      check=hourly_of_alice),
-    R("GET",    "/hives/{hive}/telemetry/latest", OK, HIDDEN,  HIDDEN,  UNAUTH,
-      check=latest_of_alice),
-    # POST /telemetry authenticates with the role's own device key (charlie has none).
-    R("POST",   "/telemetry",                  OK,    OK,      UNAUTH,  UNAUTH, auth="device",
-      body=NEW_READING, check=stored_for_own_device_only, note="own device key"),
-    R("POST",   "/telemetry",                  OK,    REFUSED, UNAUTH,  UNAUTH, auth="device",
-      body={"device_id": "{device}", "readings": [NEW_READING]},
+    R("GET",    "/hives/{hive}/telemetry/hourly",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=hourly_of_alice),
+    R("GET",    "/hives/{hive}/telemetry/latest",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=latest_of_alice),
+    # POST /telemetry authenticates with the role's own device key (only alice and bob
+    # have one: charlie, dave and erin have no hive of their own).
+    R("POST",   "/telemetry",                          OK,       OK,       UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
+      auth="device", body=NEW_READING, check=stored_for_own_device_only, note="own device key"),
+    R("POST",   "/telemetry",                          OK,       REFUSED,  UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
+      auth="device", body={"device_id": "{device}", "readings": [NEW_READING]},
       check=reading_stored_for("device"), note="body names alice's device"),
 
     # ---- The live page (HTML, session) ---------------------------------------------------
-    R("GET",    "/hives/{hive}/live",          OK,    HIDDEN,  HIDDEN,  LOGIN,
+    # method    path                   alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/hives/{hive}/live",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          LOGIN,
       check=contains("alice-secret hive")),
     # ---- The live stream (WebSocket, ?token=<JWT access>) --------------------------------
-    R("WS",     "/ws/hive/{hive}/telemetry",   WS_HISTORY, WS_4404, WS_4404, WS_4401),
+    R("WS",     "/ws/hive/{hive}/telemetry",
+      WS_HISTORY, WS_4404, WS_4404, WS_HISTORY, WS_HISTORY, WS_4401),
 
     # ---- The admin: the beekeeper's console ----------------------------------------------
-    # method   path                      alice     bob       charlie   anonymous
-    R("GET",   "/admin/",                OK,       OK,       OK,       LOGIN),
-    R("GET",   "/admin/login/",          REDIRECT, REDIRECT, REDIRECT, OK, location="/admin/"),
-    R("POST",  "/admin/login/",          OK,       OK,       OK,       FORM_ERROR, ok=302,
+    # method    path                                      alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/admin/",                                OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/login/",                          REDIRECT, REDIRECT, REDIRECT, REDIRECT,     REDIRECT,    OK, location="/admin/"),
+    R("POST",   "/admin/login/",                          OK,       OK,       OK,       OK,           OK,          FORM_ERROR, ok=302,
       body={"username": "{email}", "password": "{password}", "next": "/admin/"},
       check=redirects_to("/admin/"),
       note="own credentials; anonymous: alice's email, wrong password"),
-    R("POST",  "/admin/logout/",         OK,       OK,       OK,       REDIRECT, ok=200,
+    R("POST",   "/admin/logout/",                         OK,       OK,       OK,       OK,           OK,          REDIRECT, ok=200,
       body={}, check=logged_out, location="/admin/"),
-    R("GET",   "/admin/password_change/", OK,      OK,       OK,       LOGIN),
-    R("POST",  "/admin/password_change/", OK,      OK,       OK,       LOGIN, ok=302,
+    R("GET",    "/admin/password_change/",                OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("POST",   "/admin/password_change/",                OK,       OK,       OK,       OK,           OK,          LOGIN, ok=302,
       body={"old_password": "{password_ok}", "new_password1": "a-new-hive-frame-77",
             "new_password2": "a-new-hive-frame-77"},
       check=password_changed_to("a-new-hive-frame-77")),
-    R("GET",   "/admin/password_change/done/", OK, OK,       OK,       LOGIN),
-    R("GET",   "/admin/jsi18n/",         OK,       OK,       OK,       LOGIN),
-    R("GET",   "/admin/apiary/",         OK,       OK,       OK,       LOGIN),
-    R("GET",   "/admin/auth/",           HIDDEN,   HIDDEN,   HIDDEN,   LOGIN),
-    R("GET",   "/admin/accounts/",       HIDDEN,   HIDDEN,   HIDDEN,   LOGIN),
-    R("GET",   "/admin/token_blacklist/", HIDDEN,  HIDDEN,   HIDDEN,   LOGIN),
-    R("GET",   "/admin/axes/",           HIDDEN,   HIDDEN,   HIDDEN,   LOGIN),
-    R("GET",   "/admin/no-such-page/",   HIDDEN,   HIDDEN,   HIDDEN,   LOGIN),
-    R("GET",   "/admin/r/{ct_hive}/{hive}/", HIDDEN, HIDDEN, HIDDEN,   LOGIN),
+    R("GET",    "/admin/password_change/done/",           OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/jsi18n/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/apiary/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/auth/",                           HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/accounts/",                       HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/token_blacklist/",                HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/axes/",                           HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/no-such-page/",                   HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/r/{ct_hive}/{hive}/",             HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
     # Autocomplete searches the admin's (scoped) queryset of the related model.
-    R("GET",   "/admin/autocomplete/?app_label=apiary&model_name=hive&field_name=apiary",
-      LIST, LIST, EMPTY, LOGIN),
-    R("GET",   "/admin/autocomplete/?app_label=apiary&model_name=event&field_name=hive",
-      LIST, LIST, EMPTY, LOGIN),
-    R("GET",   "/admin/autocomplete/?app_label=apiary&model_name=queenbee&field_name=mother",
-      LIST, LIST, EMPTY, LOGIN),
-    R("GET",   "/admin/autocomplete/?app_label=apiary&model_name=apiary&field_name=owner",
-      FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=hive&field_name=apiary",
+      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=event&field_name=hive",
+      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=queenbee&field_name=mother",
+      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=apiary&field_name=owner",
+      FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+    # The apiary is the owner's to change; an editor changes hives, queens and events and
+    # deletes queens and events (deleting a hive touches its readings: owner only).
     *_admin_model("apiary", "apiary", "name", Apiary,
-                  add={"name": "added in admin"}, added={"name": "added in admin"}),
+                  add={"name": "added in admin"}, added={"name": "added in admin"},
+                  editor_changes=False, editor_deletes=False),
     *_admin_model("hive", "hive", "name", Hive,
                   add={"apiary": "{apiary}", "name": "added in admin", "device_id": "added-dev"},
-                  added={"apiary": "{apiary}", "name": "added in admin"}),
+                  added={"apiary": "{apiary}", "name": "added in admin"},
+                  editor_changes=True, editor_deletes=False, add_check=admin_key_for_owner_only),
     *_admin_model("queenbee", "queen", "origin", QueenBee,
                   add={"hive": "{hive}", "origin": "added in admin", "year_born": "2025",
                        "introduced_at": "{yesterday}", "removal_reason": "superseded"},
-                  added={"hive": "{hive}", "origin": "added in admin", "is_current": True}),
+                  added={"hive": "{hive}", "origin": "added in admin", "is_current": True},
+                  editor_changes=True, editor_deletes=True),
     *_admin_model("event", "event", "notes", Event,
                   add={"hive": "{hive}", "type": "note", "notes": "added in admin",
                        "occurred_at_0": "{recent_date}", "occurred_at_1": "{recent_time}"},
-                  added={"hive": "{hive}", "notes": "added in admin"}),
-    # The hive's "replace device key" page and list action.
-    R("GET",   "/admin/apiary/hive/{hive}/device-key/", OK, HIDDEN, HIDDEN, LOGIN,
+                  added={"hive": "{hive}", "notes": "added in admin"},
+                  editor_changes=True, editor_deletes=True),
+    # The hive's "replace device key" page and list action: the owner's.
+    R("GET",    "/admin/apiary/hive/{hive}/device-key/",  OK,       HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
       check=mentions(Hive, "hive")),
-    R("POST",  "/admin/apiary/hive/{hive}/device-key/", OK, HIDDEN, HIDDEN, LOGIN, ok=302,
-      body={}, check=device_key_replaced),
-    R("POST",  "/admin/apiary/hive/",    OK,       REDIRECT, REDIRECT, LOGIN, ok=302,
+    R("POST",   "/admin/apiary/hive/{hive}/device-key/",  OK,       HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
+      ok=302, body={}, check=device_key_replaced),
+    R("POST",   "/admin/apiary/hive/",                    OK,       REDIRECT, REDIRECT, DENIED,       DENIED,      LOGIN, ok=302,
       body={"action": "replace_device_key", "_selected_action": "{hive}", "index": "0"},
       check=device_key_replaced, location="/admin/apiary/hive/", note="replace_device_key"),
     *_superuser_only_admin("accounts/user", "alice_user", extra=("password/",)),
@@ -837,20 +983,35 @@ DEFAULT_OK = {"GET": 200, "POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
 SKIP_IN_SNAPSHOT = {"sessions.Session"}
 
 
-def snapshot() -> dict[str, list]:
-    """Every row of every managed table on both databases (readings on "telemetry")."""
-    state = {}
+@functools.cache
+def _snapshot_tables() -> dict[str, list[tuple[str, str]]]:
+    """(model label, table) of every managed model, per database (readings on "telemetry")."""
+    tables: dict[str, list[tuple[str, str]]] = {}
     for model in apps.get_models(include_auto_created=True):
         meta = model._meta
         if not meta.managed or meta.proxy or meta.label in SKIP_IN_SNAPSHOT:
             continue
-        alias = router.db_for_read(model)
-        rows = model._base_manager.using(alias).order_by().values_list()
-        state[meta.label] = sorted(rows, key=repr)
+        tables.setdefault(router.db_for_read(model), []).append((meta.label, meta.db_table))
+    return tables
+
+
+def snapshot() -> dict[str, str]:
+    """Every row of every managed table on both databases, as JSON per table: one query
+    per database (a snapshot is taken around every request of the matrix)."""
+    state = {}
+    for alias, tables in _snapshot_tables().items():
+        quote = connections[alias].ops.quote_name
+        each = ", ".join(
+            f"(SELECT coalesce(json_agg(t ORDER BY t::text), '[]')::text FROM {quote(table)} t)"
+            for _, table in tables
+        )
+        with connections[alias].cursor() as cursor:
+            cursor.execute(f"SELECT {each}")
+            state.update(zip([label for label, _ in tables], cursor.fetchone(), strict=True))
     return state
 
 
-def assert_unchanged(before: dict[str, list], after: dict[str, list], what: str) -> None:
+def assert_unchanged(before: dict[str, str], after: dict[str, str], what: str) -> None:
     changed_tables = {label: (before[label], after[label]) for label in before}
     changed_tables = {k: v for k, v in changed_tables.items() if v[0] != v[1]}
     assert not changed_tables, f"{what} changed data: {changed_tables}"
@@ -873,6 +1034,10 @@ def assert_no_leak(world: World, role: str, text: str, supplied: str) -> None:
             text = text.replace(value, "")
     leaked = [mark for mark in world.foreign_marks(role) if mark in text]
     assert not leaked, f"{role} was shown data of {leaked}: {text[:2000]}"
+    # A device key is shown once, when it is made: never again, nor its hash, to anyone.
+    for owner in MARKS:
+        key = world.per_role[owner]["device_key"]
+        assert key not in text and device_key_hash(key) not in text, f"{owner}'s device key"
 
 
 def send(client: Any, row: Row, path: str, body: Any) -> HttpResponse:
@@ -892,7 +1057,7 @@ def _same_as_missing(row: Row, call: Call, body: Any, *, compare: str) -> None:
     """Someone else's object answers exactly like an id that does not exist."""
     if not _uses_objects(row):
         return
-    path = fill(row.path, call.world.context(call.role, missing=True))
+    path = fill(row.path, call.world.context(call.role, missing=row.missing or True))
     before = snapshot()
     other = send(call.client, row, path, body)
     assert_unchanged(before, snapshot(), f"{row.method} {path}")
@@ -914,12 +1079,18 @@ def verify(outcome: Outcome, row: Row, call: Call, body: Any) -> None:
         assert status == (row.ok or DEFAULT_OK[row.method]), call.text()[:2000]
         if row.check is not None:
             row.check(call)
-    elif outcome in (LIST, EMPTY):
+    elif outcome in (LIST, SHARED, EMPTY):
         assert status == 200, call.text()[:2000]
         text = call.text()
         own = MARKS.get(call.role)
         if outcome is LIST:
             assert own and own in text, f"{call.role} should see their own data"
+        elif outcome is SHARED:
+            role = MEMBER_ROLES[call.role]
+            assert MARKS["alice"] in text, f"{call.role} should see alice's shared data"
+            if response.get("Content-Type", "").startswith("application/json"):
+                apiaries = [item for item in call.json()["results"] if "owner" in item]
+                assert all(item["role"] == role for item in apiaries), apiaries
         else:
             assert not any(mark in text for mark in MARKS.values())
             if response.get("Content-Type", "").startswith("application/json"):
@@ -930,6 +1101,16 @@ def verify(outcome: Outcome, row: Row, call: Call, body: Any) -> None:
     elif outcome is FORBIDDEN:
         assert status == 403, call.text()[:2000]
         _same_as_missing(row, call, body, compare="content")
+    elif outcome in (NEEDS_EDITOR, NEEDS_OWNER):
+        assert status == 403, call.text()[:2000]
+        assert response["Content-Type"].startswith("application/json")
+        needed = "editor" if outcome is NEEDS_EDITOR else "owner"
+        detail = call.json()["detail"]
+        assert f"needs the {needed} role" in detail, detail
+        assert re.search(rf"you are an? {MEMBER_ROLES[call.role]}\.", detail), detail
+    elif outcome is DENIED:
+        assert status == 403, call.text()[:2000]
+        assert "CSRF" not in call.text(), "a CSRF failure, not a refusal"
     elif outcome is REFUSED:
         assert status in (400, 409), call.text()[:2000]
         assert response["Content-Type"].startswith("application/json")
@@ -958,12 +1139,24 @@ def verify(outcome: Outcome, row: Row, call: Call, body: Any) -> None:
         raise AssertionError(f"{outcome} is not an HTTP outcome")
 
 
-HTTP_CASES = [
-    pytest.param(row, role, id=f"{row.id}-{role}")
-    for row in MATRIX
-    if row.method != "WS"
-    for role in ROLES
-]
+# Where the app answers otherwise than the table says it should: (row id, role) -> what it
+# does instead. Each case is a strict xfail, so it fails again once the app is fixed:
+# then delete its entry.
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
+
+
+def _case(row: Row, role: str) -> Any:
+    why = KNOWN_DIFFERENCES.get((row.id, role))
+    marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
+    return pytest.param(row, role, id=f"{row.id}-{role}", marks=marks)
+
+
+def test_every_known_difference_is_a_case() -> None:
+    cases = {(row.id, role) for row in MATRIX for role in ROLES}
+    assert set(KNOWN_DIFFERENCES) <= cases, set(KNOWN_DIFFERENCES) - cases
+
+
+HTTP_CASES = [_case(row, role) for row in MATRIX if row.method != "WS" for role in ROLES]
 
 
 def _has_format_suffix(row: Row) -> bool:
@@ -1013,7 +1206,7 @@ class TestPermissionMatrix:
     def test_format_suffix_answers_like_the_plain_route(
         self, shared_world: World, row: Row, role: str
     ) -> None:
-        expected = {OK: 200, HIDDEN: 404, UNAUTH: 401}[row.expect[role]]
+        expected = {OK: 200, SHARED: 200, HIDDEN: 404, UNAUTH: 401}[row.expect[role]]
         path = fill(row.path, shared_world.context(role)) + ".json"
         response = shared_world.client(role, "jwt").get(path)
         assert response.status_code == expected, content_of(response)[:2000]
@@ -1022,12 +1215,7 @@ class TestPermissionMatrix:
 
 # --- The live stream --------------------------------------------------------------------
 
-WS_CASES = [
-    pytest.param(row, role, id=f"{row.id}-{role}")
-    for row in MATRIX
-    if row.method == "WS"
-    for role in ROLES
-]
+WS_CASES = [_case(row, role) for row in MATRIX if row.method == "WS" for role in ROLES]
 
 
 async def _first_output(path: str) -> dict[str, Any]:
