@@ -515,14 +515,17 @@ def member_invite(*, actor: Any, apiary: Apiary, email: str, role: str) -> Membe
 
 
 @transaction.atomic
-def member_update(*, actor: Any, membership: Membership, role: str) -> Membership:
-    """Change a member's role; ``owner`` hands the apiary over. Owner only.
+def member_update(*, actor: Any, membership: Membership, role: str | None = None) -> Membership:
+    """Change a member's role (None: no change); ``owner`` hands the apiary over. Owner
+    only.
 
     Handing over makes the member the owner and the previous owner an editor; the
     device ids of the apiary's hives (and so their readings) go to the new owner.
     """
     apiary = membership.apiary
     _require_apiary(actor, apiary, needed=Role.OWNER)
+    if role is None:
+        return membership
     _role_choice(role, (*MEMBER_ROLES, Role.OWNER))
     if role != Role.OWNER:
         membership.role = role

@@ -95,5 +95,10 @@ class AutoSchema(openapi.AutoSchema):
 def add_error_component(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    # Request bodies refuse fields they do not have (beeapi.strict.StrictFieldsMixin).
+    for name, component in schemas.items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component.setdefault("additionalProperties", False)
     return result

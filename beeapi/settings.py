@@ -215,6 +215,8 @@ REST_FRAMEWORK = {
         "auth": env_str("AUTH_THROTTLE_RATE", "10/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Coordinates are JSON numbers, in and out (the schema says so).
+    "COERCE_DECIMAL_TO_STRING": False,
 }
 
 SIMPLE_JWT = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rest_framework import filters
+from rest_framework import filters, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
@@ -23,15 +23,50 @@ COMMON_QUERY_PARAMS = frozenset({"format"})
 # docstring as the description of every serializer and operation using them.)
 
 
+def json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """Why ``value`` has the wrong JSON type for ``field``, or None.
+
+    DRF coerces: 5 becomes "5" for a text field, "5" becomes 5 for a number, "yes" becomes
+    true. The schema promises types, so a value of another type is refused as the schema
+    says, not silently converted. (bool is an int in Python: refused for numbers.)
+    """
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField | serializers.PrimaryKeyRelatedField):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "Must be a whole number."
+    if isinstance(field, serializers.FloatField | serializers.DecimalField):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "Must be a number."
+    if isinstance(
+        field,
+        serializers.CharField
+        | serializers.ChoiceField
+        | serializers.DateField
+        | serializers.DateTimeField,
+    ):
+        return None if isinstance(value, str) else "Must be a string."
+    return None
+
+
 class StrictFieldsMixin:
-    # A serializer that refuses body keys it has no field for (typos, stale clients).
-    # Read-only fields are accepted and ignored, so a client may send back what it read.
+    # A serializer that refuses body keys it has no field for (typos, stale clients) and
+    # values of another JSON type than its fields'. Read-only fields are accepted and
+    # ignored, so a client may send back what it read.
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            unknown = set(data) - set(self.fields)  # type: ignore[attr-defined]
-            if unknown:
-                raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+            fields = self.fields  # type: ignore[attr-defined]
+            errors = {key: ["Unknown field."] for key in sorted(set(data) - set(fields))}
+            for key, value in data.items():
+                field = fields.get(key)
+                if field is None or field.read_only or value is None:
+                    continue
+                problem = json_type_problem(field, value)
+                if problem:
+                    errors[key] = [problem]
+            if errors:
+                raise ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
@@ -44,6 +79,12 @@ def query_params_check(request: Request, allowed: Iterable[str]) -> None:
         raise ValidationError(
             {key: [f"Unknown query parameter. This endpoint takes: {hint}."] for key in unknown}
         )
+    # An empty value (?status=) would silently mean "no filter": say so instead.
+    empty = sorted(
+        key for key, values in request.query_params.lists() if any(v == "" for v in values)
+    )
+    if empty:
+        raise ValidationError({key: ["Give a value, or leave the parameter out."] for key in empty})
 
 
 class StrictOrderingFilter(filters.OrderingFilter):

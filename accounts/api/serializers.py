@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from accounts.models import User
+from beeapi.strict import StrictFieldsMixin
 
 
 class PasswordField(serializers.CharField):
@@ -13,7 +15,7 @@ class PasswordField(serializers.CharField):
         super().__init__(**kwargs)
 
 
-class RegisterInputSerializer(serializers.Serializer):
+class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = PasswordField(max_length=128)
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
@@ -26,22 +28,30 @@ class UserOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UserUpdateInputSerializer(serializers.Serializer):
-    """The profile fields a user may change; anything else in the body is ignored."""
+class UserUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    """The profile fields a user may change; anything else in the body is a 400."""
 
     email = serializers.EmailField(max_length=254, required=False)
     name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
 
-class PasswordChangeInputSerializer(serializers.Serializer):
+class PasswordChangeInputSerializer(StrictFieldsMixin, serializers.Serializer):
     old_password = PasswordField(max_length=128)
     new_password = PasswordField(max_length=128)
 
 
-class LogoutInputSerializer(serializers.Serializer):
+class LogoutInputSerializer(StrictFieldsMixin, serializers.Serializer):
     refresh = serializers.CharField(write_only=True)
 
 
 class TokenPairOutputSerializer(serializers.Serializer):
     access = serializers.CharField(read_only=True, help_text="Short-lived; send as Bearer.")
     refresh = serializers.CharField(read_only=True, help_text="Single use: rotates on refresh.")
+
+
+class TokenObtainInputSerializer(StrictFieldsMixin, TokenObtainPairSerializer):
+    """simplejwt's login, refusing unknown fields and values that are not strings."""
+
+
+class TokenRefreshInputSerializer(StrictFieldsMixin, TokenRefreshSerializer):
+    """simplejwt's refresh, refusing unknown fields and a token that is not a string."""

@@ -26,7 +26,9 @@ from accounts.api.serializers import (
     LogoutInputSerializer,
     PasswordChangeInputSerializer,
     RegisterInputSerializer,
+    TokenObtainInputSerializer,
     TokenPairOutputSerializer,
+    TokenRefreshInputSerializer,
     UserOutputSerializer,
     UserUpdateInputSerializer,
 )
@@ -79,6 +81,7 @@ class RegisterView(StrictQueryMixin, APIView):
     },
 )
 class TokenObtainView(StrictQueryMixin, TokenObtainPairView):
+    serializer_class = TokenObtainInputSerializer
     throttle_classes = (AuthRateThrottle,)
     throttle_scope = "auth"
 
@@ -101,7 +104,7 @@ class TokenObtainView(StrictQueryMixin, TokenObtainPairView):
     responses={200: TokenPairOutputSerializer, 401: _BAD_TOKEN},
 )
 class TokenRefreshRotateView(StrictQueryMixin, TokenRefreshView):
-    pass
+    serializer_class = TokenRefreshInputSerializer
 
 
 class LogoutView(StrictQueryMixin, APIView):

@@ -3,6 +3,8 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from apiary.models import Apiary, Event, Hive, QueenBee, Role
 from beeapi.validators import utc_datetime
@@ -28,6 +30,13 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number (django-filter's NumberFilter takes 0.5 and matches nothing)."""
+
+    field_class = forms.IntegerField
+
+
 class StrictBooleanField(forms.TypedChoiceField):
     """``true`` or ``false``; anything else is a 400 (django-filter ignores it silently)."""
 
@@ -46,7 +55,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
 
 
 class HiveFilter(django_filters.FilterSet):
-    apiary = django_filters.NumberFilter(field_name="apiary_id")
+    apiary = IntegerFilter(field_name="apiary_id")
 
     class Meta:
         model = Hive
@@ -54,8 +63,9 @@ class HiveFilter(django_filters.FilterSet):
 
 
 class QueenFilter(django_filters.FilterSet):
-    hive = django_filters.NumberFilter(field_name="hive_id")
+    hive = IntegerFilter(field_name="hive_id")
     is_current = StrictBooleanFilter()
+    year_born = IntegerFilter()
 
     class Meta:
         model = QueenBee
@@ -63,8 +73,8 @@ class QueenFilter(django_filters.FilterSet):
 
 
 class EventFilter(django_filters.FilterSet):
-    hive = django_filters.NumberFilter(field_name="hive_id")
-    apiary = django_filters.NumberFilter(
+    hive = IntegerFilter(field_name="hive_id")
+    apiary = IntegerFilter(
         method="filter_apiary", help_text="Events of the apiary and of its hives."
     )
     type = django_filters.MultipleChoiceFilter(choices=Event.Type.choices)

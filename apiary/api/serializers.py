@@ -245,5 +245,6 @@ class MemberInviteSerializer(StrictFieldsMixin, serializers.Serializer):
 class MemberUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     role = serializers.ChoiceField(
         [Role.VIEWER.value, Role.EDITOR.value, Role.OWNER.value],
-        help_text="owner hands the apiary over: you become an editor.",
+        required=False,
+        help_text="owner hands the apiary over: you become an editor. Left out: no change.",
     )

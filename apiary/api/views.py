@@ -71,10 +71,21 @@ _EVENTS_ACTION: dict[str, Any] = {
     "ordering_fields": ["occurred_at"],
     "search_fields": ["notes"],
 }
-_events_schema = extend_schema(
-    request=NestedEventSerializer,
-    responses={200: EventSerializer(many=True), 201: EventSerializer},
-)
+
+
+def _list_and_create_schema(request: Any, listed: Any, created: Any) -> Any:
+    """A nested GET/POST action: GET lists (with its filters), POST creates (no filters)."""
+
+    def decorate(view: Any) -> Any:
+        view = extend_schema(methods=["GET"], responses={200: listed(many=True)})(view)
+        return extend_schema(
+            methods=["POST"], request=request, responses={201: created}, filters=False
+        )(view)
+
+    return decorate
+
+
+_events_schema = _list_and_create_schema(NestedEventSerializer, EventSerializer, EventSerializer)
 
 
 class _ListMixin(StrictQueryMixin):
@@ -143,22 +154,20 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
     ordering_fields = ["name", "created_at", "updated_at"]
 
     def perform_create(self, serializer: ApiarySerializer) -> None:
-        serializer.instance = services.apiary_create(
-            owner=self.request.user, **serializer.validated_data
-        )
+        apiary = services.apiary_create(owner=self.request.user, **serializer.validated_data)
+        # Answered as listed: with the caller's role (a selector annotation).
+        serializer.instance = self.get_queryset().get(pk=apiary.pk)
 
     def perform_update(self, serializer: ApiarySerializer) -> None:
-        serializer.instance = services.apiary_update(
+        apiary = services.apiary_update(
             apiary=serializer.instance, actor=self.request.user, **serializer.validated_data
         )
+        serializer.instance = self.get_queryset().get(pk=apiary.pk)
 
     def perform_destroy(self, instance: Apiary) -> None:
         services.apiary_delete(apiary=instance, actor=self.request.user)
 
-    @extend_schema(
-        request=NestedHiveSerializer,
-        responses={200: HiveSerializer(many=True), 201: HiveCreatedSerializer},
-    )
+    @_list_and_create_schema(NestedHiveSerializer, HiveSerializer, HiveCreatedSerializer)
     @action(
         detail=True,
         methods=["get", "post"],
@@ -182,10 +191,7 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         """Events of the apiary itself (GET), or record one (POST)."""
         return self._nested_events(request, apiary=self._parent(), hive=None)
 
-    @extend_schema(
-        request=MemberInviteSerializer,
-        responses={200: MemberSerializer(many=True), 201: MemberSerializer},
-    )
+    @_list_and_create_schema(MemberInviteSerializer, MemberSerializer, MemberSerializer)
     @action(
         detail=True,
         methods=["get", "post"],
@@ -294,10 +300,7 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
             {"device_id": hive.device_id, "device_key": key}, status=status.HTTP_201_CREATED
         )
 
-    @extend_schema(
-        request=QueenIntroduceSerializer,
-        responses={200: QueenSerializer(many=True), 201: QueenSerializer},
-    )
+    @_list_and_create_schema(QueenIntroduceSerializer, QueenSerializer, QueenSerializer)
     @action(
         detail=True,
         methods=["get", "post"],

@@ -94,7 +94,15 @@ def test_patch_cannot_change_privileges_or_identity(alice_client: APIClient, ali
         },
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert set(response.json()) == {
+        "id",
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        "date_joined",
+        "password",
+    }
     alice.refresh_from_db()
     assert alice.pk == before.pk
     assert alice.is_staff and alice.is_active and not alice.is_superuser

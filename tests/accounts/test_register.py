@@ -94,14 +94,15 @@ def test_missing_and_malformed_fields_are_named(api: APIClient) -> None:
     assert User.objects.count() == 0
 
 
-def test_register_ignores_privilege_fields(api: APIClient) -> None:
+def test_register_refuses_privilege_fields(api: APIClient) -> None:
     response = api.post(
         "/auth/register",
         {"email": "mallory@example.com", "password": PASSWORD, "is_superuser": True},
     )
 
-    assert response.status_code == 201
-    assert not User.objects.get(email="mallory@example.com").is_superuser
+    assert response.status_code == 400
+    assert response.json() == {"is_superuser": ["Unknown field."]}
+    assert not User.objects.filter(email="mallory@example.com").exists()
 
 
 def test_register_works_while_signed_in_to_the_admin(root: User) -> None:

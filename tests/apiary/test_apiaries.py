@@ -8,7 +8,7 @@ from apiary.models import Apiary, Hive
 @pytest.mark.django_db
 def test_create_apiary_owner_is_the_requesting_user(as_alice, alice, bob) -> None:
     response = as_alice.post(
-        "/apiaries", {"name": "Hill", "owner": bob.id, "latitude": "46.1", "longitude": "7.2"}
+        "/apiaries", {"name": "Hill", "owner": bob.id, "latitude": 46.1, "longitude": 7.2}
     )
     assert response.status_code == 201
     assert response.json()["owner"] == alice.email
@@ -16,9 +16,7 @@ def test_create_apiary_owner_is_the_requesting_user(as_alice, alice, bob) -> Non
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("field", "value"), [("latitude", "91"), ("longitude", "-181"), ("name", "")]
-)
+@pytest.mark.parametrize(("field", "value"), [("latitude", 91), ("longitude", -181), ("name", "")])
 def test_invalid_apiary_is_400_naming_the_field(as_alice, field, value) -> None:
     response = as_alice.post("/apiaries", {"name": "Hill", field: value})
     assert response.status_code == 400

@@ -21,9 +21,7 @@ def test_beekeeper_from_registration_to_first_inspection() -> None:
     ).json()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
 
-    apiary = client.post(
-        "/apiaries", {"name": "Home", "latitude": "47.5", "longitude": "8.7"}
-    ).json()
+    apiary = client.post("/apiaries", {"name": "Home", "latitude": 47.5, "longitude": 8.7}).json()
     hive = client.post("/hives", {"apiary": apiary["id"], "name": "H1", "device_id": "hive-001"})
     assert hive.status_code == 201, hive.content
     hive = hive.json()

@@ -238,3 +238,11 @@ def test_readings_of_a_shared_hive_stay_with_the_owner(shared, alice_hive, dave)
     latest = _client(dave).get(f"/hives/{alice_hive.id}/telemetry/latest")
     assert latest.status_code == 200
     assert latest.json()["temperature"] == 35.0
+
+
+@pytest.mark.django_db
+def test_patching_a_member_without_a_role_changes_nothing(as_alice, shared) -> None:
+    daves = _member_id(shared, "dave@example.com")
+    response = as_alice.patch(f"/apiaries/{shared.id}/members/{daves}", {}, format="json")
+    assert response.status_code == 200
+    assert response.json()["role"] == "viewer"

@@ -109,6 +109,9 @@ def test_an_unknown_body_field_is_a_400_naming_it(as_alice) -> None:
         ({"ordering": "device_key_hash"}, "ordering"),
         ({"status": "zombie"}, "status"),
         ({"apiary": "abc"}, "apiary"),
+        ({"apiary": "0.5"}, "apiary"),
+        ({"status": ""}, "status"),
+        ({"format": ""}, "format"),
     ],
 )
 def test_unknown_or_invalid_query_values_are_a_400_naming_them(as_alice, query, field) -> None:
@@ -216,3 +219,27 @@ def test_an_unknown_url_is_a_json_404(as_alice) -> None:
         "detail": "Not found.",
         "code": "not_found",
     }
+
+
+def test_a_created_apiary_is_answered_with_the_callers_role(as_alice) -> None:
+    response = as_alice.post("/apiaries", {"name": "New yard"})
+    assert response.status_code == 201
+    assert response.json()["role"] == "owner"
+
+
+def test_json_types_are_not_coerced(as_alice, alice_apiary) -> None:
+    # DRF would store 5 as "5", accept "48.2" as a number and "1" as an id.
+    cases = [
+        ("/apiaries", {"name": 5}, "name", "Must be a string."),
+        ("/apiaries", {"name": "x", "latitude": "48.2"}, "latitude", "Must be a number."),
+        (
+            "/hives",
+            {"apiary": str(alice_apiary.id), "name": "x"},
+            "apiary",
+            "Must be a whole number.",
+        ),
+        ("/hives", {"apiary": True, "name": "x"}, "apiary", "Must be a whole number."),
+    ]
+    for path, body, field, message in cases:
+        assert _json_error(as_alice.post(path, body, format="json"), 400) == {field: [message]}
+    assert not Apiary.objects.exclude(pk=alice_apiary.pk).exists()
