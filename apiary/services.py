@@ -258,6 +258,9 @@ def hive_update(*, hive: Hive, actor: Any, **fields: Any) -> Hive:
         # A superuser moved the hive to another beekeeper: its history goes with it.
         Device.objects.filter(device_id=hive.device_id).update(owner_id=owner_id)
     _save_hive(hive)
+    if hive.apiary_id != stored.apiary_id:
+        # Sockets were opened with access to the old apiary; the new one may differ.
+        transaction.on_commit(lambda: live.hive_streams_close(hive_id=hive.pk))
     return hive
 
 
@@ -271,8 +274,9 @@ def hive_delete(*, hive: Hive, actor: Any, purge_telemetry: bool = False) -> int
     transaction rolls back and the hive stays.
     """
     _require_hive(actor, hive, needed=Role.OWNER)
-    device_id = hive.device_id
+    device_id, hive_id = hive.device_id, hive.pk
     hive.delete()
+    transaction.on_commit(lambda: live.hive_streams_close(hive_id=hive_id))
     if not purge_telemetry:
         return 0
     purged = readings_purge(device_id=device_id)

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from apiary.selectors import hive_get_owned
-from telemetry.live import access_group, device_group, readings_history
+from telemetry.live import access_group, device_group, hive_group, readings_history
 
 logger = logging.getLogger("telemetry.live")
 
@@ -48,6 +48,7 @@ def open_sockets() -> int:
 class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
     access: str | None = None
+    hive_group: str | None = None
     hive_id: int | None = None
     device_id: str | None = None
     user_id: int | None = None
@@ -80,7 +81,9 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         self.hive_id, self.device_id = hive.pk, hive.device_id
         # Removing this user from the hive's apiary closes the socket (access_revoked).
         self.access = access_group(hive.apiary_id, user.pk)
-        await self.channel_layer.group_add(self.access, self.channel_name)
+        self.hive_group = hive_group(hive.pk)
+        for group in (self.access, self.hive_group):
+            await self.channel_layer.group_add(group, self.channel_name)
         self.group = device_group(hive.device_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
@@ -111,7 +114,7 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        for group in (self.group, self.access):
+        for group in (self.group, self.access, self.hive_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)
         if self.user_id is not None:

@@ -58,17 +58,33 @@ def access_group(apiary_id: int, user_id: int) -> str:
     return f"access.{apiary_id}.{user_id}"
 
 
-def access_revoked(*, apiary_id: int, user_id: int) -> None:
-    """Close ``user_id``'s live streams of ``apiary_id``'s hives (their role was removed)."""
+def hive_group(hive_id: int) -> str:
+    """Channel-layer group of every socket on one hive."""
+    return f"hive.{hive_id}"
+
+
+def _close(group: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(
-            access_group(apiary_id, user_id), {"type": "access.revoked"}
-        )
-    except Exception:  # noqa: BLE001 - the membership is gone; the next check refuses
-        logger.exception("closing live streams of user %s on apiary %s failed", user_id, apiary_id)
+        async_to_sync(layer.group_send)(group, {"type": "access.revoked"})
+    except Exception:  # noqa: BLE001 - access is gone already; the next check refuses
+        logger.exception("closing the live streams of %s failed", group)
+
+
+def access_revoked(*, apiary_id: int, user_id: int) -> None:
+    """Close ``user_id``'s live streams of ``apiary_id``'s hives (their role was removed)."""
+    _close(access_group(apiary_id, user_id))
+
+
+def hive_streams_close(*, hive_id: int) -> None:
+    """Close every live stream of a hive that was deleted or moved to another apiary.
+
+    Its device id may go on (a new hive of the owner's, another apiary with other
+    members): a socket opened under the old hive's access must not follow it.
+    """
+    _close(hive_group(hive_id))
 
 
 def readings_history(device_id: str, size: int = HISTORY_SIZE) -> list[dict[str, Any]]:

@@ -354,15 +354,19 @@ def bobs_kept_device_id(bob_apiary) -> str:
     return "bob-kept"
 
 
+def _bobs_device_id(taken: str, bob_apiary, request) -> str:  # noqa: ANN001
+    """A device_id of bob's live hive, or one his deleted hive left registered to him."""
+    if taken == "bobs-hive":
+        return HiveFactory(apiary=bob_apiary, device_id="bob-live").device_id
+    return request.getfixturevalue("bobs_kept_device_id")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("taken", ["bobs-hive", "bobs-kept-device-id"])
 def test_hive_with_another_beekeepers_device_id_is_a_form_error(
     taken, alice, alice_apiary, bob_apiary, request
 ) -> None:
-    if taken == "bobs-hive":
-        device_id = HiveFactory(apiary=bob_apiary, device_id="bob-live").device_id
-    else:
-        device_id = request.getfixturevalue("bobs_kept_device_id")
+    device_id = _bobs_device_id(taken, bob_apiary, request)
 
     response = _admin(alice).post(
         "/admin/apiary/hive/add/", _hive_add_form(alice_apiary, name="Mine", device_id=device_id)
@@ -378,10 +382,7 @@ def test_hive_with_another_beekeepers_device_id_is_a_form_error(
 def test_inline_hive_with_a_taken_device_id_is_a_form_error(
     taken, alice, alice_apiary, bob_apiary, request
 ) -> None:
-    if taken == "bobs-hive":
-        device_id = HiveFactory(apiary=bob_apiary, device_id="bob-live").device_id
-    else:
-        device_id = request.getfixturevalue("bobs_kept_device_id")
+    device_id = _bobs_device_id(taken, bob_apiary, request)
 
     response = _admin(alice).post(
         f"/admin/apiary/apiary/{alice_apiary.id}/change/",

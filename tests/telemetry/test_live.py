@@ -305,3 +305,27 @@ def test_removing_a_member_closes_their_open_streams_of_that_apiary(owner: Any) 
         assert await _closed_with(again) == 4404
 
     _run(scenario)
+
+
+@LIVE
+def test_a_deleted_hives_streams_close_before_its_device_id_can_go_elsewhere(owner: Any) -> None:
+    from apiary import services
+
+    device = make_hive(owner, "live-moved")
+    viewer = BeekeeperFactory(email="viewer@example.com")
+    services.member_invite(
+        actor=owner, apiary=device.hive.apiary, email=viewer.email, role="viewer"
+    )
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(viewer)}"
+        )
+        assert (await ws.connect())[0]
+        assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+        # The owner deletes the hive (readings and device id stay hers) and may reuse the
+        # id in an apiary the viewer has no role in: the viewer's socket must be gone.
+        await database_sync_to_async(services.hive_delete)(hive=device.hive, actor=owner)
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+
+    _run(scenario)
