@@ -44,6 +44,7 @@ class HiveSimulator:
     _days: dict[date, _Day] = field(default_factory=dict)
     _weight_trend: float = 0.0
     _trend_day: date | None = None
+    _weight_offset: float = 0.0
 
     def __post_init__(self) -> None:
         rng = random.Random(_seed(self.device_id))
@@ -78,6 +79,16 @@ class HiveSimulator:
             self._trend_day += timedelta(days=1)
         return self._weight_trend
 
+    def continue_from(self, when: datetime, weight: float) -> None:
+        """Go on from a stored reading: the series starts at ``weight`` at ``when``.
+
+        A new simulator accumulates its nectar trend from the first day it is asked
+        about, so live readings after a backfill of weeks started kilos away from where
+        the backfill ended: a cliff that looks like a swarm.
+        """
+        self._weight_offset = 0.0
+        self._weight_offset = weight - self.reading_at(when)["weight"]
+
     def reading_at(self, when: datetime) -> dict[str, Any]:
         when = when.astimezone(UTC)
         day = self._day(when.date())
@@ -94,7 +105,14 @@ class HiveSimulator:
         evaporation = 0.25 if day.gain_kg > 0 else 0.0
         nectar = (max(day.gain_kg, 0.0) + evaporation) * _smoothstep(12, 19, hour)
         night = -evaporation * _smoothstep(19, 24, hour) + min(day.gain_kg, 0.0) * hour / 24
-        weight = self.base_weight + self._trend(when.date()) - foragers_out + nectar + night
+        weight = (
+            self.base_weight
+            + self._weight_offset
+            + self._trend(when.date())
+            - foragers_out
+            + nectar
+            + night
+        )
 
         sound = self.sound_base + 12 * daylight
         if day.swarm_at is not None:

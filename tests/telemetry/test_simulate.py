@@ -88,3 +88,19 @@ def test_swarm_drops_weight_by_one_and_a_half_to_three_kilos() -> None:
     before = fresh.reading_at(midnight + timedelta(hours=swarm_hour - 0.05))["weight"]
     after = fresh.reading_at(midnight + timedelta(hours=swarm_hour + 0.3))["weight"]
     assert 1.3 < before - after < 3.3
+
+
+def test_live_goes_on_from_the_newest_stored_reading(alice_hive: DeviceHive) -> None:
+    # Far from any simulated weight: a live series that restarted its own trend would
+    # jump kilos here, which looks like a swarm.
+    last = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    Reading.objects.create(device_id=alice_hive.device_id, time=last, weight=90.0)
+
+    call_command(
+        "simulate_hives", "--live", "--ticks", "1", "--every", "0", "--hive",
+        str(alice_hive.hive.pk), stdout=StringIO(),
+    )  # fmt: skip
+
+    newest = Reading.objects.filter(device_id=alice_hive.device_id).latest("time")
+    assert newest.time > last
+    assert abs(newest.weight - 90.0) < 0.5

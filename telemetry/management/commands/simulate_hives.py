@@ -11,9 +11,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apiary.models import Hive
+from telemetry.selectors import reading_latest
 from telemetry.services import readings_ingest
 from telemetry.simulation import HiveSimulator
 from telemetry.timescale import hourly_refresh
+from telemetry.validation import METRICS
+
+WEIGHT = 1 + METRICS.index("weight")  # in reading_latest's (time, *METRICS) row
 
 
 class Command(BaseCommand):
@@ -79,6 +83,11 @@ class Command(BaseCommand):
 
     def _live(self, devices: list[str], every: float, ticks: int) -> None:
         simulators = [HiveSimulator(device_id) for device_id in devices]
+        for simulator in simulators:
+            # Each series goes on from its newest stored reading, without a step.
+            latest = reading_latest(device_id=simulator.device_id)
+            if latest is not None and latest[WEIGHT] is not None:
+                simulator.continue_from(latest[0], latest[WEIGHT])
         self.stdout.write(f"Live: {len(devices)} hives, one reading each every {every:g} s.")
         tick = 0
         try:
