@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.accounts.factories import PASSWORD, BeekeeperFactory
 from tests.servers import daphne, database_url
@@ -76,3 +77,11 @@ def test_a_posted_reading_appears_on_the_live_page(tmp_path: Path, browser: Any)
         assert browser.find_element(By.ID, "latest-humidity").text == "61.0 %"
         assert browser.find_element(By.ID, "count").text == "1"
         browser.save_screenshot(str(tmp_path / "live.png"))
+
+        # The badge tells the truth when the server ends the stream: the hive is deleted.
+        token = AccessToken.for_user(owner)
+        status, body = server.request(
+            "DELETE", f"/hives/{device.hive.id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert status == 204, body
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "closed: hive not found"))

@@ -91,11 +91,23 @@
     }
   }
 
+  // The badge says what the socket really is: "live" only once the server has answered
+  // with the hive's history, never merely because a connection opened.
+  // Close codes that end the stream for good (telemetry/consumers.py).
+  const FINAL = {
+    4401: "closed: signed out",
+    4404: "closed: hive not found or no longer shared with you",
+  };
+  // Close codes worth a retry, with what to tell the user meanwhile.
+  const TRANSIENT = {
+    4429: "too many open streams",
+    4503: "telemetry database unavailable",
+  };
   let retry = 1000;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
+    setStatus("connecting…", "connecting");
     const socket = new WebSocket(`${scheme}://${location.host}${root.dataset.wsPath}`);
-    socket.onopen = () => setStatus("connected", "connecting");
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "history" || message.type === "readings") {
@@ -105,11 +117,12 @@
       }
     };
     socket.onclose = (event) => {
-      if (event.code === 4401 || event.code === 4404) {
-        setStatus(event.code === 4401 ? "signed out" : "hive not found", "closed");
+      if (FINAL[event.code]) {
+        setStatus(FINAL[event.code], "closed");
         return;
       }
-      setStatus(`reconnecting (${event.code})`, "closed");
+      const why = TRANSIENT[event.code] || "connection lost";
+      setStatus(`reconnecting in ${Math.round(retry / 1000)} s (${why})`, "connecting");
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 30000);
     };
