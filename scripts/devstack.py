@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,8 +119,13 @@ def cmd_run() -> int:
     stack.env.setdefault("DJANGO_SETTINGS_MODULE", "beeapi.settings")
     host, port = "127.0.0.1", stack.env.get("PORT", "8000")
     daphne: subprocess.Popen | None = None
+    redis = RunRedis()
     try:
         stack.up()
+        if not os.environ.get("REDIS_URL"):
+            url = redis.up()
+            if url:
+                stack.env["REDIS_URL"] = url
         localpg.log("applying migrations to both databases")
         stack.manage("migrate", "--database", "default", "--no-input")
         stack.manage("migrate", "--database", "telemetry", "--no-input")
@@ -153,6 +160,7 @@ def cmd_run() -> int:
                 daphne.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 daphne.kill()
+        redis.down()
         stack.down()
 
 
@@ -164,6 +172,80 @@ def ensure_browser() -> None:
         localpg.log("Chromium not available: the browser test will be skipped")
 
 
+def _redis_server() -> str | None:
+    """The machine's redis-server, installed with apt-get when absent (None if it can't be)."""
+    if not shutil.which("redis-server"):
+        localpg.apt_install(["redis-server"], "live streams across processes need Redis")
+    return shutil.which("redis-server")
+
+
+def _redis_alive(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _start_redis(server: str, port: int, datadir: Path | None) -> subprocess.Popen:
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    args += ["--loglevel", "warning"]
+    if datadir is not None:
+        args += ["--dir", str(datadir), "--logfile", str(datadir / "redis.log")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not _redis_alive(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"Redis did not start on 127.0.0.1:{port}")
+        time.sleep(0.1)
+    return proc
+
+
+class RunRedis:
+    """The project-local Redis of ``make run``: the channel layer, so a reading ingested
+    by another process (``make manage ARGS="simulate_hives --live"``) reaches the sockets
+    of the server. Like the PostgreSQL servers, under .localdb/run/, on 127.0.0.1 only;
+    ``make manage`` uses it while ``make run`` is up."""
+
+    PREFERRED_PORT = 63790
+
+    def __init__(self, datadir: Path | None = None) -> None:
+        self.datadir = datadir or LOCALDB / "run" / "redis"
+        self.portfile = self.datadir / "port"
+        self.proc: subprocess.Popen | None = None
+
+    def running_url(self) -> str | None:
+        try:
+            port = int(self.portfile.read_text())
+        except (OSError, ValueError):
+            return None
+        return f"redis://127.0.0.1:{port}/0" if _redis_alive(port) else None
+
+    def up(self) -> str | None:
+        url = self.running_url()
+        if url:
+            localpg.log(f"reusing the running Redis ({url})")
+            return url
+        server = _redis_server()
+        if server is None:
+            localpg.log("Redis not available: live streams stay within the server process")
+            return None
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        port = localpg.free_port(self.PREFERRED_PORT)
+        self.proc = _start_redis(server, port, self.datadir)
+        self.portfile.write_text(str(port))
+        localpg.log(f"Redis on 127.0.0.1:{port} ({self.datadir})")
+        return f"redis://127.0.0.1:{port}/0"
+
+    def down(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.portfile.unlink(missing_ok=True)
+            self.proc = None
+
+
 def start_redis(stack: Stack) -> subprocess.Popen | None:
     """A throwaway Redis for the two-process live-stream test (BEEAPI_TEST_REDIS_URL).
 
@@ -172,29 +254,12 @@ def start_redis(stack: Stack) -> subprocess.Popen | None:
     if os.environ.get("REDIS_URL"):
         stack.env["BEEAPI_TEST_REDIS_URL"] = os.environ["REDIS_URL"]
         return None
-    if not shutil.which("redis-server"):
-        localpg.apt_install(["redis-server"], "the two-process live test needs Redis")
-    if not shutil.which("redis-server"):
+    server = _redis_server()
+    if server is None:
         localpg.log("Redis not available: the two-process live test will be skipped")
         return None
     port = localpg.free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--loglevel",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _start_redis(server, port, None)
     stack.env["BEEAPI_TEST_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     localpg.log(f"Redis for tests on 127.0.0.1:{port}")
     return proc
@@ -226,6 +291,10 @@ def cmd_manage(args: list[str]) -> int:
     stack.env.setdefault("DEBUG", "true")
     try:
         stack.up()
+        # While `make run` is up, commands publish live readings through its Redis.
+        url = None if os.environ.get("REDIS_URL") else RunRedis().running_url()
+        if url:
+            stack.env["REDIS_URL"] = url
         return subprocess.run(
             [sys.executable, "manage.py", *args], cwd=ROOT, env=stack.env, check=False
         ).returncode
