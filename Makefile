@@ -19,10 +19,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) scripts/devstack.py run
+	$(PY) -m devtools.devstack run
 
 test: $(STAMP)
-	$(PY) scripts/devstack.py test $(PYTEST_ARGS)
+	$(PY) -m devtools.devstack test $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -33,7 +33,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 manage: $(STAMP)
-	$(PY) scripts/devstack.py manage $(ARGS)
+	$(PY) -m devtools.devstack manage $(ARGS)
 
 # Production settings must pass Django's deployment checks.
 check-deploy: $(STAMP)

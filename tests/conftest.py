@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests talk to real PostgreSQL servers (see scripts/devstack.py)."""
+"""Shared fixtures. Tests talk to real PostgreSQL servers (see devtools/devstack.py)."""
 
 from __future__ import annotations
 

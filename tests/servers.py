@@ -4,7 +4,6 @@ server that a test may stop and start, and daphne serving BeeAPI in a subprocess
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,11 +11,10 @@ from pathlib import Path
 
 from django.db import connections
 
-from beeapi.devserver import DaphneProcess
+from devtools import localpg
+from devtools.devserver import DaphneProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import localpg  # noqa: E402
 
 
 def database_url(alias: str) -> str:

@@ -1,17 +1,14 @@
-"""scripts/devstack.py: the project-local Redis that `make run` starts and `make manage`
+"""devtools/devstack.py: the project-local Redis that `make run` starts and `make manage`
 finds, so live readings cross processes without REDIS_URL."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import devstack  # noqa: E402
+from devtools import devstack
 
 pytestmark = pytest.mark.skipif(
     not shutil.which("redis-server"), reason="redis-server not installed"

@@ -26,7 +26,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Hive
-from beeapi.devserver import DaphneProcess
+from devtools.devserver import DaphneProcess
 from telemetry.validation import iso_time
 
 BENCH_EMAIL = "bench-live@beeapi.invalid"

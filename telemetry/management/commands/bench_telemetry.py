@@ -42,7 +42,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Hive
-from beeapi.devserver import DaphneProcess
+from devtools.devserver import DaphneProcess
 from telemetry.services import COPY_SQL, COPY_TYPES
 from telemetry.timescale import TELEMETRY_DB, hourly_refresh, timescale_version
 from telemetry.validation import iso_time

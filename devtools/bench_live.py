@@ -1,6 +1,6 @@
 """Live-stream latency benchmark on the `make run` servers (or POSTGRES_URL / TIMESCALE_URL).
 
-    python scripts/bench_live.py [--sockets 500] [--posts 100]
+    python -m devtools.bench_live [--sockets 500] [--posts 100]
 
 A thin wrapper: `make manage ARGS="bench_live ..."` does the same. See
 telemetry/management/commands/bench_live.py for what it measures.
@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":
     command = [
         sys.executable,
-        str(ROOT / "scripts" / "devstack.py"),
+        "-m",
+        "devtools.devstack",
         "manage",
         "bench_live",
         *sys.argv[1:],

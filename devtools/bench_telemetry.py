@@ -1,7 +1,7 @@
 """Telemetry benchmark on the `make run` servers (or POSTGRES_URL / TIMESCALE_URL).
 
-    python scripts/bench_telemetry.py [--hives 100] [--days 30] [--clients 2] ...
-    python scripts/bench_telemetry.py --cleanup
+    python -m devtools.bench_telemetry [--hives 100] [--days 30] [--clients 2] ...
+    python -m devtools.bench_telemetry --cleanup
 
 A thin wrapper: `make manage ARGS="bench_telemetry ..."` does the same. See
 telemetry/management/commands/bench_telemetry.py for what it measures.
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":
     sys.exit(
         subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "devstack.py"), "manage", "bench_telemetry",
+            [sys.executable, "-m", "devtools.devstack", "manage", "bench_telemetry",
              *sys.argv[1:]],
             cwd=ROOT,
             check=False,

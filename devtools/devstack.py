@@ -1,8 +1,8 @@
 """Bring up what BeeAPI needs, then run it: the engine behind ``make run`` and ``make test``.
 
-    python scripts/devstack.py run            # local servers (kept), migrate, daphne :8000
-    python scripts/devstack.py test [ARGS]    # throwaway servers, pytest ARGS
-    python scripts/devstack.py manage ARGS    # manage.py against the `make run` servers
+    python -m devtools.devstack run            # local servers (kept), migrate, daphne :8000
+    python -m devtools.devstack test [ARGS]    # throwaway servers, pytest ARGS
+    python -m devtools.devstack manage ARGS    # manage.py against the `make run` servers
 
 When POSTGRES_URL / TIMESCALE_URL are set they are used as they are; otherwise this
 starts project-local PostgreSQL servers from the machine's binaries (installing them
@@ -20,8 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import localpg  # noqa: E402
+from devtools import localpg
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALDB = ROOT / ".localdb"

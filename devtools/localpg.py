@@ -1,6 +1,6 @@
 """Project-local PostgreSQL servers built from the machine's PostgreSQL binaries.
 
-Used by ``scripts/devstack.py`` (make run / make test) and by tests that need a server
+Used by ``devtools/devstack.py`` (make run / make test) and by tests that need a server
 of their own to stop and start. Standard library only, apart from psycopg for SQL.
 
 A server here listens on 127.0.0.1 only, keeps its data in the folder it is given, and
@@ -288,10 +288,10 @@ def wait_until_ready(url: str, timeout: float = 30.0) -> None:
 
 
 if __name__ == "__main__":
-    # `python scripts/localpg.py timescaledb-packaged`: exit 0 when local servers would
+    # `python3 -m devtools.localpg timescaledb-packaged`: exit 0 when local servers would
     # run TimescaleDB (the package is installed and BEEAPI_TIMESCALEDB is not off).
     if sys.argv[1:] != ["timescaledb-packaged"]:
-        sys.exit("usage: localpg.py timescaledb-packaged")
+        sys.exit("usage: python3 -m devtools.localpg timescaledb-packaged")
     bindir = find_bindir()
     packaged = bindir is not None and LocalServer(Path("/nonexistent"), bindir).timescaledb_packaged
     sys.exit(0 if packaged else 1)
