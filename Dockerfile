@@ -15,4 +15,4 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --n
 USER beeapi
 
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --database default --no-input && python manage.py migrate --database telemetry --no-input && exec daphne -b 0.0.0.0 -p 8000 --proxy-headers beeapi.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --database default --no-input && python manage.py migrate --database telemetry --no-input && python manage.py telemetry_policies --apply && exec daphne -b 0.0.0.0 -p 8000 --proxy-headers beeapi.asgi:application"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 TELEMETRY_APP = "telemetry"
 TELEMETRY_DB = "telemetry"
 DEFAULT_DB = "default"
@@ -14,6 +16,15 @@ class TelemetryRouter:
 
     Nothing crosses the two: relations between them are refused and each app migrates on
     its own database only. Readings link to hives by ``device_id``, a plain value.
+
+    Single-database mode (``settings.TELEMETRY_SAME_DATABASE``): both aliases name one
+    database and so share one ``django_migrations`` table. Migrating each app on its own
+    alias only would then lose tables: ``migrate --database default`` records the
+    telemetry migrations as applied while skipping them, and ``migrate --database
+    telemetry`` never creates ``readings`` (and the other way round for the entity
+    tables). So in this mode every app migrates on either alias: whichever ``migrate``
+    runs first creates everything, the second finds it all applied. Reads and writes
+    still go through the two aliases, so the code is the same in both modes.
     """
 
     def _db_for(self, model: Any) -> str:
@@ -34,6 +45,8 @@ class TelemetryRouter:
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool:
+        if getattr(settings, "TELEMETRY_SAME_DATABASE", False):
+            return db in (DEFAULT_DB, TELEMETRY_DB)
         if app_label == TELEMETRY_APP:
             return db == TELEMETRY_DB
         return db == DEFAULT_DB

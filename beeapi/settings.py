@@ -94,8 +94,16 @@ TEMPLATES = [
 
 # --- Databases (https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool) ---
 POSTGRES_URL = env_str("POSTGRES_URL", "postgresql://beeapi:beeapi123@localhost:5432/beeapi")
-TIMESCALE_URL = env_str(
-    "TIMESCALE_URL", "postgresql://beeapi:beeapi123@localhost:5433/beeapi_telemetry"
+# Single-database mode (small installs): readings live beside the entity tables, in the
+# database of POSTGRES_URL. On with TELEMETRY_SAME_DATABASE=true and TIMESCALE_URL unset,
+# or with TIMESCALE_URL naming the same database as POSTGRES_URL. Both aliases stay (the
+# code does not change), with the same connection settings; beeapi/db_router.py then
+# migrates every app on either alias, since both share one django_migrations table.
+_SAME_DATABASE_ENV = env_str("TELEMETRY_SAME_DATABASE", "")
+TIMESCALE_URL = env_str("TIMESCALE_URL", "") or (
+    POSTGRES_URL
+    if env_bool("TELEMETRY_SAME_DATABASE", False)
+    else "postgresql://beeapi:beeapi123@localhost:5433/beeapi_telemetry"
 )
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
@@ -122,10 +130,30 @@ def _database(url: str) -> dict:
     return config
 
 
+def _same_database(a: dict, b: dict) -> bool:
+    """Whether two parsed URLs name one database (host, port and name alike)."""
+    key = ("HOST", "PORT", "NAME")
+    return [str(a.get(k) or "") for k in key] == [str(b.get(k) or "") for k in key]
+
+
 DATABASES = {
     "default": _database(POSTGRES_URL),
     "telemetry": _database(TIMESCALE_URL),
 }
+TELEMETRY_SAME_DATABASE = _same_database(DATABASES["default"], DATABASES["telemetry"])
+if _SAME_DATABASE_ENV and env_bool("TELEMETRY_SAME_DATABASE", False) != TELEMETRY_SAME_DATABASE:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "TELEMETRY_SAME_DATABASE=true needs TIMESCALE_URL unset or naming the database of "
+        "POSTGRES_URL"
+        if not TELEMETRY_SAME_DATABASE
+        else "TELEMETRY_SAME_DATABASE=false but TIMESCALE_URL names the database of "
+        "POSTGRES_URL: give the telemetry database its own URL, or drop the variable"
+    )
+if TELEMETRY_SAME_DATABASE:
+    # One database, one set of connection settings (and the same test database).
+    DATABASES["telemetry"] = _database(POSTGRES_URL)
 DATABASE_ROUTERS = ["beeapi.db_router.TelemetryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -273,7 +301,7 @@ if REDIS_URL:
     # The pub/sub layer fans a group message out with one PUBLISH, received once per
     # server process; the list-based core layer writes to every socket's channel. With
     # 500 sockets on a hive, POST-to-socket p99 was 78 ms with pub/sub and 164 ms with
-    # core (scripts/bench_live.py). Live readings are fire-and-forget either way.
+    # core (devtools/bench_live.py). Live readings are fire-and-forget either way.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

@@ -41,6 +41,12 @@ class Stack:
 
     def up(self) -> None:
         for name, var, database, preferred in SERVERS:
+            if name == "telemetry" and _single_database():
+                # Readings beside the entity tables: beeapi.settings points the telemetry
+                # alias at POSTGRES_URL; no server of its own.
+                localpg.log("TELEMETRY_SAME_DATABASE: telemetry in the entity database")
+                self.telemetry_mode = _describe_configured(self.env["POSTGRES_URL"])
+                continue
             if os.environ.get(var):
                 localpg.log(f"{var} is set: using it ({_redact(os.environ[var])})")
                 if name == "telemetry":
@@ -91,6 +97,11 @@ class Stack:
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True)
 
 
+def _single_database() -> bool:
+    flag = os.environ.get("TELEMETRY_SAME_DATABASE", "").strip().lower()
+    return flag in {"1", "true", "yes", "on"} and not os.environ.get("TIMESCALE_URL")
+
+
 def _redact(url: str) -> str:
     if "@" in url and ":" in url.split("@", 1)[0]:
         scheme_user, rest = url.split("@", 1)
@@ -128,6 +139,8 @@ def cmd_run() -> int:
         localpg.log("applying migrations to both databases")
         stack.manage("migrate", "--database", "default", "--no-input")
         stack.manage("migrate", "--database", "telemetry", "--no-input")
+        # Compression, retention and refresh as the settings say now (TimescaleDB mode).
+        stack.manage("telemetry_policies", "--apply")
         base = f"http://{host}:{port}"
         print(
             f"""

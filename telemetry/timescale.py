@@ -6,10 +6,14 @@ made in one place and logged the same way by start-up, /health and ``dbstatus``.
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import connections
+from django.conf import settings
+from django.db import connections, transaction
 
 logger = logging.getLogger("telemetry")
 
@@ -53,10 +57,24 @@ def storage_is_timescale(using: str = TELEMETRY_DB) -> bool:
     return _MODE_CACHE[using]
 
 
+SINGLE_DATABASE_NOTE = (
+    "single-database mode: readings beside the entity tables in the POSTGRES_URL database"
+)
+
+
+def same_database() -> bool:
+    """Whether telemetry shares the entity database (settings.TELEMETRY_SAME_DATABASE)."""
+    from django.conf import settings
+
+    return bool(getattr(settings, "TELEMETRY_SAME_DATABASE", False))
+
+
 def describe_mode(version: str | None) -> str:
     if version:
-        return f"TimescaleDB {version}"
-    return "plain PostgreSQL (TimescaleDB not installed: no hypertable compression or retention policies; readings_hourly is a view)"
+        mode = f"TimescaleDB {version}"
+    else:
+        mode = "plain PostgreSQL (TimescaleDB not installed: no hypertable compression or retention policies; readings_hourly is a view)"
+    return f"{mode}; {SINGLE_DATABASE_NOTE}" if same_database() else mode
 
 
 def _release_pool(using: str) -> None:
@@ -141,3 +159,205 @@ def hourly_refresh(start: datetime, end: datetime, using: str = TELEMETRY_DB) ->
     with connections[using].cursor() as cursor:
         cursor.execute("CALL refresh_continuous_aggregate('readings_hourly', %s, %s)", [start, end])
     return True
+
+
+# --- Policies: what the settings ask for, what is in force, and bringing them in line. ---
+
+POLICY_PROCS = {
+    "compression": "policy_compression",
+    "retention": "policy_retention",
+    "refresh": "policy_refresh_continuous_aggregate",
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One policy: its kind, job (None when wanted, not yet in force), schedule and config.
+
+    ``config`` holds the settings that matter as timedeltas (compress_after, drop_after,
+    start_offset, end_offset); ``schedule`` is None where TimescaleDB picks it.
+    """
+
+    kind: str
+    config: dict[str, timedelta]
+    schedule: timedelta | None = None
+    job_id: int | None = None
+    raw_config: dict[str, Any] | None = None
+
+    def matches(self, wanted: Policy) -> bool:
+        if self.config != wanted.config:
+            return False
+        return wanted.schedule is None or self.schedule == wanted.schedule
+
+
+def policies_wanted() -> dict[str, Policy]:
+    """The policies the settings (and the refresh-window constants) ask for."""
+    return {
+        "compression": Policy(
+            "compression",
+            {"compress_after": timedelta(days=int(settings.TELEMETRY_COMPRESS_AFTER_DAYS))},
+        ),
+        "retention": Policy(
+            "retention", {"drop_after": timedelta(days=int(settings.TELEMETRY_RETENTION_DAYS))}
+        ),
+        "refresh": Policy(
+            "refresh",
+            {
+                "start_offset": timedelta(days=HOURLY_REFRESH_START_OFFSET_DAYS),
+                "end_offset": timedelta(hours=HOURLY_REFRESH_END_OFFSET_HOURS),
+            },
+            schedule=timedelta(minutes=HOURLY_REFRESH_SCHEDULE_MINUTES),
+        ),
+    }
+
+
+def hourly_mat_hypertable_id(using: str = TELEMETRY_DB) -> int | None:
+    """The materialization hypertable id of ``readings_hourly`` (None if not a cagg)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT mat_hypertable_id FROM _timescaledb_catalog.continuous_agg"
+            " WHERE user_view_name = 'readings_hourly'"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_POLICIES_SQL = """
+SELECT j.job_id, j.proc_name, j.schedule_interval, j.config,
+       (j.config->>'compress_after')::interval, (j.config->>'drop_after')::interval,
+       (j.config->>'start_offset')::interval, (j.config->>'end_offset')::interval
+FROM timescaledb_information.jobs j
+WHERE (j.proc_name IN ('policy_compression', 'policy_retention')
+       AND j.hypertable_schema = current_schema() AND j.hypertable_name = 'readings')
+   OR (j.proc_name = 'policy_refresh_continuous_aggregate'
+       AND (j.config->>'mat_hypertable_id')::int = %s)
+ORDER BY j.job_id
+"""
+
+
+def policies_in_force(using: str = TELEMETRY_DB) -> dict[str, list[Policy]]:
+    """The compression, retention and refresh jobs of ``readings`` in force, by kind."""
+    found: dict[str, list[Policy]] = {kind: [] for kind in POLICY_PROCS}
+    kinds = {proc: kind for kind, proc in POLICY_PROCS.items()}
+    mat_id = hourly_mat_hypertable_id(using)
+    with connections[using].cursor() as cursor:
+        cursor.execute(_POLICIES_SQL, [mat_id if mat_id is not None else -1])
+        rows = cursor.fetchall()
+    for job_id, proc, schedule, raw, compress_after, drop_after, start, end in rows:
+        kind = kinds[proc]
+        values = {
+            "compression": {"compress_after": compress_after},
+            "retention": {"drop_after": drop_after},
+            "refresh": {"start_offset": start, "end_offset": end},
+        }[kind]
+        config = json.loads(raw) if isinstance(raw, str) else raw  # Django loads jsonb as text
+        found[kind].append(Policy(kind, values, schedule, job_id, config))
+    return found
+
+
+def _interval(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    if seconds % 86400 == 0:  # "400 days" in the job's config, as the migrations write it
+        return f"{seconds // 86400} days"
+    return f"{seconds} seconds"
+
+
+def _add_policy_sql(policy: Policy) -> tuple[str, list[Any]]:
+    config = policy.config
+    if policy.kind == "compression":
+        return (
+            "SELECT add_compression_policy('readings', compress_after => %s::interval)",
+            [_interval(config["compress_after"])],
+        )
+    if policy.kind == "retention":
+        return (
+            "SELECT add_retention_policy('readings', drop_after => %s::interval)",
+            [_interval(config["drop_after"])],
+        )
+    return (
+        "SELECT add_continuous_aggregate_policy('readings_hourly',"
+        " start_offset => %s::interval, end_offset => %s::interval,"
+        " schedule_interval => %s::interval)",
+        [
+            _interval(config["start_offset"]),
+            _interval(config["end_offset"]),
+            _interval(policy.schedule or timedelta(minutes=HOURLY_REFRESH_SCHEDULE_MINUTES)),
+        ],
+    )
+
+
+_REMOVE_SQL = {
+    "compression": "SELECT remove_compression_policy('readings', if_exists => true)",
+    "retention": "SELECT remove_retention_policy('readings', if_exists => true)",
+    "refresh": "SELECT remove_continuous_aggregate_policy('readings_hourly', if_exists => true)",
+}
+
+
+def policies_apply(using: str = TELEMETRY_DB) -> list[str]:
+    """Bring the policies in line with the settings, in one transaction; what changed.
+
+    Raises ValueError for settings that must not be applied (retention_problem, a
+    compression delay under a day). Returns [] when everything already matched.
+    """
+    problem = retention_problem(int(settings.TELEMETRY_RETENTION_DAYS))
+    if problem:
+        raise ValueError(problem)
+    if int(settings.TELEMETRY_COMPRESS_AFTER_DAYS) < 1:
+        raise ValueError("TELEMETRY_COMPRESS_AFTER_DAYS must be at least 1.")
+    changes: list[str] = []
+    with transaction.atomic(using=using):
+        in_force = policies_in_force(using)
+        with connections[using].cursor() as cursor:
+            for kind, wanted in policies_wanted().items():
+                current = in_force[kind]
+                if len(current) == 1 and current[0].matches(wanted):
+                    continue
+                cursor.execute(_REMOVE_SQL[kind])
+                sql, params = _add_policy_sql(wanted)
+                cursor.execute(sql, params)
+                changes.append(
+                    f"{kind}: {describe_policy(current[0]) if current else 'none'}"
+                    f" -> {describe_policy(wanted)}"
+                )
+    return changes
+
+
+def _human(value: timedelta | None) -> str:
+    if value is None:
+        return "?"
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def describe_policy(policy: Policy) -> str:
+    parts = [f"{key} {_human(value)}" for key, value in policy.config.items()]
+    parts.append(
+        f"every {_human(policy.schedule)}" if policy.schedule else "schedule: TimescaleDB default"
+    )
+    return ", ".join(parts)
+
+
+# --- The hourly aggregate's watermark: below it, readings_hourly shows materialized rows. ---
+
+_WATERMARK_SQL = """
+SELECT CASE WHEN w > 0 THEN _timescaledb_functions.to_timestamp(w) END
+FROM (SELECT _timescaledb_functions.cagg_watermark(mat_hypertable_id) AS w
+      FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = 'readings_hourly') AS c
+"""
+
+
+def hourly_watermark(using: str = TELEMETRY_DB) -> datetime | None:
+    """Where materialization of ``readings_hourly`` ends (TimescaleDB mode), or None.
+
+    Real-time aggregation computes buckets at or above it from raw readings; readings
+    stored below it only show after a refresh of their hours. None when nothing is
+    materialized yet (everything is real-time) or readings_hourly is not an aggregate.
+    """
+    with connections[using].cursor() as cursor:
+        cursor.execute(_WATERMARK_SQL)
+        row = cursor.fetchone()
+    return row[0] if row else None
