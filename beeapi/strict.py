@@ -12,11 +12,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rest_framework import filters, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 
 # Query parameters every API view understands: DRF's format override.
 COMMON_QUERY_PARAMS = frozenset({"format"})
+# Keys of the error body itself (beeapi.schema.ERROR_SCHEMA), never field names.
+_RESERVED_KEYS = frozenset({"detail", "code"})
+
+
+class BadQuery(APIException):
+    status_code = 400
+    default_code = "bad_query"
 
 
 # (Comments, not docstrings, on the mixins: drf-spectacular would show an inherited
@@ -45,7 +52,13 @@ def json_type_problem(field: serializers.Field, value: Any) -> str | None:
         | serializers.DateField
         | serializers.DateTimeField,
     ):
-        return None if isinstance(value, str) else "Must be a string."
+        if not isinstance(value, str):
+            return "Must be a string."
+        # The limit applies to what was sent: DRF would trim surrounding white space first
+        # and let a string longer than the schema's maxLength through.
+        limit = getattr(field, "max_length", None)
+        if limit is not None and len(value) > limit:
+            return f"Ensure this field has no more than {limit} characters."
     return None
 
 
@@ -76,6 +89,10 @@ def query_params_check(request: Request, allowed: Iterable[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         hint = ", ".join(sorted(allowed)) or "none"
+        if any(key in _RESERVED_KEYS or not key.strip() for key in unknown):
+            # Errors are keyed by parameter; "detail", "code" or a blank name cannot be.
+            names = ", ".join(repr(key) for key in unknown)
+            raise BadQuery(f"Unknown query parameter(s) {names}. This endpoint takes: {hint}.")
         raise ValidationError(
             {key: [f"Unknown query parameter. This endpoint takes: {hint}."] for key in unknown}
         )

@@ -243,3 +243,16 @@ def test_json_types_are_not_coerced(as_alice, alice_apiary) -> None:
     for path, body, field, message in cases:
         assert _json_error(as_alice.post(path, body, format="json"), 400) == {field: [message]}
     assert not Apiary.objects.exclude(pk=alice_apiary.pk).exists()
+
+
+def test_a_text_over_its_limit_is_refused_before_white_space_is_trimmed(as_alice) -> None:
+    # 121 characters as sent; DRF would trim the "\r" and accept 120.
+    response = as_alice.post("/apiaries", {"name": "\r" + "x" * 120}, format="json")
+    assert "no more than 120 characters" in _json_error(response, 400)["name"][0]
+
+
+@pytest.mark.parametrize("name", ["detail", "code", ""])
+def test_a_query_parameter_named_like_the_error_keys_is_refused_in_words(as_alice, name) -> None:
+    error = _json_error(as_alice.get(f"/hives?{name}=1"), 400)
+    assert isinstance(error["detail"], str)
+    assert "Unknown query parameter" in error["detail"]
