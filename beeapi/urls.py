@@ -4,9 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from beeapi.views import health
+from beeapi.views import favicon, health, home
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("health", health, name="health"),
     path("health/", health),
     path("admin/", admin.site.urls),

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
@@ -12,6 +14,21 @@ def health(request: HttpRequest) -> JsonResponse:
     """Per-database reachability; 200 when both answer, 503 otherwise. No login."""
     healthy, body = health_report()
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The landing page: where the console, the API docs and the health check are."""
+    return render(request, "beeapi/home.html")
+
+
+@require_GET
+def favicon(request: HttpRequest) -> FileResponse:
+    """/favicon.ico, which browsers ask for on every page (the admin's "View site" too)."""
+    path = finders.find("beeapi/favicon.svg")
+    response = FileResponse(open(path, "rb"), content_type="image/svg+xml")  # noqa: SIM115
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def _is_html_page(request: HttpRequest) -> bool:

@@ -85,3 +85,25 @@ def test_schema_documents_the_error_answers_the_api_gives() -> None:
     assert {"$ref": "#/components/schemas/BlankEnum"} in reason["oneOf"]
     purge = [p["name"] for p in ops["/hives/{id}"]["delete"]["parameters"]]
     assert "purge_telemetry" in purge
+
+
+def test_the_landing_page_links_the_console_docs_and_health() -> None:
+    page = Client().get("/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    for link in ('href="/admin/"', 'href="/docs"', 'href="/health"', "favicon.svg"):
+        assert link in text
+    icon = Client().get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/svg+xml"
+
+
+@pytest.mark.django_db
+def test_the_admin_is_branded_and_view_site_leads_to_the_landing_page(alice) -> None:
+    client = Client()
+    client.force_login(alice)
+    page = client.get("/admin/").content.decode()
+    assert ">BeeAPI</a>" in page
+    assert "Django administration" not in page
+    assert "favicon.svg" in page
+    assert 'href="/"' in page  # "View site"

@@ -601,6 +601,8 @@ def _superuser_only_admin(model: str, key: str, *, extra: tuple[str, ...] = ()) 
 MATRIX: list[Row] = [
     # ---- Public and self-scoped: everyone may call them, each about themselves ----------
     # method    path                          alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/",                          OK,       OK,       OK,       OK,           OK,          OK, check=contains("/admin/")),
+    R("GET",    "/favicon.ico",               OK,       OK,       OK,       OK,           OK,          OK),
     R("GET",    "/health",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains('"default"')),
     R("GET",    "/schema",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains("openapi")),
     R("GET",    "/docs",                      OK,       OK,       OK,       OK,           OK,          OK, check=contains("swagger")),
