@@ -59,8 +59,9 @@ class ThrowawayPostgres:
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
-    pg = ThrowawayPostgres()
+def throwaway_postgres(database: str = "beeapi_telemetry") -> Iterator[ThrowawayPostgres]:
+    """A started ThrowawayPostgres, stopped and deleted afterwards."""
+    pg = ThrowawayPostgres(database)
     try:
         pg.start()
         yield pg

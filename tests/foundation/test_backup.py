@@ -29,7 +29,7 @@ from telemetry.services import readings_ingest
 from telemetry.timescale import hourly_refresh
 from telemetry.validation import iso_time
 from tests.factories import ApiaryFactory, BeekeeperFactory, EventFactory, HiveFactory, QueenFactory
-from tests.servers import ROOT, ThrowawayPostgres, localpg
+from tests.servers import ROOT, ThrowawayPostgres, localpg, throwaway_postgres
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"], transaction=True)
 
@@ -40,13 +40,8 @@ HOURLY_SUM = "SELECT coalesce(sum(reading_count), 0) FROM readings_hourly"
 @pytest.fixture(scope="module")
 def spare_server() -> Iterator[ThrowawayPostgres]:
     """Another PostgreSQL server to restore into, like the machine a backup moves to."""
-    pg = ThrowawayPostgres(database="postgres")
-    try:
-        pg.start()
+    with throwaway_postgres(database="postgres") as pg:
         yield pg
-    finally:
-        pg.stop()
-        shutil.rmtree(pg.scratch, ignore_errors=True)
 
 
 def empty_databases(pg: ThrowawayPostgres, *, extension: bool = True) -> dict[str, str]:

@@ -16,7 +16,7 @@ from django.db.models import Count, Sum
 
 from telemetry.models import Reading, ReadingHourly
 from telemetry.timescale import hourly_refresh
-from tests.servers import ThrowawayPostgres, database_url
+from tests.servers import ThrowawayPostgres, database_url, throwaway_postgres
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"], transaction=True)
 
@@ -41,15 +41,8 @@ CREATE TABLE readings (
 
 @pytest.fixture(scope="module")
 def source_server() -> Iterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres(database="beeapi_v1")
-    try:
-        server.start()
+    with throwaway_postgres(database="beeapi_v1") as server:
         yield server
-    finally:
-        server.stop()
-        import shutil
-
-        shutil.rmtree(server.scratch, ignore_errors=True)
 
 
 @pytest.fixture
