@@ -16,14 +16,11 @@ def _is_superuser(user: Any) -> bool:
     return bool(getattr(user, "is_superuser", False))
 
 
-def _member_of(user: Any, apiary_ref: str) -> Exists:
-    return Exists(Membership.objects.filter(apiary=OuterRef(apiary_ref), user=user))
-
-
-def _visible(user: Any, prefix: str = "") -> Q:
-    """Objects whose apiary (reached through ``prefix``) the user owns or is a member of."""
-    owner = Q(**{f"{prefix}owner": user})
-    return owner | Q(_member_of(user, f"{prefix}pk" if prefix else "pk"))
+def _visible(user: Any, path: str = "") -> Q:
+    """Rows whose apiary, reached through ``path`` ("" for apiaries, "apiary__" for
+    hives, ...), the user owns or is a member of: the one visibility rule."""
+    member = Membership.objects.filter(apiary=OuterRef(f"{path}id"), user=user)
+    return Q(**{f"{path}owner": user}) | Q(Exists(member))
 
 
 def _role_annotation(user: Any, apiary_ref: str, owner_ref: str) -> Case:
@@ -70,8 +67,7 @@ def hive_list_owned(*, user: Any) -> QuerySet[Hive]:
     """Hives of the user's apiaries and of those shared with them (any role)."""
     if _is_superuser(user):
         return Hive.objects.all()
-    member = Exists(Membership.objects.filter(apiary=OuterRef("apiary_id"), user=user))
-    return Hive.objects.filter(Q(apiary__owner=user) | Q(member))
+    return Hive.objects.filter(_visible(user, "apiary__"))
 
 
 def hive_list(*, user: Any) -> QuerySet[Hive]:
@@ -110,19 +106,15 @@ def queen_list(*, user: Any) -> QuerySet[QueenBee]:
     qs = QueenBee.objects.select_related("hive", "hive__apiary", "mother")
     if _is_superuser(user):
         return qs
-    member = Exists(Membership.objects.filter(apiary=OuterRef("hive__apiary_id"), user=user))
-    return qs.filter(Q(hive__apiary__owner=user) | Q(member))
+    return qs.filter(_visible(user, "hive__apiary__"))
 
 
 def event_list(*, user: Any) -> QuerySet[Event]:
     qs = Event.objects.select_related("hive", "apiary")
     if _is_superuser(user):
         return qs
-    via_hive = Exists(Membership.objects.filter(apiary=OuterRef("hive__apiary_id"), user=user))
-    via_apiary = Exists(Membership.objects.filter(apiary=OuterRef("apiary_id"), user=user))
-    return qs.filter(
-        Q(hive__apiary__owner=user) | Q(apiary__owner=user) | Q(via_hive) | Q(via_apiary)
-    )
+    # An event belongs to a hive or to an apiary.
+    return qs.filter(_visible(user, "hive__apiary__") | _visible(user, "apiary__"))
 
 
 def member_list(*, apiary: Apiary) -> QuerySet[Membership]:

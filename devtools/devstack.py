@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from beeapi.env import env_bool
 from devtools import localpg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,8 +99,8 @@ class Stack:
 
 
 def _single_database() -> bool:
-    flag = os.environ.get("TELEMETRY_SAME_DATABASE", "").strip().lower()
-    return flag in {"1", "true", "yes", "on"} and not os.environ.get("TIMESCALE_URL")
+    # Read as beeapi.settings reads it, so both agree on what "true" is.
+    return env_bool("TELEMETRY_SAME_DATABASE", False) and not os.environ.get("TIMESCALE_URL")
 
 
 def _redact(url: str) -> str:

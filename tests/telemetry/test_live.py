@@ -277,23 +277,37 @@ def test_devices_whose_ids_differ_only_in_punctuation_never_share_a_stream(owner
     _run(scenario)
 
 
+def _shared_with_a_viewer(owner: Any, device_id: str) -> tuple[Any, Any]:
+    """A hive of ``owner``'s whose apiary is shared with a viewer: (device, viewer)."""
+    from apiary import services
+
+    device = make_hive(owner, device_id)
+    viewer = BeekeeperFactory(email="viewer@example.com")
+    services.member_invite(
+        actor=owner, apiary=device.hive.apiary, email=viewer.email, role="viewer"
+    )
+    return device, viewer
+
+
+async def _following(device: Any, user: Any) -> WebsocketCommunicator:
+    """A socket of ``user`` on the hive, past its history message."""
+    ws = WebsocketCommunicator(
+        application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(user)}"
+    )
+    assert (await ws.connect())[0]
+    assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+    return ws
+
+
 @LIVE
 def test_removing_a_member_closes_their_open_streams_of_that_apiary(owner: Any) -> None:
     from apiary import services
     from apiary.models import Membership
 
-    device = make_hive(owner, "live-shared")
-    viewer = BeekeeperFactory(email="viewer@example.com")
-    services.member_invite(
-        actor=owner, apiary=device.hive.apiary, email=viewer.email, role="viewer"
-    )
+    device, viewer = _shared_with_a_viewer(owner, "live-shared")
 
     async def scenario() -> None:
-        ws = WebsocketCommunicator(
-            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(viewer)}"
-        )
-        assert (await ws.connect())[0]
-        assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+        ws = await _following(device, viewer)
         membership = await database_sync_to_async(Membership.objects.get)(user=viewer)
         await database_sync_to_async(services.member_remove)(actor=owner, membership=membership)
         output = await ws.receive_output(timeout=5)
@@ -311,18 +325,10 @@ def test_removing_a_member_closes_their_open_streams_of_that_apiary(owner: Any) 
 def test_a_deleted_hives_streams_close_before_its_device_id_can_go_elsewhere(owner: Any) -> None:
     from apiary import services
 
-    device = make_hive(owner, "live-moved")
-    viewer = BeekeeperFactory(email="viewer@example.com")
-    services.member_invite(
-        actor=owner, apiary=device.hive.apiary, email=viewer.email, role="viewer"
-    )
+    device, viewer = _shared_with_a_viewer(owner, "live-moved")
 
     async def scenario() -> None:
-        ws = WebsocketCommunicator(
-            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(viewer)}"
-        )
-        assert (await ws.connect())[0]
-        assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+        ws = await _following(device, viewer)
         # The owner deletes the hive (readings and device id stay hers) and may reuse the
         # id in an apiary the viewer has no role in: the viewer's socket must be gone.
         await database_sync_to_async(services.hive_delete)(hive=device.hive, actor=owner)
