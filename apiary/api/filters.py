@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
@@ -30,11 +32,20 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class WholeNumberField(forms.IntegerField):
+    """Digits only: Django's IntegerField also takes "1.0" and " 1e0"-like spellings."""
+
+    def to_python(self, value):  # noqa: ANN001, ANN201
+        if isinstance(value, str) and value and not re.fullmatch(r"-?[0-9]+", value):
+            raise forms.ValidationError("Enter a whole number.", code="invalid")
+        return super().to_python(value)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IntegerFilter(django_filters.NumberFilter):
     """A whole number (django-filter's NumberFilter takes 0.5 and matches nothing)."""
 
-    field_class = forms.IntegerField
+    field_class = WholeNumberField
 
 
 class StrictBooleanField(forms.TypedChoiceField):
