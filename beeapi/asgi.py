@@ -9,14 +9,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from telemetry.routing import websocket_urlpatterns  # noqa: E402
+from alerts.routing import websocket_urlpatterns as alert_sockets  # noqa: E402
+from telemetry.routing import websocket_urlpatterns as telemetry_sockets  # noqa: E402
 from telemetry.timescale import log_mode  # noqa: E402
 from telemetry.ws_auth import websocket_stack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
+        "websocket": websocket_stack(URLRouter(telemetry_sockets + alert_sockets)),
     }
 )
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "apiary",
     "telemetry",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -325,6 +326,34 @@ TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 365)
 # about 1,000 are the sweet spot for throughput; the limit bounds request memory and time.
 TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 5000)
 
+# --- Alerts -----------------------------------------------------------------------------
+# Off: stored readings are not evaluated and the worker raises nothing (for comparison
+# in the benchmark; rules, alerts and deliveries stay readable).
+ALERTS_ENABLED = env_bool("ALERTS_ENABLED", True)
+# Readings older than this when they arrive are history: they open and resolve no alert.
+ALERTS_LATE_MINUTES = env_int("ALERTS_LATE_MINUTES", 60)
+# How often alerts_worker looks for silent sensors (it sends due deliveries every second).
+ALERTS_WORKER_PERIOD_SECONDS = env_int("ALERTS_WORKER_PERIOD_SECONDS", 30)
+# Inspection windows: their longest, and the margin after one during which weight
+# changes still raise nothing (the colony settles, boxes are put back).
+INSPECTION_MAX_MINUTES = env_int("INSPECTION_MAX_MINUTES", 240)
+INSPECTION_SETTLE_MINUTES = env_int("INSPECTION_SETTLE_MINUTES", 10)
+# Webhooks to loopback, private, link-local or other internal addresses are refused
+# unless this is true (a self-hosted receiver on the same network).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+
+# --- Email (alert notifications) --------------------------------------------------------
+# The console backend prints mail to the worker's output (make run); set EMAIL_BACKEND to
+# django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST & co. in production.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "BeeAPI <alerts@localhost>")
+
 # --- Production hardening (python manage.py check --deploy) -----------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -350,5 +379,6 @@ LOGGING = {
         "accounts": {"level": LOG_LEVEL},
         "apiary": {"level": LOG_LEVEL},
         "telemetry": {"level": LOG_LEVEL},
+        "alerts": {"level": LOG_LEVEL},
     },
 }

@@ -130,6 +130,7 @@ def cmd_run() -> int:
     stack.env.setdefault("DJANGO_SETTINGS_MODULE", "beeapi.settings")
     host, port = "127.0.0.1", stack.env.get("PORT", "8000")
     daphne: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
     redis = RunRedis()
     try:
         stack.up()
@@ -150,13 +151,18 @@ def cmd_run() -> int:
     API docs       {base}/docs   (OpenAPI schema: {base}/schema)
     Admin          {base}/admin/
     Health         {base}/health
-    Live stream    ws://{host}:{port}/ws/hive/<id>/telemetry
+    Live stream    ws://{host}:{port}/ws/hive/<id>/telemetry, ws://{host}:{port}/ws/alerts
+    Alerts worker  no-data checks, webhooks and email (printed here: console backend)
   In another terminal:
     make manage ARGS=createsuperuser      create an admin login
     make manage ARGS=seed_demo            a demo beekeeper with apiaries, hives and events
     make manage ARGS=dbstatus             tables, sizes and pool settings
 """,
             flush=True,
+        )
+        # The alerts' clock (no-data) and postman (webhooks, email), beside the server.
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "alerts_worker"], cwd=ROOT, env=stack.env
         )
         daphne = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", host, "-p", port, "beeapi.asgi:application"],
@@ -167,12 +173,13 @@ def cmd_run() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if daphne is not None and daphne.poll() is None:
-            daphne.send_signal(signal.SIGINT)
-            try:
-                daphne.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                daphne.kill()
+        for process in (daphne, worker):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
         redis.down()
         stack.down()
 

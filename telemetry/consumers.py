@@ -5,6 +5,8 @@ Messages (JSON), server to client, each naming the hive and its device:
         once, the last 10 readings, oldest first
     {"type": "readings", "hive": 7, "device_id": "gw-1", "readings": [...]}
         per ingested batch, only new readings, oldest first
+    {"type": "alert", "hive": 7, "alert": {...}}
+        an alert on the hive raised, acknowledged or resolved (as GET /alerts/{id})
 A reading is {"time": "2026-06-01T12:00:00Z", "temperature": 34.9, "humidity": 58.1,
 "weight": 41.7, "sound_level": 52.0} (absent metrics are null).
 
@@ -55,11 +57,33 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     _expiry: asyncio.TimerHandle | None = None
     _history_times: frozenset[str] = frozenset()
 
-    async def connect(self) -> None:
+    async def _user(self) -> Any:
+        """The socket's authenticated user (the socket is accepted first, so browsers see
+        close codes), or None after closing with 4401."""
         await self.accept()
         user = self.scope.get("user")
         if self.scope.get("auth_failed") or user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return None
+        return user
+
+    async def _admit(self, user: Any) -> bool:
+        """Count the socket against the per-user and per-process limits (4429 beyond them)
+        and close it when its token expires."""
+        if (
+            _open_by_user[user.pk] >= settings.LIVE_MAX_SOCKETS_PER_USER
+            or open_sockets() >= settings.LIVE_MAX_SOCKETS_PER_PROCESS
+        ):
+            await self.close(code=CLOSE_TOO_MANY)
+            return False
+        self.user_id = user.pk
+        _open_by_user[user.pk] += 1
+        self._schedule_expiry()
+        return True
+
+    async def connect(self) -> None:
+        user = await self._user()
+        if user is None:
             return
         hive = await database_sync_to_async(hive_get_owned)(
             user=user, hive_id=int(self.scope["url_route"]["kwargs"]["hive_id"])
@@ -67,15 +91,8 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         if hive is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        if (
-            _open_by_user[user.pk] >= settings.LIVE_MAX_SOCKETS_PER_USER
-            or open_sockets() >= settings.LIVE_MAX_SOCKETS_PER_PROCESS
-        ):
-            await self.close(code=CLOSE_TOO_MANY)
+        if not await self._admit(user):
             return
-        self.user_id = user.pk
-        _open_by_user[user.pk] += 1
-        self._schedule_expiry()
         # Join before reading the history so nothing ingested in between is missed;
         # group messages are handled only after connect() returns, so history comes first.
         self.hive_id, self.device_id = hive.pk, hive.device_id
@@ -130,6 +147,11 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_NOT_FOUND)
+
+    async def alert_message(self, event: dict[str, Any]) -> None:
+        # An alert on this hive (alerts.live), raised, acknowledged or resolved.
+        if event.get("hive") == self.hive_id:
+            await self.send_json({"type": "alert", "hive": self.hive_id, "alert": event["alert"]})
 
     async def telemetry_readings(self, event: dict[str, Any]) -> None:
         if event.get("device_id") != self.device_id:

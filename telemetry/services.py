@@ -13,6 +13,7 @@ from django.db import IntegrityError, connections, transaction
 
 from telemetry import live
 from telemetry.late_data import late_readings_note
+from telemetry.signals import readings_stored
 from telemetry.timescale import TELEMETRY_DB, hourly_refresh
 from telemetry.validation import ValidReading, messages, readings_validate
 
@@ -64,14 +65,16 @@ def readings_ingest(
         with transaction.atomic(using=TELEMETRY_DB):
             _copy(device_id, valid)
             new = valid
-            transaction.on_commit(lambda new=new: _committed(device_id, new), using=TELEMETRY_DB)
+            transaction.on_commit(
+                lambda new=new: _committed(device_id, new, now), using=TELEMETRY_DB
+            )
     except IntegrityError:
         with transaction.atomic(using=TELEMETRY_DB):
             inserted = _insert_ignoring_conflicts(device_id, valid)
             new = [reading for reading in valid if reading.time in inserted]
             if new:
                 transaction.on_commit(
-                    lambda new=new: _committed(device_id, new), using=TELEMETRY_DB
+                    lambda new=new: _committed(device_id, new, now), using=TELEMETRY_DB
                 )
     return IngestResult(accepted=len(new), duplicates=duplicates + len(valid) - len(new))
 
@@ -94,11 +97,13 @@ def _insert_ignoring_conflicts(device_id: str, readings: list[ValidReading]) -> 
         return {row[0] for row in cursor.fetchall()}
 
 
-def _committed(device_id: str, readings: list[ValidReading]) -> None:
+def _committed(device_id: str, readings: list[ValidReading], now: datetime | None) -> None:
     _publish(device_id, readings)
     # Readings below readings_hourly's watermark need their hours refreshed (TimescaleDB);
     # free for recent readings, the refresh itself runs on a background thread.
     late_readings_note([reading.time for reading in readings])
+    # Alerts evaluate here (alerts.signals); receivers log their own failures.
+    readings_stored.send(sender=readings_ingest, device_id=device_id, readings=readings, now=now)
 
 
 def _publish(device_id: str, readings: list[ValidReading]) -> None:

@@ -39,6 +39,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from accounts.services import BEEKEEPERS_GROUP
+from alerts import services as alert_services
+from alerts.models import Alert, Inspection, Webhook
 from apiary import services as apiary_services
 from apiary.models import Apiary, Hive, Role
 from telemetry.models import Reading
@@ -76,6 +78,12 @@ OBJECT_KEYS = frozenset(
         "own_member",
         "other_member",
         "bob_member",
+        "alert",
+        "rule",
+        "webhook",
+        "bob_alert",
+        "bob_rule",
+        "bob_webhook",
     }
 )
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -166,6 +174,26 @@ def _beekeeping(owner: User, mark: str) -> tuple[dict[str, Any], str]:
             for minutes in (30, 20, 10)
         ]
     )
+    # Alerts: a rule of the owner's on the hive, an open swarm alert of it, a webhook (on
+    # a public address; nothing is sent) and an open inspection window on the hive.
+    rule = alert_services.rule_create(actor=owner, kind="swarm", hive=hive)
+    alert = Alert.objects.create(
+        user=owner,
+        rule=rule,
+        hive=hive,
+        kind="swarm",
+        started_at=now - dt.timedelta(minutes=5),
+        message=f"{mark} hive lost 2.1 kg in 12 min — possible swarm",
+    )
+    webhook = Webhook.objects.create(
+        user=owner, url=f"https://93.184.215.14/{mark}", secret=f"{mark}-secret-0"
+    )
+    Inspection.objects.create(
+        hive=hive,
+        started_at=now - dt.timedelta(minutes=10),
+        ends_at=now + dt.timedelta(minutes=30),
+        started_by=owner,
+    )
     ids = {
         "apiary": apiary.pk,
         "hive": hive.pk,
@@ -173,6 +201,9 @@ def _beekeeping(owner: User, mark: str) -> tuple[dict[str, Any], str]:
         "event": event.pk,
         "apiary_event": apiary_event.pk,
         "device": hive.device_id,
+        "alert": alert.pk,
+        "rule": rule.pk,
+        "webhook": webhook.pk,
     }
     return ids, key
 

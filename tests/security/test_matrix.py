@@ -69,6 +69,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from alerts.models import Alert, AlertRule, AlertSettings, Inspection, Webhook
 from apiary.device_keys import device_key_hash
 from apiary.models import Apiary, Device, Event, Hive, Membership, QueenBee
 from beeapi.asgi import application
@@ -116,6 +117,7 @@ REDIRECT = Outcome("REDIRECT")
 WS_HISTORY = Outcome("WS_HISTORY")
 WS_4401 = Outcome("WS_4401")
 WS_4404 = Outcome("WS_4404")
+WS_OPEN = Outcome("WS_OPEN")
 
 
 @dataclass(frozen=True)
@@ -357,6 +359,43 @@ def registered(c: Call) -> None:
 
 def logged_out(c: Call) -> None:
     assert c.client.get("/admin/").status_code == 302
+
+
+def own_rules_only(c: Call) -> None:
+    ids = {rule["id"] for rule in c.json()["results"]}
+    assert ids == set(AlertRule.objects.filter(user=c.user).values_list("pk", flat=True))
+
+
+def rule_created_for_requester(c: Call) -> None:
+    assert AlertRule.objects.filter(
+        user=c.user, kind="brood_temperature", hive=c.ctx["hive"]
+    ).exists()
+
+
+def created_for_requester(model: type, **filters: Any) -> Check:
+    def check(c: Call) -> None:
+        assert _get(model, c.ctx, filters).get().user == c.user
+
+    return check
+
+
+def email_off_for_requester_only(c: Call) -> None:
+    assert list(AlertSettings.objects.filter(email=False).values_list("user", flat=True)) == [
+        c.user.pk
+    ]
+
+
+def inspection_open_for(minutes: int) -> Check:
+    def check(c: Call) -> None:
+        at_least = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+        assert Inspection.objects.filter(hive=c.ctx["hive"], ends_at__gt=at_least).exists()
+
+    return check
+
+
+def inspection_closed(c: Call) -> None:
+    now = dt.datetime.now(dt.UTC)
+    assert not Inspection.objects.filter(hive=c.ctx["hive"], ends_at__gt=now).exists()
 
 
 def key_for_owner_only(c: Call) -> None:
@@ -769,6 +808,42 @@ MATRIX: list[Row] = [
     R("WS",     "/ws/hive/{hive}/telemetry",
       WS_HISTORY, WS_4404, WS_4404, WS_HISTORY, WS_HISTORY, WS_4401),
 
+    # ---- Alerts: rules, alerts, webhooks and settings are each user's own ----------------
+    # Rules may name any hive the user has a role in (dave and erin: alice's); alerts and
+    # webhooks are the rule's user's alone, whoever else shares the hive.
+    # method    path                                   alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/alert-rules",                        OK,       OK,       OK,       OK,           OK,          UNAUTH, check=own_rules_only),
+    R("POST",   "/alert-rules",                        OK,       REFUSED,  REFUSED,  OK,           OK,          UNAUTH,
+      body={"kind": "brood_temperature", "hive": "{hive}"},
+      check=rule_created_for_requester, note="on alice's hive"),
+    R("GET",    "/alert-rules/{rule}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=shows("rule")),
+    R("PATCH",  "/alert-rules/{rule}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
+      body={"enabled": False}, check=changed(AlertRule, "rule", enabled=False)),
+    R("DELETE", "/alert-rules/{rule}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=gone(AlertRule, "rule")),
+    R("GET",    "/alerts",                             LIST,     LIST,     EMPTY,    EMPTY,        EMPTY,       UNAUTH),
+    R("GET",    "/alerts?hive={hive}",                 LIST,     EMPTY,    EMPTY,    EMPTY,        EMPTY,       UNAUTH),
+    R("GET",    "/alerts/{alert}",                     OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=shows("alert")),
+    R("POST",   "/alerts/{alert}/acknowledge",         OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, ok=200, body={},
+      check=changed(Alert, "alert", status="acknowledged")),
+    R("GET",    "/webhooks",                           LIST,     LIST,     EMPTY,    EMPTY,        EMPTY,       UNAUTH),
+    R("POST",   "/webhooks",                           OK,       OK,       OK,       OK,           OK,          UNAUTH,
+      body={"url": "https://93.184.215.14/new-hook"},
+      check=created_for_requester(Webhook, url="https://93.184.215.14/new-hook")),
+    R("POST",   "/webhooks",                           REFUSED,  REFUSED,  REFUSED,  REFUSED,      REFUSED,     UNAUTH,
+      body={"url": "http://127.0.0.1:8000/admin/"}, note="an internal address"),
+    R("GET",    "/webhooks/{webhook}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=shows("webhook")),
+    R("DELETE", "/webhooks/{webhook}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=gone(Webhook, "webhook")),
+    R("GET",    "/webhooks/{webhook}/deliveries",      OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH),
+    R("GET",    "/alert-settings",                     OK,       OK,       OK,       OK,           OK,          UNAUTH),
+    R("PATCH",  "/alert-settings",                     OK,       OK,       OK,       OK,           OK,          UNAUTH,
+      body={"email": False}, check=email_off_for_requester_only),
+    R("POST",   "/hives/{hive}/inspection/start",      OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
+      body={"minutes": 90}, check=inspection_open_for(minutes=80)),
+    R("POST",   "/hives/{hive}/inspection/stop",       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, ok=200, body={},
+      check=inspection_closed),
+    R("WS",     "/ws/alerts",
+      WS_OPEN,  WS_OPEN,  WS_OPEN,  WS_OPEN,  WS_OPEN,  WS_4401),
+
     # ---- The admin: the beekeeper's console ----------------------------------------------
     # method    path                                      alice     bob       charlie   dave          erin         anonymous
     R("GET",    "/admin/",                                OK,       OK,       OK,       OK,           OK,          LOGIN),
@@ -829,6 +904,79 @@ MATRIX: list[Row] = [
     R("POST",   "/admin/apiary/hive/",                    OK,       REDIRECT, REDIRECT, DENIED,       DENIED,      LOGIN, ok=302,
       body={"action": "replace_device_key", "_selected_action": "{hive}", "index": "0"},
       check=device_key_replaced, location="/admin/apiary/hive/", note="replace_device_key"),
+    # ---- The admin: alerts, rules and webhooks are each user's own ------------------------
+    # method    path                                         alice     bob        charlie    dave       erin       anonymous
+    R("GET",    "/admin/alerts/",                            OK,       OK,        OK,        OK,        OK,        LOGIN),
+    R("GET",    "/admin/alerts/alert/",                      LIST,     LIST,      EMPTY,     EMPTY,     EMPTY,     LOGIN),
+    R("POST",   "/admin/alerts/alert/",                      OK,       REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN, ok=302,
+      body={"action": "acknowledge", "_selected_action": "{alert}", "index": "0"},
+      check=changed(Alert, "alert", status="acknowledged"), location="/admin/alerts/alert/",
+      note="acknowledge"),
+    # Alerts are read-only: raised and resolved by the evaluation, acknowledged by the action.
+    R("GET",    "/admin/alerts/alert/add/",                  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("POST",   "/admin/alerts/alert/add/",                  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN, body={}),
+    R("GET",    "/admin/alerts/alert/{alert}/change/",       OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=both(mentions(Alert, "alert"), save_button_for())),
+    R("POST",   "/admin/alerts/alert/{alert}/change/",       DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
+      body={"message": "changed in admin"}),
+    R("GET",    "/admin/alerts/alert/{alert}/delete/",       DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+    R("POST",   "/admin/alerts/alert/{alert}/delete/",       DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
+      body={"post": "yes"}),
+    R("GET",    "/admin/alerts/alert/{alert}/history/",      OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=mentions(Alert, "alert")),
+    R("GET",    "/admin/alerts/alert/{alert}/",              REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
+      location="/admin/alerts/alert/{alert}/change/"),
+    # Rules: any hive the user has a role in (dave and erin: alice's); kind and scope fixed.
+    R("GET",    "/admin/alerts/alertrule/",                  LIST,     LIST,      EMPTY,     EMPTY,     EMPTY,     LOGIN),
+    R("POST",   "/admin/alerts/alertrule/",                  OK,       REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN, ok=302,
+      body={"action": "delete_selected", "_selected_action": "{rule}", "post": "yes"},
+      check=gone(AlertRule, "rule"), location="/admin/alerts/alertrule/", note="delete_selected"),
+    R("GET",    "/admin/alerts/alertrule/add/",              OK,       OK,        OK,        OK,        OK,        LOGIN),
+    R("POST",   "/admin/alerts/alertrule/add/",              OK,       FORM_ERROR, FORM_ERROR, OK,      OK,        LOGIN, ok=302,
+      body=admin_form("/admin/alerts/alertrule/add/", kind="brood_temperature", hive="{hive}"),
+      check=created_for_requester(AlertRule, kind="brood_temperature", hive="{hive}"),
+      note="on alice's hive"),
+    R("GET",    "/admin/alerts/alertrule/{rule}/change/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=both(mentions(AlertRule, "rule"), save_button_for("alice"))),
+    R("POST",   "/admin/alerts/alertrule/{rule}/change/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN, ok=302,
+      body=admin_form("/admin/alerts/alertrule/{rule}/change/", as_role="alice", enabled=""),
+      check=changed(AlertRule, "rule", enabled=False)),
+    R("GET",    "/admin/alerts/alertrule/{rule}/delete/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=mentions(AlertRule, "rule")),
+    R("POST",   "/admin/alerts/alertrule/{rule}/delete/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN, ok=302,
+      body={"post": "yes"}, check=gone(AlertRule, "rule")),
+    R("GET",    "/admin/alerts/alertrule/{rule}/history/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=mentions(AlertRule, "rule")),
+    R("GET",    "/admin/alerts/alertrule/{rule}/",           REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
+      location="/admin/alerts/alertrule/{rule}/change/"),
+    # Webhooks: added (public addresses only) and deleted; never changed.
+    R("GET",    "/admin/alerts/webhook/",                    LIST,     LIST,      EMPTY,     EMPTY,     EMPTY,     LOGIN),
+    R("POST",   "/admin/alerts/webhook/",                    OK,       REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN, ok=302,
+      body={"action": "delete_selected", "_selected_action": "{webhook}", "post": "yes"},
+      check=gone(Webhook, "webhook"), location="/admin/alerts/webhook/", note="delete_selected"),
+    R("GET",    "/admin/alerts/webhook/add/",                OK,       OK,        OK,        OK,        OK,        LOGIN),
+    R("POST",   "/admin/alerts/webhook/add/",                OK,       OK,        OK,        OK,        OK,        LOGIN, ok=302,
+      body={"url": "https://93.184.215.14/new-hook", "description": ""},
+      check=created_for_requester(Webhook, url="https://93.184.215.14/new-hook")),
+    R("POST",   "/admin/alerts/webhook/add/",                FORM_ERROR, FORM_ERROR, FORM_ERROR, FORM_ERROR, FORM_ERROR, LOGIN,
+      body={"url": "http://127.0.0.1:8000/admin/", "description": ""}, note="an internal address"),
+    R("GET",    "/admin/alerts/webhook/{webhook}/change/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=both(mentions(Webhook, "webhook"), save_button_for())),
+    R("POST",   "/admin/alerts/webhook/{webhook}/change/",   DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
+      body={"url": "https://93.184.215.14/changed", "description": ""}),
+    R("GET",    "/admin/alerts/webhook/{webhook}/delete/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=mentions(Webhook, "webhook")),
+    R("POST",   "/admin/alerts/webhook/{webhook}/delete/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN, ok=302,
+      body={"post": "yes"}, check=gone(Webhook, "webhook")),
+    R("GET",    "/admin/alerts/webhook/{webhook}/history/",  OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
+      check=mentions(Webhook, "webhook")),
+    R("GET",    "/admin/alerts/webhook/{webhook}/",          REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
+      location="/admin/alerts/webhook/{webhook}/change/"),
+    # The hive page's inspection buttons: editors and owners (as the API's).
+    R("POST",   "/admin/apiary/hive/{hive}/inspection/start/", OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
+      body={}, check=inspection_open_for(minutes=50)),
+    R("POST",   "/admin/apiary/hive/{hive}/inspection/stop/",  OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
+      body={}, check=inspection_closed),
     *_superuser_only_admin("accounts/user", "alice_user", extra=("password/",)),
     *_superuser_only_admin("auth/group", "group"),
     *_superuser_only_admin("token_blacklist/outstandingtoken", "alice_token"),
@@ -1250,6 +1398,12 @@ def test_live_stream_matrix(world: World, row: Row, role: str) -> None:
         times = [dt.datetime.fromisoformat(r["time"]) for r in message["readings"]]
         stored = Reading.objects.filter(device_id=world.values["device"]).order_by("time")
         assert times == list(stored.values_list("time", flat=True))
+    elif outcome is WS_OPEN:
+        assert output["type"] == "websocket.send", output
+        message = json.loads(output["text"])
+        assert message["type"] == "open"
+        mine = set(Alert.objects.filter(user=user, resolved_at=None).values_list("pk", flat=True))
+        assert {alert["id"] for alert in message["alerts"]} == mine
     elif outcome in (WS_4404, WS_4401):
         code = 4404 if outcome is WS_4404 else 4401
         assert output == {"type": "websocket.close", "code": code}

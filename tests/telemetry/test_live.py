@@ -239,7 +239,9 @@ def test_a_stuck_subscriber_never_blocks_ingestion_or_other_sockets(owner: Any) 
         batches = layer.capacity + 20
         for n in range(batches):
             result = await database_sync_to_async(readings_ingest)(
-                device_id="live-010", readings=[reading(minutes=batches - n, temperature=30.0)]
+                # In the brood's range: a cold nest would (rightly) raise an alert too.
+                device_id="live-010",
+                readings=[reading(minutes=batches - n, temperature=34.0)],
             )
             assert result.accepted == 1
             assert (await ws.receive_json_from(timeout=5))["type"] == "readings"

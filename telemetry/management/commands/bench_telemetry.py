@@ -9,7 +9,11 @@ A benchmark, not a test: it prints numbers. It talks to loopback only and is bou
    publish: the whole path), then binary-COPYs as many fresh readings straight into the
    same table with the same batch per transaction (the ceiling) and once more in one
    transaction;
-3. times ``GET /hives/{id}/telemetry`` (24 h raw) and ``/hourly`` (7 days) over HTTP.
+3. times ``GET /hives/{id}/telemetry`` (24 h raw) and ``/hourly`` (7 days) over HTTP;
+4. alerts: posts fresh readings (the last half hour, so every batch is evaluated) to one
+   daphne with ALERTS_ENABLED=false and one with the default rules active, alternating,
+   and prints both rates; then completes a swarm on --swarms hives, one at a time, and
+   times each POST until its alert arrives on ``WS /ws/alerts``.
 
 Bench rows carry device ids ``bench-*``; ``--cleanup`` removes them and the bench user.
 """
@@ -41,7 +45,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
-from apiary.models import Apiary, Hive
+from apiary.models import Apiary, Device, Hive
 from devtools.devserver import DaphneProcess
 from telemetry.services import COPY_SQL, COPY_TYPES
 from telemetry.timescale import TELEMETRY_DB, hourly_refresh, timescale_version
@@ -99,6 +103,13 @@ class Command(BaseCommand):
             "--servers", type=int, default=1, help="daphne processes the clients spread over"
         )
         parser.add_argument("--queries", type=int, default=100, help="timed requests per query")
+        parser.add_argument(
+            "--alert-readings",
+            type=int,
+            default=100_000,
+            help="readings posted with alerts off and as many with them on",
+        )
+        parser.add_argument("--swarms", type=int, default=200, help="swarm alerts timed")
         parser.add_argument("--cleanup", action="store_true", help="delete bench data and exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -119,6 +130,7 @@ class Command(BaseCommand):
         with self._daphnes() as bases:
             self._ingest(bases, api_hives)
             self._queries(bases[0], user, load_hives[0])
+        self._alerts(user)
 
     # --- data ---------------------------------------------------------------------------
 
@@ -347,12 +359,20 @@ class Command(BaseCommand):
             )
         conn.close()
 
+    # --- alerts ---------------------------------------------------------------------------
+
+    def _alerts(self, user: User) -> None:
+        from devtools import bench_alerts
+
+        bench_alerts.run(self, user)
+
     # --- plumbing -------------------------------------------------------------------------
 
     @contextmanager
-    def _daphnes(self) -> Iterator[list[tuple[str, int]]]:
+    def _daphnes(self, count: int | None = None, **extra: str) -> Iterator[list[tuple[str, int]]]:
         """--servers daphne processes with production settings over plain HTTP on loopback."""
         env = {
+            **extra,
             "DEBUG": "false",
             # The same key as this process: it signs the JWT of the query step.
             "SECRET_KEY": settings.SECRET_KEY,
@@ -362,7 +382,7 @@ class Command(BaseCommand):
         logdir = Path(tempfile.mkdtemp(prefix="bench-telemetry-"))
         servers = [
             DaphneProcess(env, logdir / f"daphne-{n}.log", daphne_args=("--access-log", os.devnull))
-            for n in range(self.options["servers"])
+            for n in range(count or self.options["servers"])
         ]
         try:
             for server in servers:
@@ -378,5 +398,6 @@ class Command(BaseCommand):
         with psycopg.connect(self.telemetry) as conn:
             deleted = conn.execute("DELETE FROM readings WHERE device_id LIKE 'bench-%'").rowcount
         Hive.objects.filter(device_id__startswith="bench-").delete()
+        Device.objects.filter(device_id__startswith="bench-").delete()
         User.objects.filter(email=BENCH_EMAIL).delete()
         self.stdout.write(f"Removed {deleted:,} bench readings, the bench hives and user.")

@@ -1,0 +1,54 @@
+"""``WS /ws/alerts``: the signed-in user's alerts, live.
+
+Messages, server to client:
+    {"type": "open", "alerts": [...]}   once, the user's active alerts, newest first
+    {"type": "alert", "hive": 7, "alert": {...}}   an alert raised, acknowledged or resolved
+Authentication and close codes are the hive stream's (telemetry.consumers): 4401 no, bad
+or expired token; 4429 too many sockets; 4503 the database is unavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import DatabaseError
+
+from alerts.live import alert_payload, user_group
+from alerts.selectors import alert_list
+from telemetry.consumers import CLOSE_UNAVAILABLE, HiveTelemetryConsumer
+
+logger = logging.getLogger("alerts")
+
+OPEN_LIMIT = 100
+
+
+def _active(user: Any) -> list[dict[str, Any]]:
+    alerts = alert_list(user=user).filter(resolved_at=None)[:OPEN_LIMIT]
+    return [alert_payload(alert) for alert in alerts]
+
+
+class AlertsConsumer(HiveTelemetryConsumer):
+    """Shares the hive stream's authentication, socket limits, expiry and ping."""
+
+    async def connect(self) -> None:
+        user = await self._user()
+        if user is None or not await self._admit(user):
+            return
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            alerts = await database_sync_to_async(_active)(user)
+        except DatabaseError as exc:
+            logger.warning("alert stream of user %s: database unavailable: %s", user.pk, exc)
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        await self.send_json({"type": "open", "alerts": alerts})
+
+    async def alert_message(self, event: dict[str, Any]) -> None:
+        # Only this user's alerts reach their group (alerts.live.alert_publish).
+        await self.send_json({"type": "alert", "hive": event["hive"], "alert": event["alert"]})
+
+    async def telemetry_readings(self, event: dict[str, Any]) -> None:  # never subscribed
+        return

@@ -1,0 +1,219 @@
+"""Incremental evaluation of one rule over a batch of readings of one hive.
+
+Pure functions, no database: the caller loads the rule's state (a small JSON object),
+passes the batch's new readings (sorted by time, none older than the state's last one),
+and stores the state returned. Every reading is looked at once, with a few comparisons;
+nothing is queried per reading.
+
+- swarm: the largest weight of the last ``window_minutes`` is kept as a monotonic queue
+  of (time, weight); a reading ``drop_kg`` below it fires, and the baseline restarts.
+- brood_temperature / threshold: the time the value first went out of bounds; a reading
+  still out ``for_minutes`` later fires, a reading back in bounds resolves.
+- no_data is the worker's (alerts.services.no_data_check); here only its clock moves.
+
+Readings inside an inspection window (plus its settle margin) are skipped by the rules
+on weight, and the swarm baseline restarts after it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from alerts.models import Kind
+from telemetry.validation import METRIC_RANGES, METRICS, ValidReading
+
+_INDEX = {name: i + 1 for i, name in enumerate(METRICS)}  # ValidReading field positions
+
+
+@dataclass
+class Fire:
+    at: datetime
+    message: str
+    values: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What happened in the batch, in order: ("fire", Fire) or ("resolve", datetime)."""
+
+    data: dict[str, Any]
+    actions: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, round(seconds / 60))
+
+
+def _at(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def evaluate(
+    *,
+    kind: str,
+    params: dict[str, Any],
+    data: dict[str, Any],
+    readings: Sequence[ValidReading],
+    active: bool,
+    hive_name: str,
+    suppressed: Callable[[datetime], bool] | None = None,
+    epochs: Sequence[float] | None = None,
+) -> Outcome:
+    """The new state and the alerts to raise or resolve after ``readings``.
+
+    ``active``: the rule has an unresolved alert on this hive (none is raised again while
+    it lasts). ``suppressed(time)``: the reading falls in an inspection window.
+    ``epochs``: the readings' times as POSIX seconds, when the caller has them already
+    (one conversion per batch, shared by the rules).
+    """
+    if kind == Kind.SWARM:
+        if epochs is None:
+            epochs = [reading.time.timestamp() for reading in readings]
+        return _swarm(params, data, readings, epochs, active, hive_name, suppressed)
+    if kind == Kind.BROOD_TEMPERATURE:
+        return _sustained(
+            "temperature",
+            params["min"],
+            params["max"],
+            params["for_minutes"],
+            data,
+            readings,
+            active,
+            lambda value, since: (
+                f"{hive_name}: brood temperature {value:.1f} °C, outside "
+                f"{params['min']:g}–{params['max']:g} °C for {since} min"
+            ),
+            None,
+        )
+    if kind == Kind.THRESHOLD:
+        metric = params["metric"]
+        unit = METRIC_RANGES[metric][2]
+        low = params.get("below")
+        high = params.get("above")
+
+        def words(value: float, since: int) -> str:
+            side = f"above {high:g}" if high is not None and value > high else f"below {low:g}"
+            return f"{hive_name}: {metric.replace('_', ' ')} {value:g} {unit}, {side} {unit} for {since} min"
+
+        return _sustained(
+            metric,
+            low,
+            high,
+            params["for_minutes"],
+            data,
+            readings,
+            active,
+            words,
+            suppressed if metric == "weight" else None,
+        )
+    return Outcome(data=data)  # no_data: nothing per reading
+
+
+def _swarm(
+    params: dict[str, Any],
+    data: dict[str, Any],
+    readings: Sequence[ValidReading],
+    epochs: Sequence[float],
+    active: bool,
+    hive_name: str,
+    suppressed: Callable[[datetime], bool] | None,
+) -> Outcome:
+    window = params["window_minutes"] * 60
+    drop = params["drop_kg"]
+    queue: deque[list[float]] = deque(data.get("window") or ())
+    outcome = Outcome(data={})
+    for reading, now in zip(readings, epochs, strict=True):
+        weight = reading.weight
+        if weight is None:
+            continue
+        if suppressed is not None and suppressed(reading.time):
+            queue.clear()  # the scale is being handled: the baseline restarts after
+            continue
+        while queue and queue[0][0] < now - window:
+            queue.popleft()
+        if queue and queue[0][1] - weight >= drop:
+            since, top = queue[0]
+            if not active:
+                lost = top - weight
+                minutes = _minutes(now - since)
+                outcome.actions.append(
+                    (
+                        "fire",
+                        Fire(
+                            at=reading.time,
+                            message=f"{hive_name} lost {lost:.1f} kg in {minutes} min"
+                            " — possible swarm",
+                            values={
+                                "weight_before_kg": round(top, 3),
+                                "weight_after_kg": round(weight, 3),
+                                "lost_kg": round(lost, 3),
+                                "minutes": minutes,
+                                "since": _at(since),
+                            },
+                        ),
+                    )
+                )
+                active = True
+            queue.clear()
+        while queue and queue[-1][1] <= weight:
+            queue.pop()
+        queue.append([now, weight])
+    outcome.data = {"window": [list(item) for item in queue]}
+    return outcome
+
+
+def _sustained(
+    metric: str,
+    low: float | None,
+    high: float | None,
+    for_minutes: int,
+    data: dict[str, Any],
+    readings: Sequence[ValidReading],
+    active: bool,
+    words: Callable[[float, int], str],
+    suppressed: Callable[[datetime], bool] | None,
+) -> Outcome:
+    index = _INDEX[metric]
+    hold = for_minutes * 60
+    since: float | None = data.get("since")
+    fired = bool(data.get("fired"))  # this excursion raised its alert already
+    outcome = Outcome(data={})
+    lo = float("-inf") if low is None else low
+    hi = float("inf") if high is None else high
+    for reading in readings:
+        value = reading[index]
+        if value is None:
+            continue
+        if suppressed is not None and suppressed(reading.time):
+            since, fired = None, False
+            continue
+        if lo <= value <= hi:
+            if active:
+                outcome.actions.append(("resolve", reading.time))
+                active = False
+            since, fired = None, False
+            continue
+        now = reading.time.timestamp()
+        if since is None:
+            since = now
+        if not active and not fired and now - since >= hold:
+            values = {metric: value, "since": _at(since), "minutes": _minutes(now - since)}
+            if low is not None:
+                values["min" if metric == "temperature" and high is not None else "below"] = low
+            if high is not None:
+                values["max" if metric == "temperature" and low is not None else "above"] = high
+            outcome.actions.append(
+                (
+                    "fire",
+                    Fire(
+                        at=reading.time, message=words(value, _minutes(now - since)), values=values
+                    ),
+                )
+            )
+            active = fired = True
+    outcome.data = {"since": since, "fired": fired}
+    return outcome

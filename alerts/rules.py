@@ -1,0 +1,125 @@
+"""The parameters of each kind of rule: defaults, ranges and the words of alerts.
+
+One definition serves the API, the admin and the evaluation. ``params_validate`` fills
+in defaults and refuses unknown keys, so a misspelt threshold is an error rather than a
+rule that silently uses its default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from rest_framework import serializers
+
+from alerts.models import Kind
+from beeapi.strict import json_type_problem
+from telemetry.validation import METRIC_RANGES, METRICS
+
+
+class SwarmParams(serializers.Serializer):
+    drop_kg = serializers.FloatField(
+        min_value=0.1, max_value=50, default=1.5, help_text="Weight loss that is a swarm (kg)."
+    )
+    window_minutes = serializers.IntegerField(
+        min_value=1, max_value=240, default=30, help_text="...within this many minutes."
+    )
+
+
+class BroodTemperatureParams(serializers.Serializer):
+    min = serializers.FloatField(min_value=-40, max_value=85, default=32.0)
+    max = serializers.FloatField(min_value=-40, max_value=85, default=36.5)
+    for_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=30)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["min"] >= attrs["max"]:
+            raise serializers.ValidationError({"max": "Must be above min."})
+        return attrs
+
+
+class NoDataParams(serializers.Serializer):
+    minutes = serializers.IntegerField(
+        min_value=5, max_value=10080, default=60, help_text="Silence that raises the alert."
+    )
+
+
+class ThresholdParams(serializers.Serializer):
+    metric = serializers.ChoiceField(list(METRICS))
+    above = serializers.FloatField(required=False, allow_null=True, default=None)
+    below = serializers.FloatField(required=False, allow_null=True, default=None)
+    for_minutes = serializers.IntegerField(min_value=0, max_value=1440, default=10)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        above, below = attrs.get("above"), attrs.get("below")
+        if above is None and below is None:
+            raise serializers.ValidationError({"above": "Give above, below or both."})
+        low, high, unit = METRIC_RANGES[attrs["metric"]]
+        for name in ("above", "below"):
+            value = attrs.get(name)
+            if value is not None and not low <= value <= high:
+                raise serializers.ValidationError(
+                    {name: f"Out of range for {attrs['metric']}: {low:g} to {high:g} {unit}."}
+                )
+        return attrs
+
+
+SCHEMAS: dict[str, type[serializers.Serializer]] = {
+    Kind.SWARM: SwarmParams,
+    Kind.BROOD_TEMPERATURE: BroodTemperatureParams,
+    Kind.NO_DATA: NoDataParams,
+    Kind.THRESHOLD: ThresholdParams,
+}
+
+# Every beekeeper starts with these, account-wide (they may change or disable them).
+DEFAULT_KINDS = (Kind.SWARM, Kind.BROOD_TEMPERATURE, Kind.NO_DATA)
+WEIGHT_KINDS = frozenset({Kind.SWARM})
+
+
+def _flatten(errors: Any, prefix: str = "") -> list[str]:
+    if isinstance(errors, dict):
+        out: list[str] = []
+        for key, value in errors.items():
+            out += _flatten(value, f"{key}: " if key != "non_field_errors" else "")
+        return out
+    return [f"{prefix}{message}" for message in errors]
+
+
+def params_validate(kind: str, params: Any) -> dict[str, Any]:
+    """The complete params of a ``kind`` rule; ValidationError on ``params`` otherwise."""
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "Must be a JSON object."})
+    schema = SCHEMAS[kind]
+    allowed = list(schema().fields)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValidationError(
+            {
+                "params": [
+                    f"{key}: not a parameter of a {kind} rule (allowed: {', '.join(allowed)})."
+                    for key in unknown
+                ]
+            }
+        )
+    # JSON types are not coerced, as everywhere in the API: "60" is not a number.
+    wrong = [
+        f"{key}: {problem}"
+        for key, value in params.items()
+        if value is not None and (problem := json_type_problem(schema().fields[key], value))
+    ]
+    if wrong:
+        raise ValidationError({"params": wrong})
+    serializer = schema(data=params)
+    if not serializer.is_valid():
+        raise ValidationError({"params": _flatten(serializer.errors)})
+    return dict(serializer.validated_data)
+
+
+def params_default(kind: str) -> dict[str, Any]:
+    return params_validate(kind, {})
+
+
+def uses_weight(kind: str, params: dict[str, Any]) -> bool:
+    """Rules that inspections silence: a beekeeper lifting boxes moves the scale."""
+    return kind in WEIGHT_KINDS or (kind == Kind.THRESHOLD and params.get("metric") == "weight")

@@ -1,0 +1,475 @@
+"""Writes of the alerts domain, shared by the API, the admin, the ingest hook, the worker
+and the simulator.
+
+Evaluation on ingest (``readings_evaluate``) runs once per stored batch, after the
+telemetry commit: a handful of queries per batch whatever its size (the hive, its rules,
+their states under a row lock, the inspection windows, one upsert), never per reading.
+Alerts go out live after the ``default`` commit; webhooks and email are queued as
+deliveries that the worker sends (alerts.delivery), never the ingesting request.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from alerts import live, rules, selectors
+from alerts.evaluation import Fire, evaluate
+from alerts.models import (
+    Alert,
+    AlertRule,
+    AlertSettings,
+    AlertState,
+    Delivery,
+    Inspection,
+    Kind,
+    Status,
+    Webhook,
+)
+from alerts.webhooks import url_check
+from apiary.models import Apiary, Event, Hive, Role
+from apiary.selectors import apiary_role, hive_get_owned
+from apiary.services import hive_require_role
+from telemetry.validation import ValidReading
+
+logger = logging.getLogger("alerts")
+
+NOT_FOUND = "Not found."
+
+
+# --- Rules ------------------------------------------------------------------------------
+
+
+def default_rules_create(*, user: Any) -> list[AlertRule]:
+    """The account-wide swarm, brood temperature and no-data rules every beekeeper starts
+    with (idempotent: kinds the user already has account-wide are left alone)."""
+    have = set(
+        AlertRule.objects.filter(user=user, hive=None, apiary=None).values_list("kind", flat=True)
+    )
+    return AlertRule.objects.bulk_create(
+        AlertRule(user=user, kind=kind, params=rules.params_default(kind))
+        for kind in rules.DEFAULT_KINDS
+        if kind not in have
+    )
+
+
+def _scope_check(actor: Any, hive: Hive | None, apiary: Apiary | None) -> None:
+    if hive is not None and apiary is not None:
+        raise ValidationError({"apiary": "Give a hive or an apiary, not both."})
+    if hive is not None and hive_get_owned(user=actor, hive_id=hive.pk) is None:
+        raise ValidationError({"hive": NOT_FOUND})
+    if apiary is not None and apiary_role(user=actor, apiary=apiary) is None:
+        raise ValidationError({"apiary": NOT_FOUND})
+
+
+@transaction.atomic
+def rule_create(
+    *,
+    actor: Any,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    hive: Hive | None = None,
+    apiary: Apiary | None = None,
+    enabled: bool = True,
+) -> AlertRule:
+    """A rule of the actor's. Any role in the hive or apiary will do: rules are the
+    actor's own notifications, not a change to the shared hive."""
+    if kind not in Kind.values:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(Kind.values)}."})
+    _scope_check(actor, hive, apiary)
+    return AlertRule.objects.create(
+        user=actor,
+        kind=kind,
+        hive=hive,
+        apiary=apiary,
+        params=rules.params_validate(kind, params),
+        enabled=enabled,
+    )
+
+
+RULE_FIELDS = {"params", "enabled"}
+
+
+@transaction.atomic
+def rule_update(*, rule: AlertRule, actor: Any, **fields: Any) -> AlertRule:
+    """Change a rule's thresholds (``params``, merged over the current ones) or switch it
+    on and off. Kind and scope are fixed: create another rule instead."""
+    unknown = set(fields) - RULE_FIELDS
+    if unknown:
+        raise ValidationError(
+            {key: "This field cannot be changed; create another rule." for key in sorted(unknown)}
+        )
+    if rule.user_id != actor.pk:
+        raise ValidationError({"rule": NOT_FOUND})
+    if "params" in fields:
+        if not isinstance(fields["params"], dict):
+            raise ValidationError({"params": "Must be a JSON object."})
+        rule.params = rules.params_validate(rule.kind, {**rule.params, **fields["params"]})
+    if "enabled" in fields:
+        rule.enabled = fields["enabled"]
+        if not rule.enabled:
+            _resolve_all(rule, timezone.now())
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def rule_delete(*, rule: AlertRule, actor: Any) -> None:
+    """Delete a rule; its alerts stay in the history, the active ones resolved."""
+    if rule.user_id != actor.pk:
+        raise ValidationError({"rule": NOT_FOUND})
+    _resolve_all(rule, timezone.now())
+    rule.delete()
+
+
+def _resolve_all(rule: AlertRule, at: datetime) -> None:
+    resolved = list(rule.alerts.filter(resolved_at=None))
+    Alert.objects.filter(pk__in=[a.pk for a in resolved]).update(
+        resolved_at=at, status=Status.RESOLVED
+    )
+    AlertState.objects.filter(rule=rule).delete()  # a re-enabled rule starts afresh
+    for alert in resolved:
+        alert.resolved_at, alert.status = at, Status.RESOLVED
+        transaction.on_commit(lambda alert=alert: live.alert_publish(alert))
+
+
+# --- Alerts -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, actor: Any) -> Alert:
+    """The beekeeper has seen it. A swarm alert ends here; the others stay active until
+    their condition clears (then they resolve)."""
+    if alert.user_id != actor.pk:
+        raise ValidationError({"alert": NOT_FOUND})
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status != Status.OPEN:
+        return alert
+    now = timezone.now()
+    alert.status = Status.ACKNOWLEDGED
+    alert.acknowledged_at = now
+    if alert.kind == Kind.SWARM:
+        alert.resolved_at = now
+    alert.save(update_fields=["status", "acknowledged_at", "resolved_at"])
+    transaction.on_commit(lambda: live.alert_publish(alert))
+    return alert
+
+
+def _raise(rule: AlertRule, hive: Hive, fire: Fire) -> Alert | None:
+    """Record the alert, its history event and its deliveries (in the caller's
+    transaction); None when another process raised it first."""
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                user_id=rule.user_id,
+                rule=rule,
+                hive=hive,
+                kind=rule.kind,
+                started_at=fire.at,
+                message=fire.message[:300],
+                values=fire.values,
+            )
+    except IntegrityError:
+        return None
+    alert.event = Event.objects.create(
+        hive=hive,
+        type=Event.Type.ALERT,
+        occurred_at=fire.at,
+        notes=alert.message,
+        details={"alert": alert.pk, "kind": alert.kind, **fire.values},
+    )
+    alert.save(update_fields=["event"])
+    now = timezone.now()
+    deliveries = [
+        Delivery(
+            alert=alert, channel=Delivery.Channel.WEBHOOK, webhook=webhook, next_attempt_at=now
+        )
+        for webhook in Webhook.objects.filter(user_id=rule.user_id)
+    ]
+    if rule.user.email and selectors.email_enabled(user=rule.user):
+        deliveries.append(
+            Delivery(alert=alert, channel=Delivery.Channel.EMAIL, next_attempt_at=now)
+        )
+    Delivery.objects.bulk_create(deliveries)
+    transaction.on_commit(lambda: live.alert_publish(alert))
+    logger.info("alert %s raised: %s", alert.pk, alert.message)
+    return alert
+
+
+def _resolve(alert: Alert, at: datetime) -> None:
+    updated = Alert.objects.filter(pk=alert.pk, resolved_at=None).update(
+        resolved_at=at, status=Status.RESOLVED
+    )
+    if updated:
+        alert.resolved_at, alert.status = at, Status.RESOLVED
+        transaction.on_commit(lambda: live.alert_publish(alert))
+
+
+# --- Evaluation on ingest ---------------------------------------------------------------
+
+
+def late_cutoff(now: datetime) -> datetime:
+    return now - timedelta(minutes=settings.ALERTS_LATE_MINUTES)
+
+
+def readings_evaluate(
+    *, device_id: str, readings: Sequence[ValidReading], now: datetime | None = None
+) -> list[Alert]:
+    """Evaluate the enabled rules of the device's hive over a stored batch (sorted by
+    time); returns the alerts raised. Readings more than ALERTS_LATE_MINUTES old are
+    history: they open no alert and resolve none.
+
+    Three round trips per batch whatever its size: the context (hive, rules, states,
+    inspection windows; the hive row locked so two batches of one hive are evaluated one
+    after the other), one upsert of the states, the commit.
+    """
+    if not settings.ALERTS_ENABLED or not readings:
+        return []
+    now = now or timezone.now()
+    cutoff = late_cutoff(now)
+    if readings[-1].time < cutoff:
+        return []
+    times = [reading.time for reading in readings]
+    recent_from = bisect.bisect_left(times, cutoff)
+    settle = timedelta(minutes=settings.INSPECTION_SETTLE_MINUTES)
+    raised: list[Alert] = []
+    with transaction.atomic():
+        rows = selectors.evaluation_context(
+            device_id=device_id, first=times[recent_from] - settle, last=times[-1]
+        )
+        if not rows:
+            return []
+        hive_id, hive_name = rows[0][0], rows[0][1]
+        suppressed = _suppressed(rows[0][11], settle)
+        epochs: list[float] | None = None
+        states = []
+        for row in rows:
+            _, _, rule_id, user_id, kind, params, _, last, data, active_id, active, _ = row
+            begin = (
+                recent_from if last is None else max(recent_from, bisect.bisect_right(times, last))
+            )
+            if begin >= len(readings):
+                continue
+            batch = readings[begin:]
+            active_id = active_id if active else None
+            data = _json(data) or {}
+            if kind == Kind.NO_DATA:
+                if active_id is not None:
+                    _resolve_id(active_id, batch[0].time)
+                    active_id = None
+            else:
+                if kind == Kind.SWARM and epochs is None:
+                    epochs = [time.timestamp() for time in times]
+                outcome = evaluate(
+                    kind=kind,
+                    epochs=epochs[begin:] if kind == Kind.SWARM else None,
+                    params=_json(params),
+                    data=data,
+                    readings=batch,
+                    active=active_id is not None,
+                    hive_name=hive_name,
+                    suppressed=suppressed,
+                )
+                data = outcome.data
+                for action, detail in outcome.actions:
+                    if action == "fire":
+                        alert = _raise(_rule(rule_id), _hive(hive_id), detail)
+                        if alert is not None:
+                            raised.append(alert)
+                            active_id = alert.pk
+                    elif active_id is not None:
+                        _resolve_id(active_id, detail)
+                        active_id = None
+            states.append((rule_id, batch[-1].time, json.dumps(data), active_id))
+        if states:
+            rule_ids, last_times, datas, actives = (
+                list(column) for column in zip(*states, strict=True)
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(_UPSERT_STATES_SQL, [hive_id, rule_ids, last_times, datas, actives])
+    return raised
+
+
+_UPSERT_STATES_SQL = """
+INSERT INTO alert_states (hive_id, rule_id, last_time, data, active_alert_id)
+SELECT %s, s.* FROM unnest(%s::bigint[], %s::timestamptz[], %s::jsonb[], %s::bigint[])
+    AS s(rule_id, last_time, data, active_alert_id)
+ON CONFLICT (rule_id, hive_id) DO UPDATE SET
+    last_time = EXCLUDED.last_time,
+    data = EXCLUDED.data,
+    active_alert_id = EXCLUDED.active_alert_id
+"""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _rule(rule_id: int) -> AlertRule:
+    return AlertRule.objects.select_related("user").get(pk=rule_id)
+
+
+def _hive(hive_id: int) -> Hive:
+    return Hive.objects.get(pk=hive_id)
+
+
+def _resolve_id(alert_id: int, at: datetime) -> None:
+    alert = Alert.objects.select_related("hive").filter(pk=alert_id).first()
+    if alert is not None:
+        _resolve(alert, at)
+
+
+def _suppressed(windows: Any, settle: timedelta) -> Any:
+    """The inspection test for a reading's time, or None when no window is near."""
+    windows = _json(windows)
+    if not windows:
+        return None
+    spans = [
+        (datetime.fromisoformat(start), datetime.fromisoformat(end) + settle)
+        for start, end in windows
+    ]
+    return lambda time: any(start <= time <= end for start, end in spans)
+
+
+# --- The worker's clock -----------------------------------------------------------------
+
+
+def no_data_check(*, now: datetime | None = None) -> list[Alert]:
+    """Raise ``no_data`` alerts for hives silent longer than their rule allows.
+
+    Safe with several workers at once: each state is taken with SKIP LOCKED and the
+    partial unique index refuses a second active alert.
+    """
+    if not settings.ALERTS_ENABLED:
+        return []
+    now = now or timezone.now()
+    candidates = (
+        AlertState.objects.filter(rule__kind=Kind.NO_DATA, rule__enabled=True)
+        .filter(Q(active_alert=None) | Q(active_alert__resolved_at__isnull=False))
+        .exclude(last_time=None)
+        .select_related("rule")
+        .only("pk", "last_time", "rule__params")
+    )
+    due = [
+        state.pk
+        for state in candidates
+        if state.last_time < now - timedelta(minutes=state.rule.params.get("minutes", 60))
+    ]
+    raised = []
+    for pk in due:
+        with transaction.atomic():
+            state = (
+                AlertState.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("rule__user", "hive__apiary", "active_alert")
+                .filter(pk=pk)
+                .first()
+            )
+            if state is None or (state.active_alert and state.active_alert.resolved_at is None):
+                continue
+            rule, hive = state.rule, state.hive
+            if not selectors.rule_applies(rule=rule, hive=hive):
+                continue
+            silent = now - state.last_time
+            minutes = int(silent.total_seconds() // 60)
+            fire = Fire(
+                at=now,
+                message=f"{hive.name}: no data from sensor {hive.device_id} for {minutes} min",
+                values={
+                    "last_reading_at": state.last_time.isoformat().replace("+00:00", "Z"),
+                    "silent_minutes": minutes,
+                    "minutes": rule.params.get("minutes", 60),
+                },
+            )
+            alert = _raise(rule, hive, fire)
+            if alert is not None:
+                state.active_alert = alert
+                state.save(update_fields=["active_alert"])
+                raised.append(alert)
+    return raised
+
+
+# --- Inspections ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def inspection_start(
+    *, hive: Hive, actor: Any, minutes: int = 60, now: datetime | None = None
+) -> Inspection:
+    """Open the hive for ``minutes`` (at most INSPECTION_MAX_MINUTES): weight alerts are
+    paused until it ends plus the settle margin. Starting again while one is open
+    extends it. Recorded as an inspection event."""
+    hive_require_role(actor=actor, hive=hive, needed=Role.EDITOR)
+    limit = settings.INSPECTION_MAX_MINUTES
+    if type(minutes) is not int or not 1 <= minutes <= limit:
+        raise ValidationError({"minutes": f"A whole number of minutes from 1 to {limit}."})
+    now = now or timezone.now()
+    ends = now + timedelta(minutes=minutes)
+    Hive.objects.select_for_update().filter(pk=hive.pk).first()  # one window at a time
+    current = selectors.inspection_open(hive=hive, now=now)
+    if current is not None:
+        current.ends_at = ends
+        current.save(update_fields=["ends_at"])
+        return current
+    event = Event.objects.create(
+        hive=hive,
+        type=Event.Type.INSPECTION,
+        occurred_at=now,
+        notes=f"Inspection window of {minutes} min: weight alerts paused.",
+    )
+    return Inspection.objects.create(
+        hive=hive, started_at=now, ends_at=ends, started_by=actor, event=event
+    )
+
+
+@transaction.atomic
+def inspection_stop(*, hive: Hive, actor: Any, now: datetime | None = None) -> Inspection:
+    """Close the open window now (the settle margin still follows)."""
+    hive_require_role(actor=actor, hive=hive, needed=Role.EDITOR)
+    now = now or timezone.now()
+    current = selectors.inspection_open(hive=hive, now=now)
+    if current is None:
+        raise ValidationError({"inspection": "No inspection is open on this hive."})
+    current.ends_at = now
+    current.save(update_fields=["ends_at"])
+    return current
+
+
+# --- Delivery targets -------------------------------------------------------------------
+
+
+@transaction.atomic
+def webhook_create(*, actor: Any, url: str, description: str = "") -> Webhook:
+    """A webhook for every alert of the actor's. Internal targets are refused (see
+    alerts.webhooks.url_check); the secret signs each body and is shown once."""
+    url_check(url, resolve=True)
+    return Webhook.objects.create(
+        user=actor, url=url, description=description, secret=secrets.token_hex(32)
+    )
+
+
+@transaction.atomic
+def webhook_delete(*, webhook: Webhook, actor: Any) -> None:
+    if webhook.user_id != actor.pk:
+        raise ValidationError({"webhook": NOT_FOUND})
+    webhook.delete()
+
+
+@transaction.atomic
+def settings_update(*, actor: Any, email: bool) -> AlertSettings:
+    setting, _ = AlertSettings.objects.update_or_create(user=actor, defaults={"email": email})
+    return setting
+
+
+def settings_get(*, actor: Any) -> AlertSettings:
+    return AlertSettings.objects.filter(user=actor).first() or AlertSettings(user=actor)
