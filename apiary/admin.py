@@ -577,6 +577,7 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
         context["may_replace_device_key"] = obj is not None and self.may_replace_device_key(
             request, obj
         )
+        context.update(self.inspection_context(request, obj))
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def _replace_device_key(self, request: HttpRequest, hive: Hive) -> str:
@@ -601,6 +602,7 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(view),  # staff only, CSRF-protected, never cached
                 name=f"{opts.app_label}_{opts.model_name}_device_key",
             ),
+            *self.inspection_urls(),
             *super().get_urls(),
         ]
 
@@ -630,6 +632,92 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
             "original": hive,
         }
         return TemplateResponse(request, "admin/apiary/hive/device_key_confirm.html", context)
+
+    # --- Inspection windows (alerts app) ------------------------------------------------
+    # "Start inspection" and "Stop inspection" buttons on the hive's page (change_form.html)
+    # POST here; alerts.services decides (editor role or above) and says why not.
+
+    INSPECTION_MINUTES = 60
+
+    def may_inspect(self, request: HttpRequest, hive: Hive) -> bool:
+        return _role_allows(request, hive.apiary, Role.EDITOR)
+
+    def inspection_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
+        if hive is None or hive.pk is None or not self.may_inspect(request, hive):
+            return {"may_inspect": False}
+        from alerts.selectors import inspection_open  # alerts builds on apiary
+
+        return {
+            "may_inspect": True,
+            "inspection_minutes": self.INSPECTION_MINUTES,
+            "inspection_open": inspection_open(hive=hive, now=timezone.now()),
+        }
+
+    def inspection_urls(self) -> list:
+        opts = self.opts
+        return [
+            path(
+                f"<path:object_id>/inspection/{action}/",
+                # staff only, CSRF-protected, never cached; a button's POST only
+                self.admin_site.admin_view(require_http_methods(["POST"])(view)),
+                name=f"{opts.app_label}_{opts.model_name}_inspection_{action}",
+            )
+            for action, view in (
+                ("start", self.inspection_start_view),
+                ("stop", self.inspection_stop_view),
+            )
+        ]
+
+    def inspection_start_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from alerts.services import inspection_start
+
+        def start(hive: Hive) -> str:
+            window = inspection_start(
+                hive=hive, actor=request.user, minutes=self.INSPECTION_MINUTES
+            )
+            self.log_change(request, hive, "Started an inspection.")
+            until = timezone.localtime(window.ends_at)
+            return f"Inspection of {hive.name} open until {until:%H:%M}: weight alerts paused."
+
+        return self._inspection_action(request, object_id, start)
+
+    def inspection_stop_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from alerts.services import inspection_stop
+
+        def stop(hive: Hive) -> str:
+            inspection_stop(hive=hive, actor=request.user)
+            self.log_change(request, hive, "Stopped the inspection.")
+            return f"Inspection of {hive.name} stopped."
+
+        return self._inspection_action(request, object_id, stop)
+
+    def _inspection_action(
+        self, request: HttpRequest, object_id: str, action: Callable[[Hive], str]
+    ) -> HttpResponse:
+        hive = self.get_object(request, unquote(object_id))  # hives the user may see
+        if hive is None:
+            raise Http404("No such hive.")
+        if not self.may_inspect(request, hive):
+            raise PermissionDenied
+        try:
+            with transaction.atomic():
+                done = action(hive)
+        except ValidationError as exc:
+            for message in _error_messages(exc, Hive):
+                messages.error(request, message)
+        except PermissionDenied as exc:  # the role changed since the check above
+            messages.error(request, str(exc) or "You may not do this.")
+        else:
+            messages.success(request, done)
+        return HttpResponseRedirect(
+            reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                args=[hive.pk],
+                current_app=self.admin_site.name,
+            )
+        )
+
+    # --- end of inspection windows ------------------------------------------------------
 
 
 class OwnApiaryFilter(admin.SimpleListFilter):

@@ -1,0 +1,356 @@
+"""Alerts in the beekeeper's console: each beekeeper sees only their own alerts, rules and
+webhooks (alerts.selectors); superusers see everyone's.
+
+As in apiary.admin, writes go through alerts.services: rule and webhook forms dry-run
+the service call their save makes (ServiceAdminMixin), so a refused parameter or an
+internal webhook address is an error on the form, and deletes call the delete services.
+Alerts themselves are read-only; the one thing a beekeeper does to them is acknowledge.
+
+Who may use these pages: beekeepers (the Beekeepers group) and superusers. The group's
+Django permissions cover the apiary app only, so the permission methods here grant the
+pages to beekeepers themselves; what they see is their own rows, whatever they ask for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import escape, format_html, format_html_join
+
+from accounts.services import BEEKEEPERS_GROUP
+from alerts import selectors, services
+from alerts.api.serializers import PARAMS_HELP
+from alerts.models import Alert, AlertRule, Status, Webhook
+from apiary import selectors as apiary_selectors
+from apiary.admin import ServiceAdminMixin, ServiceModelForm, _cleaned, _error_messages
+
+# --- Who may use these pages ------------------------------------------------------------
+
+
+def _is_beekeeper(request: HttpRequest) -> bool:
+    """An active staff user in the Beekeepers group, or a superuser (once per request)."""
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return False
+    if user.is_superuser:
+        return True
+    cached = getattr(request, "_alerts_is_beekeeper", None)
+    if cached is None:
+        cached = user.groups.filter(name=BEEKEEPERS_GROUP).exists()
+        request._alerts_is_beekeeper = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _owns(request: HttpRequest, obj: Any) -> bool:
+    """No object (a list, an add page), the user's own row, or any row for a superuser."""
+    return obj is None or request.user.is_superuser or obj.user_id == request.user.pk
+
+
+class OwnRowsAdminMixin:
+    """Rows that belong to one user (``user``): a beekeeper sees their own only.
+
+    ``own_rows(user)`` is the queryset of what a (non-superuser) beekeeper sees.
+
+    Deleting: the admin refuses to delete a hive or an apiary when a registered model's
+    ``has_delete_permission`` says no to any row the deletion cascades to; those rows
+    include other beekeepers' rules and alerts on the hive. The hive's services decide
+    who may delete it, so these admins do not veto that (``has_delete_permission`` does
+    not look at the owner); direct deletes go through the delete services, which do.
+    """
+
+    def own_rows(self, user: Any) -> QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)  # type: ignore[misc]
+        return qs if request.user.is_superuser else self.own_rows(request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_beekeeper(request) or super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = _is_beekeeper(request) or super().has_view_permission(request, obj)  # type: ignore[misc]
+        return allowed and _owns(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_beekeeper(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The services change the actor's own rows only: a superuser reads the others.
+        return _is_beekeeper(request) and (obj is None or obj.user_id == request.user.pk)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_beekeeper(request)
+
+
+# --- Alerts -----------------------------------------------------------------------------
+
+
+@admin.register(Alert)
+class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
+    list_display = ["message", "hive", "kind", "status", "started_at", "resolved_at"]
+    list_select_related = ["hive", "rule"]
+    list_filter = ["status", "kind", "started_at"]
+    search_fields = ["message", "hive__name"]
+    fields = [
+        "message",
+        "hive",
+        "kind",
+        "status",
+        "started_at",
+        "acknowledged_at",
+        "resolved_at",
+        "values",
+        "rule",
+    ]
+    readonly_fields = fields
+    actions = ["acknowledge"]
+
+    def own_rows(self, user: Any) -> QuerySet:
+        return selectors.alert_list(user=user)
+
+    # Read-only: alerts are raised and resolved by the evaluation, acknowledged here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_acknowledge_permission(self, request: HttpRequest) -> bool:
+        return _is_beekeeper(request)
+
+    # There is no service to delete an alert: they go with their hive (see the mixin), and
+    # are never deleted from here.
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None):
+        raise PermissionDenied
+
+    def delete_model(self, request: HttpRequest, obj: Alert) -> None:
+        raise PermissionDenied
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        raise PermissionDenied
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        context["show_delete"] = False
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.action(description="Acknowledge selected alerts", permissions=["acknowledge"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet) -> None:
+        acknowledged = skipped = 0
+        for alert in queryset:
+            if alert.status != Status.OPEN:
+                skipped += 1
+                continue
+            try:
+                services.alert_acknowledge(alert=alert, actor=request.user)
+            except ValidationError as exc:
+                for message in _error_messages(exc, Alert):
+                    messages.error(request, f"{alert}: {message}")
+            else:
+                acknowledged += 1
+        if acknowledged:
+            messages.success(request, f"Acknowledged {acknowledged} alert(s).")
+        if skipped:
+            messages.info(request, f"{skipped} alert(s) were not open: left as they were.")
+
+
+# --- Rules ------------------------------------------------------------------------------
+
+
+class AlertRuleAdminForm(ServiceModelForm):
+    class Meta:
+        model = AlertRule
+        fields = ["kind", "hive", "apiary", "params", "enabled"]
+
+    def clean_params(self) -> Any:
+        # An emptied box means "the defaults", as an omitted params does in the API.
+        params = self.cleaned_data.get("params")
+        return {} if params is None else params
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
+    form = AlertRuleAdminForm
+    list_display = ["kind", "scope_display", "params_summary", "enabled"]
+    list_select_related = ["hive", "apiary"]
+    list_filter = ["kind", "enabled"]
+    fields = ["kind", "hive", "apiary", "params", "enabled"]
+
+    def own_rows(self, user: Any) -> QuerySet:
+        return selectors.rule_list(user=user).select_related("hive", "apiary")
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        if request.user.is_superuser:
+            return [*self.list_display, "user"]
+        return self.list_display
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # rule_update changes params and enabled only: kind and scope are fixed.
+        return [] if obj is None else ["kind", "hive", "apiary"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Rules watch the user's own hives and apiaries (any role: a rule is the user's
+        # notification, not a change to the hive).
+        if db_field.name == "hive":
+            kwargs["queryset"] = apiary_selectors.hive_list_owned(user=request.user)
+        elif db_field.name == "apiary":
+            kwargs["queryset"] = apiary_selectors.apiary_list(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "params" and formfield is not None:
+            formfield.help_text = escape(  # the admin shows help texts unescaped
+                "A JSON object. Omitted parameters keep their defaults (on a change: their "
+                "current values). " + PARAMS_HELP
+            )
+        elif db_field.name == "hive" and formfield is not None:
+            formfield.help_text = "The one hive this rule watches."
+        elif db_field.name == "apiary" and formfield is not None:
+            formfield.help_text = (
+                "Every hive of this apiary. Neither hive nor apiary: every hive of the "
+                "apiaries you own."
+            )
+        return formfield
+
+    @admin.display(description="scope")
+    def scope_display(self, obj: AlertRule) -> str:
+        if obj.hive_id:
+            return f"hive {obj.hive.name}"
+        if obj.apiary_id:
+            return f"apiary {obj.apiary.name}"
+        return "all my hives"
+
+    @admin.display(description="params")
+    def params_summary(self, obj: AlertRule) -> str:
+        return ", ".join(
+            f"{key}={value}" for key, value in (obj.params or {}).items() if value is not None
+        )
+
+    def service_save(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> Any:
+        if change:
+            return services.rule_update(
+                rule=obj, actor=request.user, **_cleaned(form, services.RULE_FIELDS)
+            )
+        data = form.cleaned_data
+        return services.rule_create(
+            actor=request.user,
+            kind=data.get("kind"),
+            params=data.get("params"),
+            hive=data.get("hive"),
+            apiary=data.get("apiary"),
+            enabled=data.get("enabled", True),
+        )
+
+    def service_delete(self, request: HttpRequest, obj: AlertRule) -> None:
+        services.rule_delete(rule=obj, actor=request.user)
+
+
+# --- Webhooks ---------------------------------------------------------------------------
+
+
+class WebhookAdminForm(ServiceModelForm):
+    # "hooks.example.com" is https://hooks.example.com (Django 6's default already).
+    url = forms.URLField(
+        max_length=500, assume_scheme="https", widget=forms.URLInput(attrs={"class": "vURLField"})
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["url", "description"]
+
+
+RECENT_DELIVERIES = 20
+
+
+@admin.register(Webhook)
+class WebhookAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
+    form = WebhookAdminForm
+    list_display = ["url", "description", "created_at", "delivery_count"]
+    search_fields = ["url", "description"]
+    readonly_fields = ["created_at", "delivery_count", "recent_deliveries"]
+
+    def own_rows(self, user: Any) -> QuerySet:
+        return selectors.webhook_list(user=user)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(delivery_total=Count("deliveries"))
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["url", "description"]
+        return ["url", "description", "created_at", "delivery_count", "recent_deliveries"]
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        if request.user.is_superuser:
+            return [*self.list_display, "user"]
+        return self.list_display
+
+    # There is no service to change a webhook: delete it and add another.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="deliveries", ordering="delivery_total")
+    def delivery_count(self, obj: Webhook) -> int:
+        total = getattr(obj, "delivery_total", None)
+        return obj.deliveries.count() if total is None else total
+
+    @admin.display(description=f"recent deliveries (last {RECENT_DELIVERIES})")
+    def recent_deliveries(self, obj: Webhook) -> str:
+        rows = list(selectors.delivery_list(webhook=obj)[:RECENT_DELIVERIES])
+        if not rows:
+            return "None yet."
+
+        def last_result(delivery: Any) -> str:
+            last = (delivery.log or [{}])[-1]
+            return str(last.get("status") or last.get("error") or "—")
+
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{timezone.localtime(d.created_at):%Y-%m-%d %H:%M}",
+                    d.alert.message,
+                    d.get_state_display(),
+                    d.attempts,
+                    last_result(d),
+                )
+                for d in rows
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>created</th><th>alert</th><th>state</th>"
+            "<th>attempts</th><th>last result</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    def service_save(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> Any:
+        data = form.cleaned_data
+        return services.webhook_create(
+            actor=request.user, url=data["url"], description=data.get("description") or ""
+        )
+
+    def service_saved(self, request: HttpRequest, result: Webhook) -> Webhook:
+        messages.warning(
+            request,
+            f"Signing secret of the webhook {result.url}: {result.secret} — give it to the "
+            "receiver now (it checks X-BeeAPI-Signature with it); it is not shown again.",
+        )
+        return result
+
+    def service_delete(self, request: HttpRequest, obj: Webhook) -> None:
+        services.webhook_delete(webhook=obj, actor=request.user)
