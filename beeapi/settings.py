@@ -289,6 +289,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Hives and alerts both have a "status": name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "HiveStatusEnum": "apiary.models.Hive.Status",
+        "AlertStatusEnum": "alerts.models.Status",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "beeapi.schema.strip_optional_trailing_slash",

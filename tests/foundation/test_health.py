@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -49,6 +50,16 @@ def test_schema_and_docs_are_served_without_internet() -> None:
     assert b"swagger-ui" in docs.content.lower()
     # Assets come from the app (drf-spectacular-sidecar), never a CDN.
     assert b"cdn.jsdelivr" not in docs.content
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/"])
+def test_pages_load_nothing_from_other_sites(path: str) -> None:
+    """No CDN and no web fonts: drf-spectacular's Redoc page linked Google Fonts."""
+    page = Client().get(path)
+    assert page.status_code == 200
+    text = page.content.decode()
+    external = re.findall(r"""(?:src|href)=["']?(?:https?:)?//[^"' >]+""", text)
+    assert external == [], external
 
 
 def test_schema_documents_the_design_urls_without_trailing_slash() -> None:
