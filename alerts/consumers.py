@@ -48,6 +48,8 @@ class AlertsConsumer(HiveTelemetryConsumer):
 
     async def alert_message(self, event: dict[str, Any]) -> None:
         # Only this user's alerts reach their group (alerts.live.alert_publish).
+        if event.get("user") != self.user_id:
+            return
         await self.send_json({"type": "alert", "hive": event["hive"], "alert": event["alert"]})
 
     async def telemetry_readings(self, event: dict[str, Any]) -> None:  # never subscribed

@@ -41,7 +41,13 @@ def alert_publish(alert: Any) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "alert.message", "hive": alert.hive_id, "alert": alert_payload(alert)}
+    # "user": the one socket owner this alert is for (a hive's stream has members too).
+    message = {
+        "type": "alert.message",
+        "hive": alert.hive_id,
+        "user": alert.user_id,
+        "alert": alert_payload(alert),
+    }
     try:
         send = async_to_sync(layer.group_send)
         send(hive_group(alert.hive_id), message)

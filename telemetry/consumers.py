@@ -6,7 +6,7 @@ Messages (JSON), server to client, each naming the hive and its device:
     {"type": "readings", "hive": 7, "device_id": "gw-1", "readings": [...]}
         per ingested batch, only new readings, oldest first
     {"type": "alert", "hive": 7, "alert": {...}}
-        an alert on the hive raised, acknowledged or resolved (as GET /alerts/{id})
+        an alert of yours on the hive raised, acknowledged or resolved (as GET /alerts/{id})
 A reading is {"time": "2026-06-01T12:00:00Z", "temperature": 34.9, "humidity": 58.1,
 "weight": 41.7, "sound_level": 52.0} (absent metrics are null).
 
@@ -149,8 +149,9 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_NOT_FOUND)
 
     async def alert_message(self, event: dict[str, Any]) -> None:
-        # An alert on this hive (alerts.live), raised, acknowledged or resolved.
-        if event.get("hive") == self.hive_id:
+        # An alert of this socket's user on this hive (alerts.live), raised, acknowledged
+        # or resolved. Members who share the hive have rules, and alerts, of their own.
+        if event.get("hive") == self.hive_id and event.get("user") == self.user_id:
             await self.send_json({"type": "alert", "hive": self.hive_id, "alert": event["alert"]})
 
     async def telemetry_readings(self, event: dict[str, Any]) -> None:

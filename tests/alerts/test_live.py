@@ -68,6 +68,37 @@ def test_a_new_alert_reaches_its_users_socket_and_the_hives_and_not_another_user
     async_to_sync(scenario)()
 
 
+@FLOW
+def test_a_member_watching_the_hive_does_not_get_the_owners_alerts(alice, bob):
+    from apiary.models import Membership
+
+    hive = HiveFactory(apiary__owner=alice, name="Hive 3", device_id="shared-alert")
+    Membership.objects.create(apiary=hive.apiary, user=bob, email=bob.email, role="viewer")
+
+    async def scenario() -> None:
+        owner = _ws(f"/ws/hive/{hive.pk}/telemetry", alice)
+        member = _ws(f"/ws/hive/{hive.pk}/telemetry", bob)
+        for ws in (owner, member):
+            assert (await ws.connect())[0]
+            assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+        await database_sync_to_async(_silence)("shared-alert")
+
+        async def next_alert(ws: WebsocketCommunicator) -> dict:
+            while True:
+                message = await ws.receive_json_from(timeout=5)
+                if message["type"] == "alert":
+                    return message
+
+        assert (await next_alert(owner))["alert"]["kind"] == "no_data"
+        # The member got the readings, never the owner's alert.
+        while not await member.receive_nothing(timeout=0.5):
+            assert (await member.receive_json_from())["type"] == "readings"
+        for ws in (owner, member):
+            await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("token", [None, "not-a-token"])
 def test_the_alert_stream_needs_a_valid_token(token):
