@@ -7,6 +7,18 @@ during a nectar flow), and slowly falls at night as nectar dries and stores are 
 Now and then a colony swarms: within minutes the hive loses 1.5-3 kg of bees, after a
 loud build-up. Everything is deterministic per device and time, so re-running a backfill
 produces the same readings and ingestion counts them as duplicates.
+
+Events can also be forced on a hive at a chosen time (``HiveSimulator.inject``), for demos
+and for testing the alerts:
+
+- ``swarm``: the hive loses 2-3 kg within 8-12 minutes (the colony roaring meanwhile);
+- ``cold_brood``: the brood nest cools to 29-30 °C within a few minutes, stays there
+  45-60 minutes, then warms back up over a quarter of an hour;
+- ``silent``: the sensor sends nothing from then on (``sends`` is false; ``readings``
+  skips those times).
+
+Their size and length are drawn from the device id, the kind and the time, so the same
+injection gives the same readings again.
 """
 
 from __future__ import annotations
@@ -23,6 +35,14 @@ from telemetry.validation import iso_time
 
 SWARM_CHANCE_PER_DAY = 0.02
 
+SWARM = "swarm"
+COLD_BROOD = "cold_brood"
+SILENT = "silent"
+INJECTIONS = (SWARM, COLD_BROOD, SILENT)
+# How long an injected brood nest takes to cool down, and to warm up again (minutes).
+COOLING_MINUTES = 8.0
+WARMING_MINUTES = 15.0
+
 
 def _seed(*parts: object) -> int:
     return zlib.crc32("|".join(str(p) for p in parts).encode())
@@ -35,6 +55,41 @@ class _Day:
     swarm_loss_kg: float
 
 
+@dataclass(frozen=True)
+class Injection:
+    """An event forced on a hive from ``start`` (see ``HiveSimulator.inject``).
+
+    ``minutes``: how long the swarm takes to leave, or how long the brood nest stays cold
+    (0 for a silent sensor: silent for good). ``amount``: the kilos the swarm takes, or
+    the coldest temperature of the brood nest (°C).
+    """
+
+    kind: str
+    start: datetime
+    minutes: float = 0.0
+    amount: float = 0.0
+
+    def describe(self) -> str:
+        at = f"{self.start.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if self.kind == SWARM:
+            return f"swarm at {at}: loses {self.amount:.1f} kg within {self.minutes:.0f} min"
+        if self.kind == COLD_BROOD:
+            return (
+                f"cold brood nest from {at}: down to {self.amount:.1f} °C for"
+                f" {self.minutes:.0f} min, then recovering over {WARMING_MINUTES:.0f} min"
+            )
+        return f"silent sensor from {at}: no readings sent"
+
+    def under_way(self, when: datetime) -> bool:
+        """The event has started and not yet ended at ``when`` (a silence never ends)."""
+        since = (when - self.start).total_seconds() / 60
+        if self.kind == SWARM:
+            return 0 <= since < self.minutes
+        if self.kind == COLD_BROOD:
+            return 0 <= since < self.minutes + WARMING_MINUTES
+        return since >= 0
+
+
 @dataclass
 class HiveSimulator:
     """Readings of one device, generated in time order (``reading_at`` keeps state)."""
@@ -45,6 +100,7 @@ class HiveSimulator:
     _weight_trend: float = 0.0
     _trend_day: date | None = None
     _weight_offset: float = 0.0
+    injections: list[Injection] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         rng = random.Random(_seed(self.device_id))
@@ -89,6 +145,28 @@ class HiveSimulator:
         self._weight_offset = 0.0
         self._weight_offset = weight - self.reading_at(when)["weight"]
 
+    def inject(self, kind: str, at: datetime) -> Injection:
+        """Force a ``swarm``, a ``cold_brood`` or a ``silent`` sensor from ``at`` on; its
+        size and length come from the device, the kind and the time (deterministic)."""
+        if kind not in INJECTIONS:
+            raise ValueError(f"Unknown injection {kind!r}: choose one of {', '.join(INJECTIONS)}.")
+        at = at.astimezone(UTC)
+        rng = random.Random(_seed(self.device_id, kind, at.timestamp()))
+        if kind == SWARM:
+            event = Injection(SWARM, at, minutes=rng.uniform(8, 12), amount=rng.uniform(2.0, 3.0))
+        elif kind == COLD_BROOD:
+            event = Injection(
+                COLD_BROOD, at, minutes=rng.uniform(45, 60), amount=rng.uniform(29.0, 30.0)
+            )
+        else:
+            event = Injection(SILENT, at)
+        self.injections.append(event)
+        return event
+
+    def sends(self, when: datetime) -> bool:
+        """Whether the sensor sends a reading at ``when`` (not after an injected silence)."""
+        return not any(e.kind == SILENT and when >= e.start for e in self.injections)
+
     def reading_at(self, when: datetime) -> dict[str, Any]:
         when = when.astimezone(UTC)
         day = self._day(when.date())
@@ -122,6 +200,20 @@ class HiveSimulator:
             if to_swarm >= 0:
                 weight -= day.swarm_loss_kg * _smoothstep(0, 0.25, to_swarm)
 
+        for event in self.injections:
+            since = (when - event.start).total_seconds() / 60
+            if since < 0:
+                continue
+            if event.kind == SWARM:
+                weight -= event.amount * _smoothstep(0, event.minutes, since)
+                if since < event.minutes:
+                    sound += 25
+            elif event.kind == COLD_BROOD:
+                cold = _smoothstep(0, COOLING_MINUTES, since) * (
+                    1 - _smoothstep(event.minutes, event.minutes + WARMING_MINUTES, since)
+                )
+                temperature += (event.amount - temperature) * cold
+
         return {
             "time": iso_time(when),
             "temperature": round(temperature + noise.gauss(0, 0.08), 2),
@@ -131,11 +223,14 @@ class HiveSimulator:
         }
 
     def readings(self, start: datetime, end: datetime, interval_s: int) -> Iterator[dict[str, Any]]:
-        """Readings on the interval grid (aligned to the epoch) in [start, end]."""
+        """Readings on the interval grid (aligned to the epoch) in [start, end], except
+        those an injected silence keeps from being sent."""
         first = math.ceil(start.timestamp() / interval_s) * interval_s
         stamp = first
         while stamp <= end.timestamp():
-            yield self.reading_at(datetime.fromtimestamp(stamp, UTC))
+            when = datetime.fromtimestamp(stamp, UTC)
+            if self.sends(when):
+                yield self.reading_at(when)
             stamp += interval_s
 
 

@@ -1,10 +1,14 @@
 // Live hive page: loads the last 24 h over the REST API, then follows the WebSocket
 // stream ({"type": "history"|"readings", "hive": id, "device_id": "...", "readings": [...]}).
+// Alerts: the page comes with the viewer's active alerts on the hive; the stream's
+// {"type": "alert", "hive": id, "alert": {...}} messages add new ones and update their
+// status (open, acknowledged, resolved: an ended alert stays listed, marked as such).
 // No dependencies.
 (function () {
   "use strict";
   const WINDOW_MS = 24 * 3600 * 1000;
   const root = document.getElementById("charts");
+  const hiveId = Number(root.dataset.hiveId);
   const statusEl = document.getElementById("status");
   const byTime = new Map(); // ISO time -> reading
   const charts = Array.from(root.querySelectorAll(".chart")).map((section) => ({
@@ -77,6 +81,105 @@
     ctx.beginPath(); ctx.arc(x(Date.parse(last.time)), y(last[chart.metric]), 3, 0, 2 * Math.PI); ctx.fill();
   }
 
+  // --- Alerts -------------------------------------------------------------------------
+  const alertsEl = document.getElementById("alerts");
+  const alertList = document.getElementById("alert-list");
+  const kindLabels = JSON.parse(document.getElementById("alert-kinds").textContent);
+
+  function alertItem(id) {
+    return alertList.querySelector(`li[data-alert-id="${Number(id)}"]`);
+  }
+
+  // Statuses only move forward (open, acknowledged, ended); an answer that was on its way
+  // before a newer message arrived must not move an alert back.
+  function stage(status, ended) {
+    return (ended ? 2 : 0) + (status === "open" ? 0 : 1);
+  }
+
+  function localTime(el) {
+    const when = Date.parse(el.getAttribute("datetime"));
+    if (!Number.isNaN(when)) el.textContent = new Date(when).toLocaleString();
+  }
+
+  function field(li, cls, tag) {
+    let el = li.querySelector(`.${cls}`);
+    if (!el) {
+      el = document.createElement(tag || "span");
+      el.className = cls;
+      li.appendChild(el);
+    }
+    return el;
+  }
+
+  // Add or update one alert (the API's and the stream's shape, alerts.live.alert_payload).
+  function showAlert(alert) {
+    const ended = Boolean(alert.resolved_at);
+    let li = alertItem(alert.id);
+    if (li) {
+      const current = stage(li.dataset.status, li.classList.contains("ended"));
+      if (stage(alert.status, ended) < current) return;
+    } else {
+      if (ended) return; // never seen active here: nothing to tell
+      li = document.createElement("li");
+      li.dataset.alertId = alert.id;
+      alertList.prepend(li); // newest first, as the page lists them
+    }
+    li.dataset.kind = alert.kind;
+    li.dataset.status = alert.status;
+    li.className = `alert ${alert.status}${ended ? " ended" : ""}`;
+    field(li, "alert-status").textContent = ended && alert.status === "acknowledged" ? "acknowledged, ended" : alert.status;
+    field(li, "alert-kind").textContent = kindLabels[alert.kind] || alert.kind;
+    field(li, "alert-message").textContent = alert.message;
+    const time = field(li, "alert-time", "time");
+    time.setAttribute("datetime", alert.started_at);
+    localTime(time);
+    countAlerts();
+  }
+
+  function countAlerts() {
+    const active = alertList.querySelectorAll("li.alert:not(.ended)").length;
+    document.getElementById("alert-count").textContent = active;
+    document.getElementById("no-alerts").hidden = alertList.children.length > 0;
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    return response.ok ? response.json() : null;
+  }
+
+  // The stream tells every socket on the hive about alerts on it. One the page does not
+  // list yet is shown only if the API (which answers each user with their own alerts)
+  // knows it: another member's alert on the same hive stays off this page.
+  async function alertMessage(message) {
+    const alert = message.alert;
+    if (!alert || message.hive !== hiveId) return;
+    if (alertItem(alert.id)) {
+      showAlert(alert);
+      return;
+    }
+    try {
+      const own = await getJSON(`/alerts/${Number(alert.id)}`);
+      if (own && own.hive === hiveId) showAlert(own);
+    } catch (err) {
+      console.warn("alert unavailable", err);
+    }
+  }
+
+  // After each (re)connection: what changed while the socket was not listening.
+  async function syncAlerts() {
+    try {
+      const page = await getJSON(alertsEl.dataset.alertsUrl);
+      // Newest first in the answer; oldest first here, as each new one goes on top.
+      for (const alert of ((page && page.results) || []).reverse()) {
+        if (!alert.resolved_at || alertItem(alert.id)) showAlert(alert);
+      }
+    } catch (err) {
+      console.warn("alerts unavailable", err);
+    }
+  }
+
+  for (const time of alertList.querySelectorAll("time.alert-time")) localTime(time);
+
   function setStatus(text, cls) {
     statusEl.textContent = text;
     statusEl.className = `status ${cls}`;
@@ -114,6 +217,9 @@
         setStatus("live", "live");
         retry = 1000;
         add(message.readings);
+        if (message.type === "history") syncAlerts();
+      } else if (message.type === "alert") {
+        alertMessage(message);
       }
     };
     socket.onclose = (event) => {
