@@ -17,6 +17,7 @@ on weight, and the swarm baseline restarts after it.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,8 +72,6 @@ def evaluate(
     (one conversion per batch, shared by the rules).
     """
     if kind == Kind.SWARM:
-        if epochs is None:
-            epochs = [reading.time.timestamp() for reading in readings]
         return _swarm(params, data, readings, epochs, active, hive_name, suppressed)
     if kind == Kind.BROOD_TEMPERATURE:
         return _sustained(
@@ -114,6 +113,48 @@ def evaluate(
 
 
 def _swarm(
+    params: dict[str, Any],
+    data: dict[str, Any],
+    readings: Sequence[ValidReading],
+    epochs: Sequence[float] | None,
+    active: bool,
+    hive_name: str,
+    suppressed: Callable[[datetime], bool] | None,
+) -> Outcome:
+    """A batch in which no swarm is possible (its heaviest reading, or the window's before
+    it, less its lightest is under drop_kg: the usual case) only rebuilds the window's
+    queue from its tail, with C-speed min/max; anything else goes reading by reading."""
+    weights = [reading.weight for reading in readings]
+    if suppressed is None and None not in weights:
+        window = params["window_minutes"] * 60
+        first, last = readings[0].time.timestamp(), readings[-1].time.timestamp()
+        kept = [item for item in data.get("window") or () if item[0] >= first - window]
+        top = max(weights)
+        if kept:
+            top = max(top, kept[0][1])  # the queue's front is its heaviest
+        if top - min(weights) < params["drop_kg"]:
+            cutoff = last - window
+            oldest = bisect.bisect_left(
+                readings, datetime.fromtimestamp(cutoff, UTC), key=lambda reading: reading.time
+            )
+            queue: list[list[float]] = []
+            heaviest = float("-inf")
+            for index in range(len(weights) - 1, oldest - 1, -1):
+                if weights[index] > heaviest:
+                    heaviest = weights[index]
+                    queue.append([readings[index].time.timestamp(), heaviest])
+            for item in reversed(kept):
+                if item[0] >= cutoff and item[1] > heaviest:
+                    heaviest = item[1]
+                    queue.append(list(item))
+            queue.reverse()
+            return Outcome(data={"window": queue})
+    if epochs is None:
+        epochs = [reading.time.timestamp() for reading in readings]
+    return _swarm_each(params, data, readings, epochs, active, hive_name, suppressed)
+
+
+def _swarm_each(
     params: dict[str, Any],
     data: dict[str, Any],
     readings: Sequence[ValidReading],
@@ -184,6 +225,14 @@ def _sustained(
     outcome = Outcome(data={})
     lo = float("-inf") if low is None else low
     hi = float("inf") if high is None else high
+    values = [reading[index] for reading in readings]
+    if suppressed is None and values and None not in values:
+        # The usual batch is all in range (C-speed min/max): at most a resolve.
+        if lo <= min(values) and max(values) <= hi:
+            if active:
+                outcome.actions.append(("resolve", readings[0].time))
+            outcome.data = {"since": None, "fired": False}
+            return outcome
     for reading in readings:
         value = reading[index]
         if value is None:

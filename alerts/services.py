@@ -252,7 +252,6 @@ def readings_evaluate(
             return []
         hive_id, hive_name = rows[0][0], rows[0][1]
         suppressed = _suppressed(rows[0][11], settle)
-        epochs: list[float] | None = None
         states = []
         for row in rows:
             _, _, rule_id, user_id, kind, params, _, last, data, active_id, active, _ = row
@@ -269,11 +268,8 @@ def readings_evaluate(
                     _resolve_id(active_id, batch[0].time)
                     active_id = None
             else:
-                if kind == Kind.SWARM and epochs is None:
-                    epochs = [time.timestamp() for time in times]
                 outcome = evaluate(
                     kind=kind,
-                    epochs=epochs[begin:] if kind == Kind.SWARM else None,
                     params=_json(params),
                     data=data,
                     readings=batch,
