@@ -1,4 +1,5 @@
-# BeeAPI application image: migrations on both databases, then daphne (HTTP + WebSocket).
+# BeeAPI application image: migrations on both databases, then WEB_CONCURRENCY daphne
+# processes (default: one per core) sharing port 8000 (HTTP + WebSocket).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -15,4 +16,4 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --n
 USER beeapi
 
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --database default --no-input && python manage.py migrate --database telemetry --no-input && python manage.py telemetry_policies --apply && exec daphne -b 0.0.0.0 -p 8000 --proxy-headers beeapi.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --database default --no-input && python manage.py migrate --database telemetry --no-input && python manage.py telemetry_policies --apply && exec python manage.py serve --host 0.0.0.0 --port 8000 -- --proxy-headers"]

@@ -164,8 +164,9 @@ def cmd_run() -> int:
         worker = subprocess.Popen(
             [sys.executable, "manage.py", "alerts_worker"], cwd=ROOT, env=stack.env
         )
+        # WEB_CONCURRENCY daphne processes (default: one per core) on one socket.
         daphne = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", host, "-p", port, "beeapi.asgi:application"],
+            [sys.executable, "manage.py", "serve", "--host", host, "--port", port],
             cwd=ROOT,
             env=stack.env,
         )
