@@ -23,6 +23,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 class DaphneProcess:
     """``daphne beeapi.asgi:application`` with the given environment."""
 

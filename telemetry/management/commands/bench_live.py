@@ -6,6 +6,9 @@ A benchmark, not a test: it prints figures. Loopback only and bounded (--sockets
 one after another and measures, for every socket, the time from the POST returning to
 that socket receiving the reading. Negative values mean the reading arrived before the
 HTTP response did (the publish happens at commit, before the response is written).
+It prints the server process's resident memory when it starts, with every socket open,
+after the posts and after --hold seconds more with the sockets open, and uses the Redis
+channel layer when REDIS_URL is set (or --redis URL).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
@@ -26,7 +30,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Hive
-from devtools.devserver import DaphneProcess
+from devtools.devserver import DaphneProcess, rss_mib
 from telemetry.validation import iso_time
 
 BENCH_EMAIL = "bench-live@beeapi.invalid"
@@ -50,10 +54,19 @@ class Command(BaseCommand):
         parser.add_argument("--sockets", type=int, default=500)
         parser.add_argument("--posts", type=int, default=100)
         parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait per post")
+        parser.add_argument("--redis", default=None, help="Redis URL (default REDIS_URL)")
+        parser.add_argument(
+            "--hold", type=float, default=30.0, help="seconds to keep the sockets open at the end"
+        )
 
     def handle(self, *args: Any, sockets: int, posts: int, timeout: float, **options: Any) -> None:
         hive, key, token = self._hive()
+        redis = options["redis"] if options["redis"] is not None else settings.REDIS_URL
+        self.hold = options["hold"]
+        self.rss: list[tuple[str, float]] = []
+        self.from_sent: list[float] = []
         env = {
+            "REDIS_URL": redis,
             "POSTGRES_URL": _url("default"),
             "TIMESCALE_URL": _url("telemetry"),
             "LIVE_MAX_SOCKETS_PER_USER": str(sockets + 10),
@@ -62,9 +75,13 @@ class Command(BaseCommand):
         }
         log = Path(tempfile.mkstemp(prefix="bench-live-", suffix=".log")[1])
         with DaphneProcess(env, log) as server:
+            layer = "Redis pub/sub" if redis else "in-memory"
             self.stdout.write(
-                f"daphne on 127.0.0.1:{server.port}; opening {sockets} sockets on hive {hive.pk}"
+                f"daphne on 127.0.0.1:{server.port} ({layer} channel layer); opening {sockets}"
+                f" sockets on hive {hive.pk}"
             )
+            self.server_pid = server.proc.pid
+            self._sample("started")
             latencies, missing, open_s = asyncio.run(
                 self._run(server, hive.pk, key, token, sockets, posts, timeout)
             )
@@ -79,7 +96,23 @@ class Command(BaseCommand):
                     f"p99 {_pct(ms, 99):.1f} ms, max {max(ms):.1f} ms, mean {statistics.fmean(ms):.1f} ms"
                 )
             )
+        if self.from_sent:
+            sent_ms = [v * 1000 for v in self.from_sent]
+            self.stdout.write(
+                f"POST sent -> socket receive:   p50 {_pct(sent_ms, 50):.1f} ms, p90 "
+                f"{_pct(sent_ms, 90):.1f} ms, p99 {_pct(sent_ms, 99):.1f} ms, max {max(sent_ms):.1f} ms"
+            )
+        first = self.rss[0][1]
+        self.stdout.write(
+            "server RSS: "
+            + ", ".join(f"{label} {mib:.0f} MiB" for label, mib in self.rss)
+            + f"; end vs all sockets open: {100 * (self.rss[-1][1] / self.rss[1][1] - 1):+.1f}%"
+            f" (vs start {100 * (self.rss[-1][1] / first - 1):+.1f}%)"
+        )
         log.unlink(missing_ok=True)
+
+    def _sample(self, label: str) -> None:
+        self.rss.append((label, rss_mib(self.server_pid)))
 
     def _hive(self) -> tuple[Hive, str, str]:
         user = User.objects.filter(email=BENCH_EMAIL).first() or User.objects.create_user(
@@ -123,6 +156,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         sockets = await asyncio.gather(*(open_one(i) for i in range(count)))
         open_s = time.perf_counter() - started
+        self._sample(f"{count} sockets open")
 
         async def reader(i: int, ws: Any) -> None:
             async for raw in ws:
@@ -132,11 +166,13 @@ class Command(BaseCommand):
 
         readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(sockets)]
         latencies: list[float] = []
+        from_sent: list[float] = self.from_sent
         missing = 0
         base = datetime.now(UTC) - timedelta(seconds=posts + 5)
         for n in range(posts):
             stamp = iso_time(base + timedelta(seconds=n))
             body = {"time": stamp, "temperature": 35.0 + n % 10 / 10, "weight": 40.0}
+            sent = time.perf_counter()
             status, text = await asyncio.to_thread(
                 server.post_json, "/telemetry", body, {"X-Device-Key": key}
             )
@@ -149,8 +185,12 @@ class Command(BaseCommand):
             for r in received:
                 if stamp in r:
                     latencies.append(r[stamp] - returned)
+                    from_sent.append(r[stamp] - sent)
                 else:
                     missing += 1
+        self._sample(f"after {posts} posts")
+        await asyncio.sleep(self.hold)
+        self._sample(f"{self.hold:g} s later")
         for task in readers:
             task.cancel()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
