@@ -46,7 +46,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Device, Hive
-from devtools.devserver import DaphneProcess
+from devtools.devserver import DaphneProcess, rss_mib
 from telemetry.services import COPY_SQL, COPY_TYPES
 from telemetry.timescale import TELEMETRY_DB, hourly_refresh, timescale_version
 from telemetry.validation import iso_time
@@ -235,9 +235,12 @@ class Command(BaseCommand):
         bodies = self._api_bodies(hives)
         copy_rows = self._copy_rows()
         api_n = api_s = copy_n = copy_s = 0.0
+        rss_before: list[float] = []
         with psycopg.connect(self.telemetry) as conn:
             for r in range(rounds):
                 n, seconds = self._post(bases, bodies[r::rounds])
+                if r == 0:  # warm: after the first third of the readings
+                    rss_before = [rss_mib(server.proc.pid) for server in self.servers]
                 api_n, api_s = api_n + n, api_s + seconds
                 n, seconds = self._copy(conn, copy_rows[r::rounds])
                 copy_n, copy_s = copy_n + n, copy_s + seconds
@@ -247,6 +250,7 @@ class Command(BaseCommand):
             )
             conn.commit()
             one_n, one_s = self._copy(conn, [[row for rows in copy_rows for row in rows]])
+        rss_after = [rss_mib(server.proc.pid) for server in self.servers]
         size = self.options["batch_size"]
         api, copy, copy_one = api_n / api_s, copy_n / copy_s, one_n / one_s
         self.stdout.write(
@@ -257,7 +261,12 @@ class Command(BaseCommand):
             f"  binary COPY, {size} rows per transaction:        {copy:>10,.0f} rows/s"
             f"   -> API at {100 * api / copy:.0f}%\n"
             f"  binary COPY, all in one transaction:             {copy_one:>10,.0f} rows/s"
-            f"   -> API at {100 * api / copy_one:.0f}%"
+            f"   -> API at {100 * api / copy_one:.0f}%\n"
+            f"  server RSS after the first third -> at the end: "
+            + ", ".join(
+                f"{before:.0f} -> {after:.0f} MiB ({100 * (after / before - 1):+.1f}%)"
+                for before, after in zip(rss_before, rss_after, strict=True)
+            )
         )
 
     def _api_bodies(self, hives: list[tuple[Hive, str]]) -> list[tuple[str, bytes]]:
@@ -388,6 +397,7 @@ class Command(BaseCommand):
             for server in servers:
                 server.start()
                 self.stdout.write(f"daphne on 127.0.0.1:{server.port}")
+            self.servers = servers
             yield [("127.0.0.1", server.port) for server in servers]
         finally:
             for server in servers:
