@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections
+from django.db.models import Avg, Case, Count, F, Max, Min, When
+from timescale.db.models.aggregates import First, Last
+from timescale.db.models.expressions import TimeBucket
 
 from telemetry.models import Reading, ReadingHourly
 from telemetry.timescale import TELEMETRY_DB, storage_is_timescale
@@ -17,6 +20,8 @@ HOURLY_COLUMNS: tuple[str, ...] = (
     *(f"{metric}_{fn}" for metric in METRICS for fn in ("avg", "min", "max")),
     "reading_count",
 )
+
+DAILY_COLUMNS: tuple[str, ...] = (*HOURLY_COLUMNS, "weight_change")
 
 
 # Plain PostgreSQL: the readings_hourly view computes every hour of a device before the
@@ -68,6 +73,55 @@ def readings_hourly_list(
     if end is not None:
         buckets = buckets.filter(bucket__lte=end)
     return list(buckets.order_by("-bucket").values_list(*HOURLY_COLUMNS))
+
+
+def _utc_day(value: datetime) -> datetime:
+    """The start (UTC midnight) of the UTC day ``value`` falls in."""
+    return value.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _daily_queryset(*, device_id: str, start: datetime, until: datetime) -> Any:
+    """The daily figures' query: readings with ``start <= time < until``, one row per UTC day.
+
+    One query for both storage modes: TimeBucket, First and Last render TimescaleDB's
+    time_bucket(), first() and last(); on plain PostgreSQL migration 0004 provides them.
+    """
+    # first()/last() return the value of the earliest/latest row even when that value is
+    # NULL, and skip rows whose time is NULL: timing only the rows that have a weight
+    # gives the first and last weighed readings of the day.
+    weighed_at = Case(When(weight__isnull=False, then=F("time")))
+    aggregates = {
+        f"{metric}_{name}": fn(metric)
+        for metric in METRICS
+        for name, fn in (("avg", Avg), ("min", Min), ("max", Max))
+    }
+    return (
+        Reading.objects.filter(device_id=device_id, time__gte=start, time__lt=until)
+        .annotate(bucket=TimeBucket("time", "1 day"))
+        .values("bucket")
+        .annotate(
+            **aggregates,
+            reading_count=Count("*"),
+            weight_change=Last("weight", weighed_at) - First("weight", weighed_at),
+        )
+        .order_by("-bucket")
+        .values_list(*DAILY_COLUMNS)
+    )
+
+
+def readings_daily_list(
+    *, device_id: str, start: datetime, end: datetime | None = None
+) -> list[tuple[Any, ...]]:
+    """Daily figures, newest UTC day first, as tuples in DAILY_COLUMNS order.
+
+    Every day from the one ``start`` falls in to the one ``end`` falls in (no end: up to
+    the newest reading), whole; days without readings have no row. Per day: avg/min/max of each metric (None
+    when no reading of the day has it), the number of readings, and ``weight_change``:
+    the day's last weight minus its first (None without a weight; 0.0 with one).
+    """
+    first_day = _utc_day(start)
+    until = _utc_day(end) + timedelta(days=1) if end else datetime.max.replace(tzinfo=UTC)
+    return list(_daily_queryset(device_id=device_id, start=first_day, until=until))
 
 
 def reading_latest(*, device_id: str) -> tuple[Any, ...] | None:

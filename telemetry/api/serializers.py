@@ -22,6 +22,8 @@ RAW_DEFAULT_LIMIT = 500
 RAW_MAX_LIMIT = 5000
 HOURLY_DEFAULT_RANGE = timedelta(days=7)
 HOURLY_MAX_RANGE = timedelta(days=366)
+DAILY_DEFAULT_RANGE = timedelta(days=30)
+DAILY_MAX_RANGE = timedelta(days=366)
 
 
 def _metric_field(name: str, **kwargs: Any) -> serializers.FloatField:
@@ -85,6 +87,35 @@ class HourlyPageSerializer(serializers.Serializer):
     results = HourlySerializer(many=True, help_text="Newest hour first.")
 
 
+class DailySerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField(help_text="Start of the day (00:00 UTC).")
+    temperature_avg = serializers.FloatField(allow_null=True)
+    temperature_min = serializers.FloatField(allow_null=True)
+    temperature_max = serializers.FloatField(allow_null=True)
+    humidity_avg = serializers.FloatField(allow_null=True)
+    humidity_min = serializers.FloatField(allow_null=True)
+    humidity_max = serializers.FloatField(allow_null=True)
+    weight_avg = serializers.FloatField(allow_null=True)
+    weight_min = serializers.FloatField(allow_null=True)
+    weight_max = serializers.FloatField(allow_null=True)
+    sound_level_avg = serializers.FloatField(allow_null=True)
+    sound_level_min = serializers.FloatField(allow_null=True)
+    sound_level_max = serializers.FloatField(allow_null=True)
+    reading_count = serializers.IntegerField()
+    weight_change = serializers.FloatField(
+        allow_null=True,
+        help_text="kg: the day's last weight minus its first, over the readings that have a "
+        "weight (0 with one such reading, null with none). Nectar flow shows as a gain.",
+    )
+
+
+class DailyPageSerializer(serializers.Serializer):
+    device_id = serializers.CharField()
+    results = DailySerializer(
+        many=True, help_text="Newest day first; days without readings have no row."
+    )
+
+
 class LatestReadingSerializer(ReadingSerializer):
     device_id = serializers.CharField()
 
@@ -134,3 +165,18 @@ class TelemetryQuerySerializer(_RangeQuerySerializer):
 class HourlyQuerySerializer(_RangeQuerySerializer):
     default_range = HOURLY_DEFAULT_RANGE
     max_range = HOURLY_MAX_RANGE
+
+
+class DailyQuerySerializer(_RangeQuerySerializer):
+    default_range = DAILY_DEFAULT_RANGE
+    max_range = DAILY_MAX_RANGE
+
+    start = UtcDateTimeField(
+        required=False,
+        help_text="ISO 8601 date or time (a date is its 00:00 UTC); the whole UTC day it "
+        "falls in is included.",
+    )
+    end = UtcDateTimeField(
+        required=False,
+        help_text="ISO 8601 date or time; the whole UTC day it falls in is included.",
+    )

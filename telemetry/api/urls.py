@@ -17,6 +17,11 @@ urlpatterns = [
         name="hive-telemetry-hourly",
     ),
     re_path(
+        r"^hives/(?P<pk>[0-9]+)/telemetry/daily/?$",
+        views.HiveTelemetryDailyView.as_view(),
+        name="hive-telemetry-daily",
+    ),
+    re_path(
         r"^hives/(?P<pk>[0-9]+)/telemetry/latest/?$",
         views.HiveTelemetryLatestView.as_view(),
         name="hive-telemetry-latest",

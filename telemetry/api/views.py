@@ -37,8 +37,10 @@ from beeapi.strict import StrictQueryMixin
 from telemetry.api import serializers as s
 from telemetry.api.renderers import CSVRenderer
 from telemetry.selectors import (
+    DAILY_COLUMNS,
     HOURLY_COLUMNS,
     reading_latest,
+    readings_daily_list,
     readings_hourly_list,
     readings_list,
 )
@@ -340,6 +342,40 @@ class HiveTelemetryHourlyView(_TelemetryQueryView):
         start = query["start"].replace(minute=0, second=0, microsecond=0)
         rows = readings_hourly_list(device_id=hive.device_id, start=start, end=query.get("end"))
         return Response({"device_id": hive.device_id, "results": _rows(HOURLY_COLUMNS, rows)})
+
+
+class HiveTelemetryDailyView(_TelemetryQueryView):
+    """``GET /hives/{id}/telemetry/daily``: per UTC day, avg/min/max per metric, the
+    reading count and the weight change."""
+
+    csv_columns = DAILY_COLUMNS
+    csv_name = "daily"
+    query_serializer = s.DailyQuerySerializer
+
+    @extend_schema(
+        operation_id="hive_telemetry_daily",
+        summary="Daily figures of a hive",
+        description="Per UTC day, newest first: avg/min/max of each metric, the number of "
+        "readings and `weight_change`, the day's last weight minus its first (the nectar "
+        "flow). By default the last 30 days; every day from the one `start` falls in to the "
+        "one `end` falls in, whole; at most 366 days per query. Computed from the raw "
+        "readings, so today is included and late readings count.",
+        parameters=[_ID_PARAM, s.DailyQuerySerializer, _FORMAT_PARAM],
+        responses={
+            (200, "application/json"): s.DailyPageSerializer,
+            (200, "text/csv"): _CSV,
+            404: _NOT_FOUND,
+            503: _UNAVAILABLE,
+        },
+        tags=["telemetry"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        hive = _owned_hive(request, pk)
+        query = _query(request, s.DailyQuerySerializer)
+        rows = readings_daily_list(
+            device_id=hive.device_id, start=query["start"], end=query.get("end")
+        )
+        return Response({"device_id": hive.device_id, "results": _rows(DAILY_COLUMNS, rows)})
 
 
 class HiveTelemetryLatestView(StrictQueryMixin, APIView):

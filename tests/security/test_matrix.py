@@ -285,6 +285,21 @@ def hourly_of_alice(c: Call) -> None:
     assert sum(row["reading_count"] for row in body["results"]) == 3
 
 
+def daily_of_alice(c: Call) -> None:
+    body = c.json()
+    assert body["device_id"] == c.ctx["device"]
+    # The world's three readings (10, 20 and 30 minutes old: one or two UTC days).
+    assert sum(row["reading_count"] for row in body["results"]) == 3
+    assert all("weight_change" in row for row in body["results"])
+
+
+def csv_of_alices_days(c: Call) -> None:
+    assert c.response["Content-Type"].startswith("text/csv")
+    header, *rows = [line.split(",") for line in c.text().strip().splitlines()]
+    assert header[0] == "bucket" and header[-2:] == ["reading_count", "weight_change"]
+    assert sum(int(row[-2]) for row in rows) == 3
+
+
 def latest_of_alice(c: Call) -> None:
     newest = Reading.objects.filter(device_id=c.ctx["device"]).order_by("-time").first()
     body = c.json()
@@ -791,6 +806,8 @@ MATRIX: list[Row] = [
     R("POST",   "/hives/{hive}/telemetry",             OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, body=NEW_READING,
       check=reading_stored_for("device")),
     R("GET",    "/hives/{hive}/telemetry/hourly",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=hourly_of_alice),
+    R("GET",    "/hives/{hive}/telemetry/daily",       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=daily_of_alice),
+    R("GET",    "/hives/{hive}/telemetry/daily?format=csv", OK,  HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=csv_of_alices_days),
     R("GET",    "/hives/{hive}/telemetry/latest",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=latest_of_alice),
     # POST /telemetry authenticates with the role's own device key (only alice and bob
     # have one: charlie, dave and erin have no hive of their own).
