@@ -38,10 +38,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import capfirst
+from django.utils.text import Truncator, capfirst
 from django.views.decorators.http import require_http_methods
 
 from apiary import selectors, services
+from apiary.event_csv import CSV_MAX_EVENTS, events_csv, split_labels
+from apiary.event_details import details_summary
+from apiary.event_forms import EventDetailsForm, detail_fieldsets
 from apiary.models import Apiary, Event, Hive, QueenBee, Role
 
 # --- Service calls from the admin -------------------------------------------------------
@@ -360,10 +363,14 @@ class QueenAdminForm(ServiceModelForm):
         ]
 
 
-class EventAdminForm(ServiceModelForm):
+class EventAdminForm(EventDetailsForm, ServiceModelForm):
+    """An event with a section of typed fields per type (apiary.event_forms), from which
+    ``details`` is built and saved through the event services like the API's."""
+
     class Meta:
         model = Event
         fields = ["hive", "apiary", "type", "occurred_at", "notes", "details"]
+        labels = {"details": "Other details (JSON)"}
 
 
 class HiveInline(ServiceInlineMixin, admin.TabularInline):
@@ -578,6 +585,11 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
             request, obj
         )
         context.update(self.inspection_context(request, obj))
+        if obj is not None and obj.pk is not None:
+            # Telemetry, queen lineage and recent events above the form (panels.html).
+            from apiary.admin_pages import hive_page
+
+            context.update(hive_page(user=request.user, hive=obj))
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def _replace_device_key(self, request: HttpRequest, hive: Hive) -> str:
@@ -809,19 +821,107 @@ class QueenBeeAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
+    """Events with typed details: the page has a section of fields per type, and
+    apiary/event_form.js shows the chosen type's (``add/?type=inspection`` chooses one;
+    the list links to those). The list shows the details as short text, and exports
+    the selected events as the API's CSV."""
+
     form = EventAdminForm
-    list_display = ["occurred_at", "type", "hive", "apiary", "notes"]
+    list_display = ["occurred_at", "type", "hive", "apiary", "summary", "notes"]
     list_select_related = ["hive", "apiary"]
     list_filter = ["type", "occurred_at"]
     search_fields = ["notes", "hive__name", "apiary__name"]
     date_hierarchy = "occurred_at"
-    fields = ["hive", "apiary", "type", "occurred_at", "notes", "details"]
+    _MAIN_FIELDS = ["hive", "apiary", "type", "occurred_at", "notes"]
+    fieldsets = [(None, {"fields": _MAIN_FIELDS}), *detail_fieldsets()]
+    readonly_fields = ["summary"]
+    actions = ["export_csv"]
+    # Lists the typed types to record (admin/apiary/event/change_list.html).
+    RECORD_TYPES = ["inspection", "feeding", "treatment", "harvest", "split"]
+
+    class Media:
+        js = ["apiary/event_form.js"]
 
     def apiary_of(self, obj: Event) -> Apiary:
         return obj.hive.apiary if obj.hive_id else obj.apiary
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.event_list(user=user)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        form_class.actor = request.user  # a split offers the user's hives and queens
+        return form_class
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only (a viewer): the details as text and as stored.
+            return [(None, {"fields": [*self._MAIN_FIELDS, "summary", "details"]})]
+        return super().get_fieldsets(request, obj)
+
+    @admin.display(description="details")
+    def summary(self, obj: Event) -> str | None:
+        text = details_summary(obj.type, obj.details, labels=getattr(obj, "split_labels", None))
+        return Truncator(text).chars(120) if text else None
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        # A split's hive and queen by name (those the user sees), in two queries a page.
+        events = list(changelist.result_list)
+        labels = split_labels(user=request.user, events=events)
+        for event in events:
+            event.split_labels = labels
+        return changelist
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        types = dict(Event.Type.choices)
+        extra_context = {
+            **(extra_context or {}),
+            "record_types": [(value, types[value]) for value in self.RECORD_TYPES],
+        }
+        return super().changelist_view(request, extra_context)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        *args: Any,
+        obj: Any = None,
+        **kwargs: Any,
+    ) -> HttpResponse:
+        if obj is not None:
+            obj.split_labels = split_labels(user=request.user, events=[obj])
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def response_add(self, request: HttpRequest, obj: Event, *args: Any, **kwargs: Any) -> Any:
+        response = super().response_add(request, obj, *args, **kwargs)
+        if "_addanother" in request.POST and isinstance(response, HttpResponseRedirect):
+            # "Save and add another": the next record of the same type (one of the choices).
+            location = response["Location"]
+            response["Location"] = f"{location}{'&' if '?' in location else '?'}type={obj.type}"
+        return response
+
+    @admin.action(description="Export selected events to CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        # The queryset is the user's own (get_queryset): the same rows as GET /events.
+        # Ids of events that are not (ids of another beekeeper's, or deleted) drop out.
+        events = list(queryset.select_related("hive__apiary", "apiary")[: CSV_MAX_EVENTS + 1])
+        if not events:
+            self.message_user(request, "No events to export.", messages.WARNING)
+            return None
+        if len(events) > CSV_MAX_EVENTS:
+            self.message_user(
+                request,
+                f"More than {CSV_MAX_EVENTS} events selected, the most a CSV holds: export a "
+                "shorter period at a time (filter by date).",
+                messages.ERROR,
+            )
+            return None
+        response = HttpResponse(
+            events_csv(user=request.user, events=events), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="events.csv"'
+        return response
 
     def service_save(self, request: HttpRequest, obj: Event, form: Any, change: bool) -> Any:
         data = {name: form.cleaned_data.get(name) for name in services.EVENT_FIELDS}

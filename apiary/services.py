@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from accounts.models import normalize_email
 from apiary.device_keys import device_key_generate, device_key_hash
-from apiary.event_details import details_validate
+from apiary.event_details import DetailError, details_validate
 from apiary.models import Apiary, Device, Event, Hive, Membership, QueenBee, Role
-from apiary.selectors import apiary_role, role_allows
+from apiary.selectors import apiary_role, hive_list_owned, queen_list, role_allows
 from telemetry import live
 from telemetry.selectors import device_has_readings, devices_with_readings
 from telemetry.services import readings_purge
@@ -451,14 +451,8 @@ def event_create(
     _event_parent(actor, hive, apiary)
     if type not in Event.Type.values:
         raise ValidationError({"type": f"Choose one of {', '.join(Event.Type.values)}."})
-    event = Event(
-        hive=hive,
-        apiary=apiary,
-        type=type,
-        occurred_at=occurred_at,
-        notes=notes,
-        details=details_validate(type, details),
-    )
+    event = Event(hive=hive, apiary=apiary, type=type, occurred_at=occurred_at, notes=notes)
+    event.details = _event_details(actor, event, details)
     _full_clean_save(event)
     return event
 
@@ -471,10 +465,41 @@ def event_update(*, event: Event, actor: Any, **fields: Any) -> Event:
     _event_parent(actor, event.hive, event.apiary)
     if "hive" in fields or "apiary" in fields:
         _event_parent(actor, fields.get("hive", event.hive), fields.get("apiary", event.apiary))
+    stored = event.details if fields.get("type", event.type) == event.type else None
     _set(event, fields, EVENT_FIELDS)
-    event.details = details_validate(event.type, event.details)
+    event.details = _event_details(actor, event, event.details, stored=stored)
     _full_clean_save(event)
     return event
+
+
+# A split names the hive it went into and that colony's queen: objects the actor sees.
+_SPLIT_TARGETS = {
+    "new_hive": lambda actor: hive_list_owned(user=actor),
+    "new_queen": lambda actor: queen_list(user=actor),
+}
+
+
+def _event_details(
+    actor: Any, event: Event, details: Any, *, stored: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``details`` validated for ``event`` (apiary.event_details). A split's hive and queen
+    must be visible to the actor; an id already stored (``stored``: the details before an
+    update of the same type) is kept unchecked, so an event stays editable after the hive
+    it names was deleted or unshared."""
+    cleaned = details_validate(event.type, details, occurred_at=event.occurred_at)
+    if event.type != Event.Type.SPLIT:
+        return cleaned
+    for key, visible in _SPLIT_TARGETS.items():
+        target = cleaned.get(key)
+        if target is None or (stored is not None and stored.get(key) == target):
+            continue
+        if not visible(actor).filter(pk=target).exists():
+            raise ValidationError({"details": [DetailError(key, NOT_FOUND)]})
+        if key == "new_hive" and target == event.hive_id:
+            raise ValidationError(
+                {"details": [DetailError(key, "The new hive cannot be the hive that was split.")]}
+            )
+    return cleaned
 
 
 @transaction.atomic

@@ -205,10 +205,15 @@ class EventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     details = serializers.JSONField(
         required=False,
         help_text=(
-            "Per type: inspection {frames_of_brood, frames_of_honey, temperament "
-            "(calm|nervous|aggressive), queen_seen, eggs_seen, queen_cells, varroa_count}; "
+            "Per type: inspection {queen_seen, eggs_seen, larvae_seen (true|false), "
+            "queen_cells, frames_of_brood, frames_of_bees, frames_of_honey (whole numbers), "
+            "temperament (calm|nervous|aggressive), varroa_count}; "
             "feeding {feed (syrup_1_1|syrup_2_1|fondant|pollen|honey|other), litres or kg}; "
-            "treatment {product, dose, method}; harvest {kg, frames, honey_type}; other types: any object."
+            "treatment {product, dose, method, withdrawal_end (YYYY-MM-DD, not before the "
+            "treatment)}; harvest {kg, frames, honey_type}; split {new_hive, new_queen: ids "
+            "of a hive and a queen you see; other keys are kept}; other types: any object. "
+            "Typed keys are all optional except feeding's feed and an amount, treatment's "
+            "product and harvest's kg."
         ),
     )
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -30,8 +33,10 @@ from apiary.api.serializers import (
     QueenRetireSerializer,
     QueenSerializer,
 )
+from apiary.event_csv import CSV_MAX_EVENTS, EVENT_CSV_COLUMNS, event_csv_rows
 from apiary.models import Apiary, Event, Hive, QueenBee
 from beeapi.strict import StrictQueryMixin
+from telemetry.api.renderers import CSVRenderer
 
 
 def _valid(
@@ -366,6 +371,16 @@ class QueenViewSet(
         return Response(QueenSerializer(queen, context={"request": request}).data)
 
 
+_FORMAT_PARAM = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    enum=["json", "csv"],
+    description="csv: every matching event (not a page) as a spreadsheet download, at "
+    f"most {CSV_MAX_EVENTS}; columns {', '.join(EVENT_CSV_COLUMNS)}.",
+)
+_CSV = OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row.")
+
+
 class EventViewSet(_ListMixin, viewsets.ModelViewSet):
     model = Event
     selector = staticmethod(selectors.event_list)
@@ -373,6 +388,65 @@ class EventViewSet(_ListMixin, viewsets.ModelViewSet):
     filterset_class = filters.EventFilter
     search_fields = ["notes"]
     ordering_fields = ["occurred_at", "type", "created_at"]
+    csv_columns = EVENT_CSV_COLUMNS
+
+    # The list also answers CSV (?format=csv); errors stay JSON, as telemetry's.
+
+    def get_renderers(self) -> list[Any]:
+        renderers = super().get_renderers()
+        if getattr(self, "action", None) == "list":
+            renderers.append(CSVRenderer())
+        return renderers
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            if self.action != "list":
+                raise
+            raise ValidationError({"format": ["Choose json or csv."]}) from None
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        csv = getattr(getattr(request, "accepted_renderer", None), "format", None) == "csv"
+        if csv and response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if csv and response.status_code == 200:
+            response["Content-Disposition"] = 'attachment; filename="events.csv"'
+        return response
+
+    @extend_schema(
+        description="Events of your apiaries and hives and of those shared with you, newest "
+        "first. With `?format=csv` every matching event comes as one CSV file (same filters, "
+        "no pages; `page` and `page_size` are refused), or a 400 when more than "
+        f"{CSV_MAX_EVENTS} match: narrow it with `occurred_after` and `occurred_before`.",
+        parameters=[_FORMAT_PARAM],
+        responses={
+            (200, "application/json"): EventSerializer(many=True),
+            (200, "text/csv"): _CSV,
+        },
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if request.accepted_renderer.format != "csv":
+            return super().list(request, *args, **kwargs)
+        paging = sorted({"page", "page_size"} & set(request.query_params))
+        if paging:
+            raise ValidationError(
+                {name: ["A CSV has every matching event: leave it out."] for name in paging}
+            )
+        queryset = self.filter_queryset(self.get_queryset()).select_related("hive__apiary")
+        events = list(queryset[: CSV_MAX_EVENTS + 1])
+        if len(events) > CSV_MAX_EVENTS:
+            raise ValidationError(
+                {
+                    "format": [
+                        f"More than {CSV_MAX_EVENTS} events match, the most a CSV holds. "
+                        "Export a shorter period (occurred_after, occurred_before) at a time."
+                    ]
+                }
+            )
+        return Response({"results": event_csv_rows(user=request.user, events=events)})
 
     def perform_create(self, serializer: EventSerializer) -> None:
         serializer.instance = services.event_create(

@@ -45,8 +45,10 @@ in ROLES, one more column in every row and one more user in conftest.build_world
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -277,6 +279,18 @@ def readings_count(device: str, count: int) -> Check:
 def csv_of_three_readings(c: Call) -> None:
     assert c.response["Content-Type"].startswith("text/csv")
     assert len(c.text().strip().splitlines()) == 1 + 3
+
+
+def csv_lists(key: str) -> Check:
+    """A CSV download whose rows are exactly the object at ``key`` (an event)."""
+
+    def check(c: Call) -> None:
+        assert c.response["Content-Type"].startswith("text/csv")
+        assert c.response["Content-Disposition"] == 'attachment; filename="events.csv"'
+        ids = [row["id"] for row in csv.DictReader(io.StringIO(c.text()))]
+        assert ids == [str(c.ctx[key])], ids
+
+    return check
 
 
 def hourly_of_alice(c: Call) -> None:
@@ -783,6 +797,10 @@ MATRIX: list[Row] = [
     R("GET",    "/events",                  *OWN_LIST_ROLES),
     R("GET",    "/events?hive={hive}",      LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
     R("GET",    "/events?apiary={apiary}",  LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
+    # The list as CSV (every matching event, the same filters): LIST/SHARED/EMPTY look
+    # for the marks in the file as in the JSON.
+    R("GET",    "/events?format=csv",               LIST,     LIST,     EMPTY,    SHARED,       SHARED,      UNAUTH),
+    R("GET",    "/events?format=csv&hive={hive}",   LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
     R("POST",   "/events",                  OK,       REFUSED,  REFUSED,  NEEDS_EDITOR, OK,          UNAUTH,
       body={**NEW_EVENT, "hive": "{hive}"}, check=created(Event, notes="new note", hive="{hive}"),
       note="on alice's hive"),
@@ -921,6 +939,11 @@ MATRIX: list[Row] = [
     R("POST",   "/admin/apiary/hive/",                    OK,       REDIRECT, REDIRECT, DENIED,       DENIED,      LOGIN, ok=302,
       body={"action": "replace_device_key", "_selected_action": "{hive}", "index": "0"},
       check=device_key_replaced, location="/admin/apiary/hive/", note="replace_device_key"),
+    # The events list's "Export selected events to CSV": any role that sees the event
+    # (a read); bob and charlie selecting alice's event get no file (nothing of theirs).
+    R("POST",   "/admin/apiary/event/",                   OK,       REDIRECT, REDIRECT, OK,           OK,          LOGIN, ok=200,
+      body={"action": "export_csv", "_selected_action": "{event}", "index": "0"},
+      check=csv_lists("event"), location="/admin/apiary/event/", note="export_csv"),
     # ---- The admin: alerts, rules and webhooks are each user's own ------------------------
     # method    path                                         alice     bob        charlie    dave       erin       anonymous
     R("GET",    "/admin/alerts/",                            OK,       OK,        OK,        OK,        OK,        LOGIN),
