@@ -1,4 +1,5 @@
-"""The admin site of BeeAPI: Django's, with every object page checking permission first."""
+"""The admin site of BeeAPI: Django's, with every object page checking permission first,
+and the beekeeper's overview of their hives as its start page."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ class BeeAdminSite(admin.AdminSite):
     site_header = "BeeAPI"
     site_title = "BeeAPI"
     index_title = "Your apiaries"
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The overview of every hive the user sees (apiary.admin_pages.overview) above
+        Django's list of apps (templates/admin/index.html)."""
+        from apiary.admin_pages import overview  # the apps are loaded by now
+
+        context = {"overview": overview(user=request.user), **(extra_context or {})}
+        return super().index(request, context)
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or admin.ModelAdmin

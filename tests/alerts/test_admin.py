@@ -16,7 +16,7 @@ from apiary import services as apiary_services
 from tests.accounts.factories import BeekeeperFactory
 from tests.factories import HiveFactory, SuperuserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])  # hive pages: readings
 
 DEFAULT_RULES = 3  # every new user's account-wide swarm, brood temperature and no-data rules
 

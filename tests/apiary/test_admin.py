@@ -245,7 +245,7 @@ def test_replace_device_key_action_shows_new_keys_and_the_old_ones_stop(
     assert key not in client.get("/admin/apiary/hive/").content.decode()  # shown once
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=["default", "telemetry"])  # the page shows readings
 def test_replace_device_key_from_the_hive_page(alice, alice_hive) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)

@@ -11,7 +11,7 @@ from apiary import services
 from apiary.models import Hive
 from tests.accounts.factories import BeekeeperFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])  # hive pages: readings
 
 
 def _admin(user: Any) -> Client:
