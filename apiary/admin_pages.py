@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 from apiary import selectors
-from apiary.event_details import SCHEMAS
+from apiary.event_details import details_summary
 from apiary.models import Apiary, Event, Hive, QueenBee
 from beeapi.exceptions import is_unavailable
 
@@ -331,54 +331,6 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
 
 # --- A hive's page ----------------------------------------------------------------------
 
-# How the keys of typed events' details read (apiary.event_details); others are titled.
-_DETAIL_LABELS = {
-    "frames_of_brood": "frames of brood",
-    "frames_of_honey": "frames of honey",
-    "queen_seen": "queen seen",
-    "eggs_seen": "eggs seen",
-    "queen_cells": "queen cells",
-    "varroa_count": "varroa count",
-    "litres": "amount",
-    "kg": "weight",
-    "honey_type": "honey",
-}
-_DETAIL_UNITS = {"litres": " l", "kg": " kg"}
-_FEEDS = {"syrup_1_1": "syrup 1:1", "syrup_2_1": "syrup 2:1"}
-
-
-def _detail_value(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if value is None:
-        return "—"
-    if isinstance(value, dict):
-        return "(" + details_text(value) + ")" if value else "—"
-    if isinstance(value, list):
-        return ", ".join(_detail_value(key, item) for item in value) or "—"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if key == "feed":
-        return _FEEDS.get(str(value), str(value).replace("_", " "))
-    return f"{value}{_DETAIL_UNITS.get(key, '')}"
-
-
-def details_text(details: Any, event_type: str | None = None) -> str:
-    """An event's details as a line of text: ``frames of brood: 6; queen seen: yes``.
-
-    A typed event's keys come in the order of its schema (apiary.event_details; jsonb
-    keeps keys in an order of its own), any others after them."""
-    if not isinstance(details, dict):
-        return "" if details in (None, "") else _detail_value("", details)
-    schema = SCHEMAS.get(event_type or "")
-    order = {name: n for n, name in enumerate(schema._declared_fields)} if schema else {}
-    keys = sorted(details, key=lambda key: order.get(key, len(order)))
-    return "; ".join(
-        f"{_DETAIL_LABELS.get(str(key), str(key).replace('_', ' '))}: "
-        f"{_detail_value(key, details[key])}"
-        for key in keys
-    )
-
 
 @dataclass
 class QueenLine:
@@ -435,7 +387,7 @@ def recent_events(*, user: Any, hive: Hive, limit: int = RECENT_EVENTS) -> list[
         EventLine(
             event=event,
             url=reverse("admin:apiary_event_change", args=[event.pk]),
-            details=details_text(event.details, event.type),
+            details=details_summary(event.type, event.details),
         )
         for event in events[:limit]
     ]

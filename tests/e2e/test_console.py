@@ -150,7 +150,7 @@ def test_a_beekeeper_sees_their_hives_on_the_overview(tmp_path: Path, browser: A
         queens = browser.find_element(By.ID, "bee-queen-history").text
         assert "2025 blue" in queens and f"Mother: 2023 red in {quiet.hive.name}" in queens
         events = browser.find_element(By.ID, "bee-recent-events").text
-        assert "feed: syrup 2:1; amount: 3 l" in events
+        assert "syrup 2:1, 3 l" in events
         live = browser.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/live']")
         assert live.get_attribute("href").endswith(f"/hives/{mine.hive.pk}/live")
         browser.save_screenshot(str(tmp_path / "hive.png"))
