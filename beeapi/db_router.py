@@ -1,10 +1,13 @@
-"""Route the telemetry app to the TimescaleDB alias and everything else to PostgreSQL."""
+"""Route the telemetry app to the TimescaleDB alias and everything else to PostgreSQL;
+reads, where it is safe, to a read replica of the right one (beeapi/replicas.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+
+from beeapi import replicas
 
 TELEMETRY_APP = "telemetry"
 TELEMETRY_DB = "telemetry"
@@ -25,16 +28,25 @@ class TelemetryRouter:
     tables). So in this mode every app migrates on either alias: whichever ``migrate``
     runs first creates everything, the second finds it all applied. Reads and writes
     still go through the two aliases, so the code is the same in both modes.
+
+    Read replicas (``settings.DATABASE_REPLICAS``: ``default_replica_N`` of ``default``,
+    ``telemetry_replica_N`` of ``telemetry``): writes always go to the primary above; a
+    read goes to a healthy replica of it only where ``beeapi.replicas.read_alias`` says
+    so (a read-only request of a client that has not just written, outside any
+    transaction on the primary), else to the primary. A write marks the request so its
+    later reads use the primary too. Replicas are read-only copies: nothing migrates on
+    them, and an object read from one relates to (and saves to) its primary's objects.
     """
 
     def _db_for(self, model: Any) -> str:
-        """The alias of a model class or instance."""
+        """The primary alias of a model class or instance."""
         return TELEMETRY_DB if model._meta.app_label == TELEMETRY_APP else DEFAULT_DB
 
     def db_for_read(self, model: type, **hints: Any) -> str:
-        return self._db_for(model)
+        return replicas.read_alias(self._db_for(model))
 
     def db_for_write(self, model: type, **hints: Any) -> str:
+        replicas.wrote()
         return self._db_for(model)
 
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
@@ -45,8 +57,10 @@ class TelemetryRouter:
     def allow_migrate(
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool:
+        if db not in (DEFAULT_DB, TELEMETRY_DB):
+            return False  # replicas (and any other alias) never migrate
         if getattr(settings, "TELEMETRY_SAME_DATABASE", False):
-            return db in (DEFAULT_DB, TELEMETRY_DB)
+            return True
         if app_label == TELEMETRY_APP:
             return db == TELEMETRY_DB
         return db == DEFAULT_DB

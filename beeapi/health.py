@@ -49,7 +49,22 @@ def pool_settings() -> dict[str, Any]:
     }
 
 
+def replica_health() -> dict[str, dict[str, Any]]:
+    """Every read replica, checked now: its primary, state (ok: reads may use it;
+    lagging: further behind than REPLICA_MAX_LAG_SECONDS; down; not_a_replica: not in
+    recovery), lag_seconds, and whether its WAL replay is paused."""
+    from beeapi import replicas
+
+    return {alias: status.as_dict() for alias, status in replicas.check_now().items()}
+
+
 def health_report() -> tuple[bool, dict[str, Any]]:
     databases = {alias: database_health(alias) for alias in ("default", "telemetry")}
+    # Replicas are reported but do not make the service unhealthy: reads fall back to
+    # the primaries while a replica is down or behind.
     healthy = all(db["reachable"] for db in databases.values())
-    return healthy, {"status": "ok" if healthy else "degraded", "databases": databases}
+    return healthy, {
+        "status": "ok" if healthy else "degraded",
+        "databases": databases,
+        "replicas": replica_health(),
+    }

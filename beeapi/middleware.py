@@ -81,3 +81,67 @@ class RequestGuardMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return body_too_large_response()
         return None
+
+
+class ReadReplicaMiddleware:
+    """Let read-only requests read from replicas, with read-your-writes.
+
+    Does nothing unless read replicas are configured (``POSTGRES_REPLICA_URLS``,
+    ``TIMESCALE_REPLICA_URLS``). Then, for each request (see beeapi/replicas.py):
+
+    - POST, PUT, PATCH, DELETE (any method but GET, HEAD, OPTIONS) read the primary
+      throughout, and so does the rest of a request once it writes;
+    - a request that wrote pins its client to the primary for ``READ_YOUR_WRITES_SECONDS``
+      (remembered in the ``replica_pins`` cache: Redis with ``REDIS_URL``, so across
+      processes). The client is a keyed hash of its credentials (``Authorization``, else
+      ``X-Device-Key``, else the session cookie), else of its address. A session cookie
+      the response sets is pinned too (an admin sign-in starts a new session), and reads
+      also check the address, so the requests that follow a sign-in or registration made
+      without credentials read the primary with their new token;
+    - a read-only request whose replica failed (it is then skipped until its next check)
+      is answered once more, from the primary, instead of with a 503.
+    """
+
+    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from beeapi import replicas
+
+        if not replicas.configured():
+            return self.get_response(request)
+        credential, address = self._client_keys(request)
+        safe = request.method in self.SAFE_METHODS
+        allowed = safe and not replicas.recently_wrote(k for k in (credential, address) if k)
+        with replicas.reading(allowed) as state:
+            response = self.get_response(request)
+        wrote = state.wrote or not safe
+        if allowed and state.replica_failed and response.status_code == 503:
+            logger.info("read replica failed on %s: answering from the primary", request.path)
+            with replicas.reading(False) as retry:
+                response = self.get_response(request)
+            wrote = wrote or retry.wrote
+        if wrote:
+            keys = [credential or address]
+            session = response.cookies.get(settings.SESSION_COOKIE_NAME)
+            if session is not None and session.value:
+                keys.append(replicas.client_key("session:" + session.value))
+            replicas.remember_write(keys)
+        return response
+
+    @staticmethod
+    def _client_keys(request: HttpRequest) -> tuple[str | None, str]:
+        from beeapi import replicas
+        from beeapi.client_ip import client_ip
+
+        credential = None
+        if request.META.get("HTTP_AUTHORIZATION"):
+            credential = "authorization:" + request.META["HTTP_AUTHORIZATION"]
+        elif request.META.get("HTTP_X_DEVICE_KEY"):
+            credential = "device:" + request.META["HTTP_X_DEVICE_KEY"]
+        elif request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+            credential = "session:" + request.COOKIES[settings.SESSION_COOKIE_NAME]
+        address = replicas.client_key("address:" + client_ip(request))
+        return (replicas.client_key(credential) if credential else None), address

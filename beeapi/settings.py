@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "beeapi.middleware.RequestGuardMiddleware",
+    # Read replicas: which requests may read them, read-your-writes (no-op without them).
+    "beeapi.middleware.ReadReplicaMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,6 +157,73 @@ if _SAME_DATABASE_ENV and env_bool("TELEMETRY_SAME_DATABASE", False) != TELEMETR
 if TELEMETRY_SAME_DATABASE:
     # One database, one set of connection settings (and the same test database).
     DATABASES["telemetry"] = _database(POSTGRES_URL)
+
+# Read replicas (README "Read replicas"): streaming standbys of the primaries, comma
+# separated. Each URL becomes an alias, default_replica_1… / telemetry_replica_1…, with its
+# primary's connection settings and pool. The router (beeapi/replicas.py) sends a read to a
+# healthy replica when the request reads only and its client has not just written; writes,
+# transactions, commands and WebSocket consumers use the primary. In single-database mode
+# the telemetry alias reads from the POSTGRES_REPLICA_URLS replicas, as it is that database.
+POSTGRES_REPLICA_URLS = env_list("POSTGRES_REPLICA_URLS", [])
+TIMESCALE_REPLICA_URLS = env_list("TIMESCALE_REPLICA_URLS", [])
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = env_str(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}")
+    return value
+
+
+# A replica further behind its primary than this is not read (the primary is, instead).
+REPLICA_MAX_LAG_SECONDS = _env_seconds("REPLICA_MAX_LAG_SECONDS", 10)
+# How often each server process checks its replicas' lag (cached in between).
+REPLICA_CHECK_SECONDS = _env_seconds("REPLICA_CHECK_SECONDS", 2)
+# A client that wrote reads the primary for this long (0: only the writing request does).
+READ_YOUR_WRITES_SECONDS = _env_seconds("READ_YOUR_WRITES_SECONDS", 5)
+
+
+def _replicas(primary: str, urls: list[str], variable: str) -> dict[str, dict]:
+    aliases = {}
+    for number, url in enumerate(urls, start=1):
+        config = _database(url)
+        if _same_database(config, DATABASES[primary]):
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                f"{variable} names the {primary} primary itself (host, port and database)"
+            )
+        # Failures of a replica's connection reach beeapi.replicas (skipped until rechecked).
+        config["ENGINE"] = "beeapi.replica_backend"
+        # Tests read the primary's test database through the replica alias.
+        config["TEST"] = {"MIRROR": primary}
+        aliases[f"{primary}_replica_{number}"] = config
+    return aliases
+
+
+if TELEMETRY_SAME_DATABASE and TIMESCALE_REPLICA_URLS not in ([], POSTGRES_REPLICA_URLS):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "single-database mode: the telemetry alias reads from the POSTGRES_REPLICA_URLS "
+        "replicas; leave TIMESCALE_REPLICA_URLS unset"
+    )
+_DEFAULT_REPLICAS = _replicas("default", POSTGRES_REPLICA_URLS, "POSTGRES_REPLICA_URLS")
+_TELEMETRY_REPLICAS = (
+    _replicas("telemetry", POSTGRES_REPLICA_URLS, "POSTGRES_REPLICA_URLS")
+    if TELEMETRY_SAME_DATABASE
+    else _replicas("telemetry", TIMESCALE_REPLICA_URLS, "TIMESCALE_REPLICA_URLS")
+)
+DATABASES.update(_DEFAULT_REPLICAS)
+DATABASES.update(_TELEMETRY_REPLICAS)
+# Primary alias -> its replica aliases (beeapi/replicas.py).
+DATABASE_REPLICAS = {"default": list(_DEFAULT_REPLICAS), "telemetry": list(_TELEMETRY_REPLICAS)}
 DATABASE_ROUTERS = ["beeapi.db_router.TelemetryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -320,6 +389,29 @@ else:
 # with code 4429.
 LIVE_MAX_SOCKETS_PER_USER = env_int("LIVE_MAX_SOCKETS_PER_USER", 20)
 LIVE_MAX_SOCKETS_PER_PROCESS = env_int("LIVE_MAX_SOCKETS_PER_PROCESS", 2000)
+
+# --- Cache ------------------------------------------------------------------------------
+# "default" stays Django's per-process local memory (DRF's throttle counters, as before).
+# "replica_pins" remembers which clients just wrote, so they read the primary (read
+# replicas' read-your-writes): in Redis with REDIS_URL, so every server process knows;
+# else per process (then several processes each know only their own requests).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "replica_pins": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "beeapi",
+            # A Redis that hangs costs a request a second, then it reads the primary.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "replica-pins",
+        }
+    ),
+}
 
 # --- Telemetry --------------------------------------------------------------------------
 # Compression and retention of raw readings (TimescaleDB mode; retention also drives the

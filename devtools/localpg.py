@@ -287,6 +287,72 @@ def wait_until_ready(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
+def replica_of(primary: LocalServer, primary_port: int, datadir: Path) -> LocalServer:
+    """A streaming replica of the running ``primary``, in ``datadir`` (not started yet).
+
+    ``pg_basebackup -R`` copies the primary (a fast checkpoint first) and writes
+    ``standby.signal`` plus ``primary_conninfo``, so the copy starts as a hot standby that
+    streams from the primary over 127.0.0.1. It connects as ``beeapi``, a superuser and so
+    allowed to replicate; initdb's pg_hba.conf already admits replication connections
+    from 127.0.0.1 with a password (``wal_level=replica`` and ``max_wal_senders`` are
+    PostgreSQL's defaults). The copy keeps the primary's postgresql.conf; give it its own
+    port with ``start()``.
+    """
+    replica = LocalServer(datadir, primary.bindir, throwaway=primary.throwaway)
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(datadir.parent, replica.os_user)
+    log(f"pg_basebackup -R from 127.0.0.1:{primary_port} into {datadir}")
+    replica._run(
+        str(primary.bindir / "pg_basebackup"),
+        "-D",
+        str(datadir),
+        "-R",
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(primary_port),
+        "-U",
+        USER,
+        "-w",
+        check=True,
+        stdout=subprocess.DEVNULL,
+        # libpq reads the password from the environment; -R then writes it into the
+        # replica's primary_conninfo (a throwaway server's well-known password).
+        env={**os.environ, "PGPASSWORD": PASSWORD},
+    )
+    return replica
+
+
+def wait_for_replay(primary_url: str, replica_url: str, timeout: float = 30.0) -> None:
+    """Wait until the replica has replayed everything committed on the primary so far."""
+    import psycopg
+
+    with psycopg.connect(primary_url, autocommit=True, connect_timeout=10) as conn:
+        # A synchronous commit that wrote WAL flushes all WAL before it, so the flushed
+        # position covers every earlier commit, also those made asynchronously (throwaway
+        # servers commit so). A transaction that only took an XID would commit
+        # asynchronously itself; a transactional WAL message does not.
+        conn.execute("SET synchronous_commit = on")
+        conn.execute("SELECT pg_logical_emit_message(true, 'beeapi-sync', '')")
+        (target,) = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(replica_url, autocommit=True, connect_timeout=10) as conn:
+        while True:
+            (done,) = conn.execute(
+                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)
+            ).fetchone()
+            if done:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replica did not replay up to {target} in {timeout} s")
+            time.sleep(0.05)
+
+
 if __name__ == "__main__":
     # `python3 -m devtools.localpg timescaledb-packaged`: exit 0 when local servers would
     # run TimescaleDB (the package is installed and BEEAPI_TIMESCALEDB is not off).

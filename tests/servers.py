@@ -70,6 +70,59 @@ def throwaway_postgres(database: str = "beeapi_telemetry") -> Iterator[Throwaway
         shutil.rmtree(pg.scratch, ignore_errors=True)
 
 
+class ThrowawayReplica:
+    """A streaming replica of a running ThrowawayPostgres (``pg_basebackup -R``), on
+    127.0.0.1 and a port of its own, with its data beside the primary's."""
+
+    def __init__(self, primary: ThrowawayPostgres) -> None:
+        self.primary = primary
+        self.server = localpg.replica_of(
+            primary.server, primary.port, primary.scratch / "replica-data"
+        )
+        self.port = localpg.free_port()
+
+    @property
+    def url(self) -> str:
+        return self.server.url(self.port, self.primary.database)
+
+    def start(self) -> None:
+        self.server.start(self.port)
+        localpg.wait_until_ready(self.url)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def pause_replay(self) -> None:
+        """Stop applying WAL: the replica keeps receiving it but its data stays as is."""
+        self.execute("SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        self.execute("SELECT pg_wal_replay_resume()")
+
+    def catch_up(self, timeout: float = 30.0) -> None:
+        """Wait until everything written on the primary so far is replayed here."""
+        localpg.wait_for_replay(self.primary.url, self.url, timeout)
+
+
+@contextmanager
+def throwaway_replica(primary: ThrowawayPostgres) -> Iterator[ThrowawayReplica]:
+    """A started streaming replica of ``primary``, stopped afterwards (its data goes with
+    the primary's scratch directory)."""
+    replica = ThrowawayReplica(primary)
+    try:
+        replica.start()
+        yield replica
+    finally:
+        replica.stop()
+
+
 class Daphne(DaphneProcess):
     """BeeAPI under daphne with the test settings: the same secret key (JWTs made by the
     test verify) and the same password hasher as the users the test created."""

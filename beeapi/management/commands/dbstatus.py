@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from beeapi.health import database_health, pool_settings
+from beeapi.health import database_health, pool_settings, replica_health
 from telemetry.timescale import TELEMETRY_DB
 
 TABLE_SIZES_SQL = """
@@ -15,7 +16,10 @@ FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename
 
 
 class Command(BaseCommand):
-    help = "Show both databases: reachability, tables and sizes, TimescaleDB state, pool settings."
+    help = (
+        "Show both databases: reachability, tables and sizes, TimescaleDB state, pool "
+        "settings; and each read replica with its lag."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         pool = pool_settings()
@@ -41,7 +45,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"  mode: {ts['description']}")
                     if ts["active"]:
                         cursor.execute(
-                            "SELECT pg_size_pretty(hypertable_size('readings')) "
+                            "SELECT pg_size_pretty(hypertable_size(to_regclass('readings'))) "
                             "WHERE EXISTS (SELECT 1 FROM timescaledb_information.hypertables "
                             "WHERE hypertable_name = 'readings')"
                         )
@@ -49,6 +53,39 @@ class Command(BaseCommand):
                         self.stdout.write(
                             f"  hypertable_size('readings'): {row[0] if row else 'not a hypertable yet'}"
                         )
+        self._replicas()
+
+    def _replicas(self) -> None:
+        replicas = replica_health()
+        if not replicas:
+            return
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(
+                f"\nRead replicas (max lag {settings.REPLICA_MAX_LAG_SECONDS:g} s)"
+            )
+        )
+        for alias, replica in replicas.items():
+            self.stdout.write(
+                self.style.MIGRATE_HEADING(
+                    f"[{alias}] {self._where(alias)}, replica of {replica['primary']}"
+                )
+            )
+            state = replica["state"]
+            if state == "down":
+                self.stdout.write(self.style.ERROR(f"  down: unreachable ({replica['error']})"))
+            elif state == "not_a_replica":
+                self.stdout.write(
+                    self.style.ERROR("  not a replica (not in recovery): reads use the primary")
+                )
+            else:
+                paused = ", WAL replay paused" if replica["replay_paused"] else ""
+                lag = replica["lag_seconds"]
+                lag_text = "unknown" if lag is None else f"{lag:g} s"
+                line = f"  {state}: lag {lag_text}{paused}"
+                if state == "ok":
+                    self.stdout.write(self.style.SUCCESS(line + ", serving reads"))
+                else:
+                    self.stdout.write(self.style.WARNING(line + ": reads use the primary"))
 
     def _where(self, alias: str) -> str:
         s = connections[alias].settings_dict
