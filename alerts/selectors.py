@@ -88,6 +88,34 @@ def evaluation_context(*, device_id: str, first: Any, last: Any) -> list[tuple[A
         return cursor.fetchall()
 
 
+# Enabled no_data rules and the hives they apply to (rules_for_hive's scope, from the
+# rule's side) that have no evaluation state yet: hives whose readings all predate the
+# rule, or that have been silent since before alerts existed.
+_UNWATCHED_SQL = """
+SELECT r.id, h.id, h.device_id
+  FROM alert_rules r
+  JOIN hives h ON (r.hive_id = h.id OR r.apiary_id = h.apiary_id
+                   OR (r.hive_id IS NULL AND r.apiary_id IS NULL))
+  JOIN apiaries a ON a.id = h.apiary_id
+ WHERE r.enabled AND r.kind = 'no_data'
+   AND ((r.hive_id IS NULL AND r.apiary_id IS NULL AND r.user_id = a.owner_id)
+     OR ((r.hive_id = h.id OR r.apiary_id = h.apiary_id)
+         AND (r.user_id = a.owner_id
+              OR EXISTS (SELECT 1 FROM apiary_members m
+                          WHERE m.apiary_id = h.apiary_id AND m.user_id = r.user_id))))
+   AND NOT EXISTS (SELECT 1 FROM alert_states s WHERE s.rule_id = r.id AND s.hive_id = h.id)
+"""
+
+
+def no_data_unwatched() -> list[tuple[int, int, str]]:
+    """(rule id, hive id, device id) of no_data rules' hives without a state."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_UNWATCHED_SQL)
+        return cursor.fetchall()
+
+
 def rule_applies(*, rule: AlertRule, hive: Hive) -> bool:
     return rules_for_hive(hive=hive).filter(pk=rule.pk).exists()
 

@@ -41,6 +41,7 @@ from alerts.webhooks import url_check
 from apiary.models import Apiary, Event, Hive, Role
 from apiary.selectors import apiary_role, hive_get_owned
 from apiary.services import hive_require_role
+from telemetry.selectors import devices_last_reading
 from telemetry.validation import ValidReading
 
 logger = logging.getLogger("alerts")
@@ -350,6 +351,7 @@ def no_data_check(*, now: datetime | None = None) -> list[Alert]:
     if not settings.ALERTS_ENABLED:
         return []
     now = now or timezone.now()
+    _no_data_watch()
     candidates = (
         AlertState.objects.filter(rule__kind=Kind.NO_DATA, rule__enabled=True)
         .filter(Q(active_alert=None) | Q(active_alert__resolved_at__isnull=False))
@@ -393,6 +395,24 @@ def no_data_check(*, now: datetime | None = None) -> list[Alert]:
                 state.save(update_fields=["active_alert"])
                 raised.append(alert)
     return raised
+
+
+def _no_data_watch() -> None:
+    """Give the hives of no_data rules that have no state yet one, from their newest
+    stored reading: a sensor silent since before its rule existed (or before this
+    version) is watched too. Hives that never sent anything stay unwatched."""
+    unwatched = selectors.no_data_unwatched()
+    if not unwatched:
+        return
+    last = devices_last_reading(device_ids=sorted({device for _, _, device in unwatched}))
+    AlertState.objects.bulk_create(
+        [
+            AlertState(rule_id=rule_id, hive_id=hive_id, last_time=last[device], data={})
+            for rule_id, hive_id, device in unwatched
+            if device in last
+        ],
+        ignore_conflicts=True,
+    )
 
 
 # --- Inspections ------------------------------------------------------------------------

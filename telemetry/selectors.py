@@ -138,6 +138,20 @@ def device_has_readings(*, device_id: str) -> bool:
     return Reading.objects.filter(device_id=device_id).exists()
 
 
+def devices_last_reading(*, device_ids: list[str]) -> dict[str, datetime]:
+    """The time of the newest reading of each of ``device_ids`` that has any (one
+    backward index probe per id)."""
+    if not device_ids:
+        return {}
+    with connections[TELEMETRY_DB].cursor() as cursor:
+        cursor.execute(
+            "SELECT d, (SELECT max(time) FROM readings WHERE device_id = d)"
+            " FROM unnest(%s::varchar[]) AS d",
+            [device_ids],
+        )
+        return {device: last for device, last in cursor.fetchall() if last is not None}
+
+
 def devices_with_readings(*, device_ids: list[str]) -> set[str]:
     """Which of ``device_ids`` have any reading (one indexed probe per id)."""
     if not device_ids:

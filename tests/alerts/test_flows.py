@@ -262,3 +262,23 @@ def test_evaluation_queries_do_not_grow_with_the_batch(hive):
 
     ingest(0, 5)  # states created
     assert ingest(100, 10) == ingest(200, 1000)
+
+
+@FLOW
+def test_a_sensor_silent_since_before_its_rule_existed_is_watched_too(hive):
+    """Readings stored without evaluation (before the alerts feature, or a rule added
+    later): the worker starts watching the hive from its newest reading."""
+    from telemetry.models import Reading
+
+    last = day_start() + timedelta(hours=3)
+    Reading.objects.bulk_create(
+        [
+            Reading(device_id="scale-3", time=last - timedelta(minutes=i), weight=40.0)
+            for i in range(5)
+        ]
+    )
+    never = HiveFactory(apiary=hive.apiary, device_id="never-sent")  # no readings: no alert
+    [alert] = services.no_data_check(now=last + timedelta(minutes=61))
+    assert alert.hive == hive and alert.values["last_reading_at"] == iso_time(last)
+    assert not Alert.objects.filter(hive=never).exists()
+    assert services.no_data_check(now=last + timedelta(minutes=90)) == []
