@@ -4,8 +4,6 @@ appear. From the overview, the hive's page shows its charts."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,46 +13,14 @@ import pytest
 from alerts.models import Alert
 from apiary.models import Membership
 from telemetry.models import Reading
-from tests.accounts.factories import PASSWORD, BeekeeperFactory
+from tests.accounts.factories import BeekeeperFactory
+from tests.e2e.conftest import log_in, needs_browser
 from tests.factories import EventFactory, QueenFactory
 from tests.servers import daphne, database_url
 from tests.telemetry.conftest import make_hive, reading
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 
-
-@pytest.fixture
-def browser() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="beeapi-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromium/ChromeDriver not installed")
+@needs_browser
 @pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 def test_a_beekeeper_sees_their_hives_on_the_overview(tmp_path: Path, browser: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -110,10 +76,8 @@ def test_a_beekeeper_sees_their_hives_on_the_overview(tmp_path: Path, browser: A
         )
         assert status in (200, 201), body
 
-        browser.get(f"{server.base_url}/admin/login/?next=/admin/")
-        browser.find_element(By.NAME, "username").send_keys(alice.email)
-        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        browser.set_window_size(1400, 1000)  # the overview's table is wide
+        log_in(browser, server.base_url, alice, "/admin/")
         wait = WebDriverWait(browser, 15)
         wait.until(ec.presence_of_element_located((By.ID, "bee-overview")))
         browser.save_screenshot(str(tmp_path / "overview.png"))

@@ -4,51 +4,16 @@ inspection in the event list with its details as short text."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apiary.models import Event
-from tests.accounts.factories import PASSWORD, BeekeeperFactory
+from tests.accounts.factories import BeekeeperFactory
+from tests.e2e.conftest import log_in, needs_browser
 from tests.factories import ApiaryFactory, HiveFactory
 from tests.servers import daphne, database_url
-
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-@pytest.fixture
-def browser() -> Any:
-    # As tests/e2e/test_live_page.py's.
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="beeapi-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1200,900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _section(browser: Any, event_type: str) -> Any:
@@ -57,7 +22,7 @@ def _section(browser: Any, event_type: str) -> Any:
     return browser.find_element(By.CSS_SELECTOR, f"fieldset.event-details-{event_type}")
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromium/ChromeDriver not installed")
+@needs_browser
 @pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 def test_an_inspection_recorded_in_the_typed_form_shows_in_the_list(
     tmp_path: Path, browser: Any
@@ -70,10 +35,7 @@ def test_an_inspection_recorded_in_the_typed_form_shows_in_the_list(
     hive = HiveFactory(apiary=ApiaryFactory(owner=keeper, name="Orchard"), name="Linden")
     env = {"POSTGRES_URL": database_url("default"), "TIMESCALE_URL": database_url("telemetry")}
     with daphne(env, tmp_path / "daphne.log") as server:
-        browser.get(f"{server.base_url}/admin/login/?next=/admin/apiary/event/")
-        browser.find_element(By.NAME, "username").send_keys(keeper.email)
-        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        log_in(browser, server.base_url, keeper, "/admin/apiary/event/")
         wait = WebDriverWait(browser, 15)
 
         # The list offers a button per typed record; this one chooses the inspection.

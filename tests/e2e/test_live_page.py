@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken
@@ -23,55 +20,13 @@ from apiary.models import Membership
 from telemetry.services import readings_ingest
 from telemetry.simulation import SWARM, HiveSimulator
 from telemetry.validation import iso_time
-from tests.accounts.factories import PASSWORD, BeekeeperFactory
+from tests.accounts.factories import BeekeeperFactory
+from tests.e2e.conftest import log_in, needs_browser
 from tests.servers import daphne, database_url
 from tests.telemetry.conftest import make_hive, reading
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 
-
-@pytest.fixture
-def browser() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="beeapi-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1200,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # page errors, for asserts
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def _log_in(browser: Any, base_url: str, user: Any, next_path: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{base_url}/admin/login/?next={quote(next_path)}")
-    browser.find_element(By.NAME, "username").send_keys(user.email)
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-
-
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromium/ChromeDriver not installed")
+@needs_browser
 @pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 def test_a_posted_reading_appears_on_the_live_page(tmp_path: Path, browser: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -88,7 +43,7 @@ def test_a_posted_reading_appears_on_the_live_page(tmp_path: Path, browser: Any)
     rule_create(actor=member, kind="swarm", hive=device.hive)
     env = {"POSTGRES_URL": database_url("default"), "TIMESCALE_URL": database_url("telemetry")}
     with daphne(env, tmp_path / "daphne.log") as server:
-        _log_in(browser, server.base_url, owner, f"/hives/{device.hive.id}/live")
+        log_in(browser, server.base_url, owner, f"/hives/{device.hive.id}/live")
         wait = WebDriverWait(browser, 15)
         wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "live"))
         assert browser.find_element(By.ID, "latest-temperature").text == "–"
@@ -172,7 +127,7 @@ def _hours(times: list[datetime]) -> int:
     return len({t.replace(minute=0, second=0, microsecond=0) for t in times})
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Chromium/ChromeDriver not installed")
+@needs_browser
 @pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 def test_the_ranges_query_raw_or_hourly_data_over_the_whole_range(
     tmp_path: Path, browser: Any
@@ -197,7 +152,7 @@ def test_the_ranges_query_raw_or_hourly_data_over_the_whole_range(
     env = {"POSTGRES_URL": database_url("default"), "TIMESCALE_URL": database_url("telemetry")}
     with daphne(env, tmp_path / "daphne.log") as server:
         # A range the page does not know: 24 h, with a notice, and the address says 24h.
-        _log_in(browser, server.base_url, owner, f"/hives/{device.hive.id}/live?range=1y")
+        log_in(browser, server.base_url, owner, f"/hives/{device.hive.id}/live?range=1y")
         wait = WebDriverWait(browser, 15)
         root = browser.find_element(By.ID, "charts")
         notice = browser.find_element(By.ID, "range-notice")
