@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from alerts.models import Kind
+from apiary.event_details import flatten_errors
 from beeapi.strict import json_type_problem
 from telemetry.validation import METRIC_RANGES, METRICS
 
@@ -75,15 +76,6 @@ DEFAULT_KINDS = (Kind.SWARM, Kind.BROOD_TEMPERATURE, Kind.NO_DATA)
 WEIGHT_KINDS = frozenset({Kind.SWARM})
 
 
-def _flatten(errors: Any, prefix: str = "") -> list[str]:
-    if isinstance(errors, dict):
-        out: list[str] = []
-        for key, value in errors.items():
-            out += _flatten(value, f"{key}: " if key != "non_field_errors" else "")
-        return out
-    return [f"{prefix}{message}" for message in errors]
-
-
 def params_validate(kind: str, params: Any) -> dict[str, Any]:
     """The complete params of a ``kind`` rule; ValidationError on ``params`` otherwise."""
     if params is None:
@@ -112,7 +104,7 @@ def params_validate(kind: str, params: Any) -> dict[str, Any]:
         raise ValidationError({"params": wrong})
     serializer = schema(data=params)
     if not serializer.is_valid():
-        raise ValidationError({"params": _flatten(serializer.errors)})
+        raise ValidationError({"params": flatten_errors(serializer.errors)})
     return dict(serializer.validated_data)
 
 

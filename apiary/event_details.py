@@ -117,11 +117,13 @@ def schema_fields(event_type: str) -> dict[str, serializers.Field]:
     return dict(schema().fields) if schema else {}
 
 
-def _flatten(errors: Any, key: str | None = None) -> list[DetailError]:
+def flatten_errors(errors: Any, key: str | None = None) -> list[DetailError]:
+    """A nested serializer's errors as one list, each "key: message" (alerts.rules uses it
+    for rule params too)."""
     if isinstance(errors, dict):
         out: list[DetailError] = []
         for name, value in errors.items():
-            out += _flatten(value, None if name == "non_field_errors" else name)
+            out += flatten_errors(value, None if name == "non_field_errors" else name)
         return out
     return [DetailError(key, str(message)) for message in errors]
 
@@ -185,7 +187,7 @@ def details_validate(
         )
     serializer = schema(data={key: value for key, value in details.items() if key in fields})
     if not serializer.is_valid():
-        raise ValidationError({"details": _flatten(serializer.errors)})
+        raise ValidationError({"details": flatten_errors(serializer.errors)})
     cleaned = {key: _json_value(value) for key, value in serializer.validated_data.items()}
     withdrawal_end = serializer.validated_data.get("withdrawal_end")
     if withdrawal_end is not None and isinstance(occurred_at, dt.datetime):
