@@ -54,7 +54,15 @@ def rules_for_hive(*, hive: Hive) -> QuerySet[AlertRule]:
 # hive (locked against concurrent evaluation of the same hive), each applicable rule
 # with its state and whether that state's alert is still active, and the inspection
 # windows near the batch. One round trip per batch instead of five ORM queries.
-_CONTEXT_SQL = """
+# rules_for_hive as SQL, for rule r, hive h and its apiary a: one scope for both statements.
+_RULE_APPLIES_SQL = """(
+        (r.hive_id IS NULL AND r.apiary_id IS NULL AND r.user_id = a.owner_id)
+     OR ((r.hive_id = h.id OR r.apiary_id = h.apiary_id)
+         AND (r.user_id = a.owner_id
+              OR EXISTS (SELECT 1 FROM apiary_members m
+                          WHERE m.apiary_id = h.apiary_id AND m.user_id = r.user_id))))"""
+
+_CONTEXT_SQL = f"""
 SELECT h.id, h.name, r.id, r.user_id, r.kind, r.params,
        s.id, s.last_time, s.data, s.active_alert_id,
        (s.active_alert_id IS NOT NULL AND al.resolved_at IS NULL),
@@ -63,12 +71,7 @@ SELECT h.id, h.name, r.id, r.user_id, r.kind, r.params,
          WHERE i.hive_id = h.id AND i.started_at <= %(last)s AND i.ends_at >= %(first)s)
   FROM hives h
   JOIN apiaries a ON a.id = h.apiary_id
-  JOIN alert_rules r ON r.enabled AND (
-        (r.hive_id IS NULL AND r.apiary_id IS NULL AND r.user_id = a.owner_id)
-     OR ((r.hive_id = h.id OR r.apiary_id = h.apiary_id)
-         AND (r.user_id = a.owner_id
-              OR EXISTS (SELECT 1 FROM apiary_members m
-                          WHERE m.apiary_id = h.apiary_id AND m.user_id = r.user_id))))
+  JOIN alert_rules r ON r.enabled AND {_RULE_APPLIES_SQL}
   LEFT JOIN alert_states s ON s.rule_id = r.id AND s.hive_id = h.id
   LEFT JOIN alerts al ON al.id = s.active_alert_id
  WHERE h.device_id = %(device_id)s
@@ -91,18 +94,13 @@ def evaluation_context(*, device_id: str, first: Any, last: Any) -> list[tuple[A
 # Enabled no_data rules and the hives they apply to (rules_for_hive's scope, from the
 # rule's side) that have no evaluation state yet: hives whose readings all predate the
 # rule, or that have been silent since before alerts existed.
-_UNWATCHED_SQL = """
+_UNWATCHED_SQL = f"""
 SELECT r.id, h.id, h.device_id
   FROM alert_rules r
   JOIN hives h ON (r.hive_id = h.id OR r.apiary_id = h.apiary_id
                    OR (r.hive_id IS NULL AND r.apiary_id IS NULL))
   JOIN apiaries a ON a.id = h.apiary_id
- WHERE r.enabled AND r.kind = 'no_data'
-   AND ((r.hive_id IS NULL AND r.apiary_id IS NULL AND r.user_id = a.owner_id)
-     OR ((r.hive_id = h.id OR r.apiary_id = h.apiary_id)
-         AND (r.user_id = a.owner_id
-              OR EXISTS (SELECT 1 FROM apiary_members m
-                          WHERE m.apiary_id = h.apiary_id AND m.user_id = r.user_id))))
+ WHERE r.enabled AND r.kind = 'no_data' AND {_RULE_APPLIES_SQL}
    AND NOT EXISTS (SELECT 1 FROM alert_states s WHERE s.rule_id = r.id AND s.hive_id = h.id)
 """
 
