@@ -51,6 +51,3 @@ class AlertsConsumer(HiveTelemetryConsumer):
         if event.get("user") != self.user_id:
             return
         await self.send_json({"type": "alert", "hive": event["hive"], "alert": event["alert"]})
-
-    async def telemetry_readings(self, event: dict[str, Any]) -> None:  # never subscribed
-        return
