@@ -87,21 +87,10 @@ class HourlyPageSerializer(serializers.Serializer):
     results = HourlySerializer(many=True, help_text="Newest hour first.")
 
 
-class DailySerializer(serializers.Serializer):
+class DailySerializer(HourlySerializer):
+    """The hourly figures' columns per UTC day, and the day's weight change."""
+
     bucket = serializers.DateTimeField(help_text="Start of the day (00:00 UTC).")
-    temperature_avg = serializers.FloatField(allow_null=True)
-    temperature_min = serializers.FloatField(allow_null=True)
-    temperature_max = serializers.FloatField(allow_null=True)
-    humidity_avg = serializers.FloatField(allow_null=True)
-    humidity_min = serializers.FloatField(allow_null=True)
-    humidity_max = serializers.FloatField(allow_null=True)
-    weight_avg = serializers.FloatField(allow_null=True)
-    weight_min = serializers.FloatField(allow_null=True)
-    weight_max = serializers.FloatField(allow_null=True)
-    sound_level_avg = serializers.FloatField(allow_null=True)
-    sound_level_min = serializers.FloatField(allow_null=True)
-    sound_level_max = serializers.FloatField(allow_null=True)
-    reading_count = serializers.IntegerField()
     weight_change = serializers.FloatField(
         allow_null=True,
         help_text="kg: the day's last weight minus its first, over the readings that have a "
