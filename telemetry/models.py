@@ -43,7 +43,8 @@ class ReadingHourly(models.Model):
     """One hour of one device's readings, from ``readings_hourly`` (read-only).
 
     A TimescaleDB continuous aggregate with real-time aggregation, or on plain PostgreSQL
-    a view with the same columns; created by migration 0003, never by the ORM.
+    a view with the same columns over the rollup that triggers keep on every write;
+    created by migrations 0003 and 0005, never by the ORM.
     """
 
     pk = models.CompositePrimaryKey("device_id", "bucket")

@@ -6,11 +6,9 @@ weight change since UTC midnight and the hourly weight averages of the last days
 trend). The caller has found the hives on ``default`` and checked the user may see them;
 this reads ``telemetry`` by their device ids only.
 
-Storage modes (telemetry.timescale): on TimescaleDB the trend comes from the
-``readings_hourly`` continuous aggregate (real-time, so the current hour is in it); on
-plain PostgreSQL ``readings_hourly`` is a view that aggregates a device's whole history
-before a bucket filter applies, so the same hours are computed from the raw rows of the
-period instead (as telemetry.selectors does).
+The trend comes from ``readings_hourly`` in both storage modes: TimescaleDB's continuous
+aggregate (real-time, so the current hour is in it), or on plain PostgreSQL the view over
+the rollup its triggers keep up to date on every write (migration 0005).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connections
 
-from telemetry.timescale import TELEMETRY_DB, storage_is_timescale
+from telemetry.timescale import TELEMETRY_DB
 from telemetry.validation import METRICS
 
 TREND_DAYS = 7
@@ -28,18 +26,10 @@ TREND_DAYS = 7
 # than this before the newest reading: older values are no longer "the latest".
 METRIC_LOOKBACK = timedelta(days=1)
 
-_HOURLY_TIMESCALE = """
+_HOURLY = """
     SELECT device_id, bucket, weight_avg
       FROM readings_hourly
      WHERE device_id = ANY(%(devices)s) AND bucket >= %(since)s"""
-
-_HOURLY_PLAIN = """
-    SELECT device_id,
-           date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,
-           avg(weight) AS weight_avg
-      FROM readings
-     WHERE device_id = ANY(%(devices)s) AND time >= %(since)s
-     GROUP BY 1, 2"""
 
 # Every lateral below is one short walk of the (device_id, time) index.
 _METRIC_LATERAL = """
@@ -101,10 +91,8 @@ def utc_midnight(now: datetime) -> datetime:
 
 
 def overview_sql() -> str:
-    """The statement for the current storage mode (parameters: devices, since, midnight,
-    lookback)."""
-    hourly = _HOURLY_TIMESCALE if storage_is_timescale() else _HOURLY_PLAIN
-    return _SQL.replace("{hourly}", hourly)
+    """The statement (parameters: devices, since, midnight, lookback)."""
+    return _SQL.replace("{hourly}", _HOURLY)
 
 
 def device_summaries(

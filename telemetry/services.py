@@ -117,8 +117,9 @@ def _publish(device_id: str, readings: list[ValidReading]) -> None:
 def readings_purge(*, device_id: str) -> int:
     """Delete every reading of ``device_id`` (the owner asked for it); returns how many.
 
-    Hourly rows follow: a view in plain mode; in TimescaleDB mode the continuous aggregate
-    is refreshed over the purged range so the device's hourly history goes too.
+    Hourly rows follow: in plain mode the rollup's delete trigger removes them; in
+    TimescaleDB mode the continuous aggregate is refreshed over the purged range so the
+    device's hourly history goes too.
     """
     with transaction.atomic(using=TELEMETRY_DB), connections[TELEMETRY_DB].cursor() as cursor:
         cursor.execute(

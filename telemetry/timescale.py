@@ -73,7 +73,7 @@ def describe_mode(version: str | None) -> str:
     if version:
         mode = f"TimescaleDB {version}"
     else:
-        mode = "plain PostgreSQL (TimescaleDB not installed: no hypertable compression or retention policies; readings_hourly is a view)"
+        mode = "plain PostgreSQL (TimescaleDB not installed: no hypertable compression or retention policies; readings_hourly is a rollup table maintained by triggers on write)"
     return f"{mode}; {SINGLE_DATABASE_NOTE}" if same_database() else mode
 
 

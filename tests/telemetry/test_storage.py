@@ -78,7 +78,7 @@ def test_hourly_is_a_real_time_continuous_aggregate() -> None:
 
 
 @pytest.mark.plain_postgres
-def test_plain_table_with_index_and_hourly_view() -> None:
+def test_plain_table_with_index_and_hourly_view_over_the_rollup() -> None:
     assert query("SELECT relkind FROM pg_class WHERE relname = 'readings_hourly'") == [("v",)]
     assert query("SELECT indexdef FROM pg_indexes WHERE indexname = 'readings_device_time_idx'")[0][
         0
