@@ -1,0 +1,114 @@
+"""The telemetry queries' JSON is written by PostgreSQL (telemetry.selectors._json_page):
+it must be the JSON Python would write for the same rows, value for value and type for
+type (``42.0`` stays a float, microseconds appear only when there are any)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rest_framework.test import APIClient
+
+from telemetry.selectors import (
+    DAILY_COLUMNS,
+    HOURLY_COLUMNS,
+    readings_daily_list,
+    readings_hourly_list,
+    readings_list,
+)
+from telemetry.services import readings_ingest
+from telemetry.validation import METRICS, iso_time
+from tests.telemetry.conftest import DeviceHive
+
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
+
+AWKWARD = [
+    # whole numbers, tiny and negative ones, an int sent for a float, NULLs, and a time
+    # with microseconds
+    {"temperature": 35.0, "humidity": 0.0, "weight": 42.0, "sound_level": 160.0},
+    {"temperature": -12.5, "humidity": 0.00001, "weight": 0.1, "sound_level": None},
+    {"temperature": 1e-05, "humidity": None, "weight": 123.456789012345, "sound_level": 3},
+    {"temperature": 84.99999999999999, "weight": 0.30000000000000004},
+]
+
+
+def approx_rows(rows: list[dict]) -> list[dict]:
+    """Averages may differ in the last bit between two runs of a query (summation order)."""
+    return [
+        {
+            k: v if isinstance(v, str) or v is None else pytest.approx(v, rel=1e-12)
+            for k, v in r.items()
+        }
+        for r in rows
+    ]
+
+
+def python_json(columns: tuple[str, ...], rows: list[tuple]) -> list[dict]:
+    """What the views wrote before PostgreSQL did: Python's json of iso_time and floats."""
+    return json.loads(
+        json.dumps([dict(zip(columns, (iso_time(r[0]), *r[1:]), strict=True)) for r in rows])
+    )
+
+
+@pytest.fixture
+def stored(alice_hive: DeviceHive) -> datetime:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    readings = [
+        {
+            "time": iso_time(now - timedelta(minutes=7 * n) + timedelta(microseconds=n * 1234)),
+            **metrics,
+        }
+        for n, metrics in enumerate(AWKWARD)
+    ]
+    readings_ingest(device_id=alice_hive.device_id, readings=readings)
+    return now
+
+
+def test_raw_page_is_the_json_python_writes(
+    alice_client: APIClient, alice_hive: DeviceHive, stored: datetime
+) -> None:
+    body = json.loads(alice_client.get(f"/hives/{alice_hive.hive.pk}/telemetry").content)
+    rows = readings_list(
+        device_id=alice_hive.device_id, start=stored - timedelta(hours=1), limit=100
+    )
+    assert body["results"] == python_json(("time", *METRICS), rows)
+    assert len(body["results"]) == len(AWKWARD)
+    first, second = body["results"][:2]
+    assert first["time"].endswith(":00Z")  # no ".000000" without microseconds
+    assert second["time"].endswith(".001234Z")
+    # whole numbers stay floats, an int sent for a float comes back a float
+    assert [type(first[m]) for m in METRICS] == [float] * 4
+    assert first["weight"] == 42.0 and body["results"][2]["sound_level"] == 3.0
+    assert type(body["results"][2]["sound_level"]) is float
+    assert second["sound_level"] is None
+
+
+def test_hourly_and_daily_are_the_json_python_writes(
+    alice_client: APIClient, alice_hive: DeviceHive, stored: datetime
+) -> None:
+    base = f"/hives/{alice_hive.hive.pk}/telemetry"
+    start = (stored - timedelta(days=2)).replace(minute=0)
+    hourly = json.loads(alice_client.get(f"{base}/hourly").content)["results"]
+    expected = python_json(
+        HOURLY_COLUMNS, readings_hourly_list(device_id=alice_hive.device_id, start=start)
+    )
+    assert hourly == approx_rows(expected)
+    assert sum(row["reading_count"] for row in hourly) == len(AWKWARD)
+    assert all(type(row["reading_count"]) is int for row in hourly)
+    daily = json.loads(alice_client.get(f"{base}/daily").content)["results"]
+    expected = python_json(
+        DAILY_COLUMNS, readings_daily_list(device_id=alice_hive.device_id, start=start)
+    )
+    assert daily == approx_rows(expected)
+    assert [type(row["weight_change"]) for row in daily] == [float] * len(daily)
+
+
+def test_a_page_without_rows_is_an_empty_list(
+    alice_client: APIClient, alice_hive: DeviceHive
+) -> None:
+    for suffix in ("", "/hourly", "/daily"):
+        response = alice_client.get(f"/hives/{alice_hive.hive.pk}/telemetry{suffix}")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/json"
+        assert json.loads(response.content)["results"] == []
