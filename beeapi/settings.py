@@ -117,10 +117,12 @@ DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 3)
 
 def _database(url: str) -> dict:
     config = dj_database_url.parse(url, engine="django.db.backends.postgresql")
+    # Django's PostgreSQL backend with a pool check that costs no round trip for a
+    # healthy connection (beeapi/db_backend/base.py).
+    config["ENGINE"] = "beeapi.db_backend"
     config["CONN_MAX_AGE"] = 0  # required with a pool: the pool owns connection lifetime
-    # With a pool, Django turns this into psycopg_pool's check_connection: every
-    # connection is tested before it is handed out, so a restarted server never gives a
-    # request a dead connection; the pool replaces it instead.
+    # With a pool, every connection is checked before it is handed out (quick_check), so
+    # a restarted server never gives a request a dead connection; the pool replaces it.
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = {
         "connect_timeout": DB_POOL_TIMEOUT,
@@ -398,23 +400,31 @@ LIVE_MAX_SOCKETS_PER_PROCESS = env_int("LIVE_MAX_SOCKETS_PER_PROCESS", 2000)
 # "replica_pins" remembers which clients just wrote, so they read the primary (read
 # replicas' read-your-writes): in Redis with REDIS_URL, so every server process knows;
 # else per process (then several processes each know only their own requests).
+# "entities" holds the hot entity lookups (apiary.selectors.device_by_key: device key ->
+# hive), forgotten on every change of a hive (apiary.signals); in Redis with REDIS_URL,
+# shared and invalidated across processes. Without Redis it is per process, which is
+# safe because `manage.py serve` runs one process without Redis; ENTITY_CACHE_SECONDS
+# bounds how long a change made by another process (a management command) goes unseen.
+
+
+def _shared_cache(name: str) -> dict:
+    if not REDIS_URL:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": name}
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"beeapi.{name}",
+        # A Redis that hangs costs a request a second, then it reads the database.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
+
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "replica_pins": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "beeapi",
-            # A Redis that hangs costs a request a second, then it reads the primary.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-        if REDIS_URL
-        else {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "replica-pins",
-        }
-    ),
+    "replica_pins": _shared_cache("replica-pins"),
+    "entities": _shared_cache("entities"),
 }
+ENTITY_CACHE_SECONDS = env_int("ENTITY_CACHE_SECONDS", 300)
 
 # --- Telemetry --------------------------------------------------------------------------
 # Compression and retention of raw readings (TimescaleDB mode; retention also drives the

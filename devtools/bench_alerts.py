@@ -15,8 +15,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from websockets.sync.client import connect
 
 from alerts.models import Alert, AlertRule, AlertState
-from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Event, Hive
+from apiary.services import hive_rotate_device_key
 from telemetry.validation import iso_time
 
 PREFIX = "bench-alert-"
@@ -30,8 +30,7 @@ def _hives(user: Any, name: str, count: int) -> list[tuple[Hive, str]]:
         hive, _ = Hive.objects.get_or_create(
             device_id=f"{PREFIX}{name}-{n:04d}", defaults={"apiary": apiary, "name": f"{name} {n}"}
         )
-        key = device_key_generate()
-        Hive.objects.filter(pk=hive.pk).update(device_key_hash=device_key_hash(key))
+        key = hive_rotate_device_key(hive=hive, actor=user)  # fresh keys: shown once
         hives.append((hive, key))
     return hives
 

@@ -35,6 +35,16 @@ def _storage_mode_markers(request: pytest.FixtureRequest, telemetry_mode: str | 
         pytest.skip("telemetry server runs TimescaleDB")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_entity_cache() -> None:
+    """A test's rolled-back hives must not answer from the device-key cache later."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["entities"], LocMemCache):  # never FLUSHDB someone's Redis
+        caches["entities"].clear()
+
+
 @pytest.fixture
 def alice(db: None) -> Any:
     """A registered beekeeper; permission tests pit bob against her data."""

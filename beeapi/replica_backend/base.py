@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
-from django.db.backends.postgresql import base
+
+from beeapi.db_backend import base
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -29,20 +30,24 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from apiary.models import Hive, Role
-from apiary.selectors import hive_by_device_key, hive_get_owned
+from apiary.selectors import device_by_key, hive_get_owned
 from apiary.services import hive_require_role
 from beeapi.middleware import body_too_large_body
-from beeapi.parsers import JSONParser, json_loads
+from beeapi.parsers import JSONParser
 from beeapi.strict import StrictQueryMixin
 from telemetry.api import serializers as s
 from telemetry.api.renderers import CSVRenderer
 from telemetry.selectors import (
     DAILY_COLUMNS,
     HOURLY_COLUMNS,
+    JsonPage,
     reading_latest,
+    readings_daily_json,
     readings_daily_list,
+    readings_hourly_json,
     readings_hourly_list,
     readings_list,
+    readings_page_json,
 )
 from telemetry.services import readings_ingest
 from telemetry.validation import METRICS, ReadingsInvalid, iso_time
@@ -76,7 +81,7 @@ _INGEST_RESPONSES = {
 }
 
 
-def _readings_from_body(request: Request, device_id: str) -> tuple[list[Any], bool]:
+def _readings_from_body(request: HttpRequest, device_id: str) -> tuple[list[Any], bool]:
     """The submitted readings and whether the body was a single reading.
 
     Parsed with json.loads straight from the body: a batch of thousands is validated in
@@ -87,8 +92,8 @@ def _readings_from_body(request: Request, device_id: str) -> tuple[list[Any], bo
     except RequestDataTooBig:
         raise BodyError(413, body_too_large_body()) from None
     try:
-        body = json_loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise BodyError(400, {"detail": f"Malformed JSON: {exc}", "code": "parse_error"}) from None
     if not isinstance(body, dict):
         raise BodyError(
@@ -120,18 +125,29 @@ def _too_large() -> dict[str, Any]:
     }
 
 
-def _ingest(request: Request, device_id: str) -> Response:
+def _ingest_result(request: HttpRequest, device_id: str) -> tuple[int, dict[str, Any]]:
+    """Read, validate and store the body's readings: the status and body to answer."""
     try:
         readings, single = _readings_from_body(request, device_id)
         result = readings_ingest(device_id=device_id, readings=readings)
     except BodyError as exc:
-        return Response(exc.body, status=exc.status_code)
+        return exc.status_code, exc.body
     except ReadingsInvalid as exc:
-        body = exc.errors["0"] if single else {"readings": exc.errors}
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    return Response(
+        return status.HTTP_400_BAD_REQUEST, exc.errors["0"] if single else {"readings": exc.errors}
+    return (
+        status.HTTP_201_CREATED if result.accepted else status.HTTP_200_OK,
         {"accepted": result.accepted, "duplicates": result.duplicates},
-        status=status.HTTP_201_CREATED if result.accepted else status.HTTP_200_OK,
+    )
+
+
+def _ingest(request: Request, device_id: str) -> Response:
+    code, body = _ingest_result(request, device_id)
+    return Response(body, status=code)
+
+
+def _json(code: int, body: dict[str, Any], **headers: str) -> HttpResponse:
+    return HttpResponse(
+        orjson.dumps(body), status=code, content_type="application/json", headers=headers
     )
 
 
@@ -168,17 +184,32 @@ class DeviceTelemetryView(StrictQueryMixin, APIView):
         tags=["telemetry"],
     )
     def post(self, request: Request) -> Response:
-        hive = hive_by_device_key(key=request.headers.get("X-Device-Key", ""))
-        if hive is None:
-            return Response(
+        # Served by dispatch() below; here for the schema and for requests it hands on.
+        return self._device_post(request)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The ingestion fast path: a POST of JSON without query parameters is answered
+        here, without DRF's request wrapper, content negotiation and renderer (this is
+        the one endpoint devices hit all day, with thousands of readings per request).
+        Everything else (other methods, query parameters, another content type) goes
+        through APIView as before, so its answers and errors do not change."""
+        if request.method != "POST" or request.GET or request.content_type != "application/json":
+            return super().dispatch(request, *args, **kwargs)
+        return self._device_post(request)
+
+    @staticmethod
+    def _device_post(request: HttpRequest) -> HttpResponse:
+        device = device_by_key(key=request.headers.get("X-Device-Key", ""))
+        if device is None:
+            return _json(
+                status.HTTP_401_UNAUTHORIZED,
                 {
                     "detail": "A valid X-Device-Key header is required.",
                     "code": "invalid_device_key",
                 },
-                status=status.HTTP_401_UNAUTHORIZED,
-                headers={"WWW-Authenticate": "X-Device-Key"},
+                **{"WWW-Authenticate": "X-Device-Key"},
             )
-        return _ingest(request, hive.device_id)
+        return _json(*_ingest_result(request, device.device_id))
 
 
 # --- Queries --------------------------------------------------------------------------
@@ -206,6 +237,31 @@ def _rows(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[st
     """Rows whose first column is a time, as JSON objects (plain dicts: a DRF serializer
     per row would cost more than the query)."""
     return [dict(zip(columns, (iso_time(row[0]), *row[1:]), strict=True)) for row in rows]
+
+
+def _wants_json(request: Request) -> bool:
+    return request.accepted_renderer.format == "json"
+
+
+def _next_url(request: Request, oldest: str | None) -> str | None:
+    """The URL of the next (older) page of a full page whose oldest reading is ``oldest``."""
+    if oldest is None:
+        return None
+    return replace_query_param(request.build_absolute_uri(), "before", oldest)
+
+
+def _json_response(
+    device_id: str, page: JsonPage, *, next_url: str | None = None, paged: bool = False
+) -> HttpResponse:
+    """``{"device_id", "results"[, "next"]}`` with the rows PostgreSQL rendered spliced in
+    as they are (telemetry.selectors._json_page), the same JSON a serializer would write."""
+    parts = [b'{"device_id":', orjson.dumps(device_id), b',"results":', page.rows.encode()]
+    if paged:
+        parts += [b',"next":', orjson.dumps(next_url)]
+    response = HttpResponse(b"".join(parts) + b"}", content_type="application/json")
+    if next_url:
+        response["Link"] = f'<{next_url}>; rel="next"'
+    return response
 
 
 class _TelemetryQueryView(StrictQueryMixin, APIView):
@@ -276,18 +332,20 @@ class HiveTelemetryView(_TelemetryQueryView):
     def get(self, request: Request, pk: int) -> Response:
         hive = _owned_hive(request, pk)
         query = _query(request, s.TelemetryQuerySerializer)
-        rows = readings_list(
-            device_id=hive.device_id,
-            start=query["start"],
-            end=query.get("end"),
-            before=query.get("before"),
-            limit=query["limit"],
-        )
-        next_url = None
-        if len(rows) == query["limit"]:
-            next_url = replace_query_param(
-                request.build_absolute_uri(), "before", iso_time(rows[-1][0])
-            )
+        window = {
+            "device_id": hive.device_id,
+            "start": query["start"],
+            "end": query.get("end"),
+            "before": query.get("before"),
+            "limit": query["limit"],
+        }
+        if _wants_json(request):
+            page = readings_page_json(**window)
+            next_url = _next_url(request, page.oldest if page.count == query["limit"] else None)
+            return _json_response(hive.device_id, page, next_url=next_url, paged=True)
+        rows = readings_list(**window)
+        oldest = iso_time(rows[-1][0]) if len(rows) == query["limit"] else None
+        next_url = _next_url(request, oldest)
         headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else None
         return Response(
             {
@@ -340,6 +398,9 @@ class HiveTelemetryHourlyView(_TelemetryQueryView):
         query = _query(request, s.HourlyQuerySerializer)
         # A bucket is named by the start of its hour: include the hour `start` falls in.
         start = query["start"].replace(minute=0, second=0, microsecond=0)
+        if _wants_json(request):
+            page = readings_hourly_json(device_id=hive.device_id, start=start, end=query.get("end"))
+            return _json_response(hive.device_id, page)
         rows = readings_hourly_list(device_id=hive.device_id, start=start, end=query.get("end"))
         return Response({"device_id": hive.device_id, "results": _rows(HOURLY_COLUMNS, rows)})
 
@@ -372,6 +433,11 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
     def get(self, request: Request, pk: int) -> Response:
         hive = _owned_hive(request, pk)
         query = _query(request, s.DailyQuerySerializer)
+        if _wants_json(request):
+            page = readings_daily_json(
+                device_id=hive.device_id, start=query["start"], end=query.get("end")
+            )
+            return _json_response(hive.device_id, page)
         rows = readings_daily_list(
             device_id=hive.device_id, start=query["start"], end=query.get("end")
         )

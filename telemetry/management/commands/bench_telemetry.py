@@ -44,8 +44,8 @@ from django.db import connections
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
-from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Device, Hive
+from apiary.services import hive_rotate_device_key
 from devtools.devserver import DaphneProcess, rss_mib
 from telemetry.services import COPY_SQL, COPY_TYPES
 from telemetry.timescale import TELEMETRY_DB, hourly_refresh, timescale_version
@@ -143,9 +143,9 @@ class Command(BaseCommand):
         api = []
         for n in range(self.options["api_devices"]):
             hive = self._hive(apiary, f"{API_PREFIX}{n:04d}")
-            key = device_key_generate()  # keys are shown once: make fresh ones per run
-            Hive.objects.filter(pk=hive.pk).update(device_key_hash=device_key_hash(key))
-            api.append((hive, key))
+            # Keys are shown once: fresh ones per run, through the service (which also
+            # forgets the cached old key).
+            api.append((hive, hive_rotate_device_key(hive=hive, actor=user)))
         return user, load, api
 
     def _hive(self, apiary: Apiary, device_id: str) -> Hive:

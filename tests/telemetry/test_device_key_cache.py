@@ -1,0 +1,137 @@
+"""The device-key lookup of POST /telemetry is cached (apiary.selectors.device_by_key) and
+forgotten on every change of the hive: a replaced key, a deleted hive or apiary, a new
+device_id. Run with the per-process cache and, where the test run has one, with Redis
+(the cache every server process shares)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import caches
+from django.db import connections
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from apiary.models import Hive
+from apiary.selectors import device_by_key
+from tests.telemetry.conftest import DeviceHive, jwt_client, reading
+
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
+
+REDIS_URL = os.environ.get("BEEAPI_TEST_REDIS_URL")
+LOCAL = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test-keys"}
+
+
+def redis_cache(url: str) -> dict:
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "beeapi-test-keys",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param(
+            "redis",
+            marks=pytest.mark.skipif(not REDIS_URL, reason="no Redis for the test run"),
+        ),
+    ]
+)
+def entity_cache(request: pytest.FixtureRequest) -> Iterator[str]:
+    config = LOCAL if request.param == "local" else redis_cache(REDIS_URL or "")
+    with override_settings(CACHES={"default": LOCAL, "entities": config}):
+        caches["entities"].clear()
+        yield request.param
+        caches["entities"].clear()
+
+
+def post(client: APIClient, key: str) -> int:
+    return client.post(
+        "/telemetry", [reading()][0], format="json", HTTP_X_DEVICE_KEY=key
+    ).status_code
+
+
+def hive_queries(key: str) -> int:
+    with CaptureQueriesContext(connections["default"]) as queries:
+        assert device_by_key(key=key) is not None
+    return sum('"hives"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_known_key_is_looked_up_once(entity_cache: str, alice_hive: DeviceHive) -> None:
+    assert hive_queries(alice_hive.key) == 1
+    assert hive_queries(alice_hive.key) == 0  # from the cache
+    assert device_by_key(key=alice_hive.key) == (alice_hive.hive.pk, alice_hive.device_id)
+
+
+def test_unknown_keys_are_not_cached(entity_cache: str) -> None:
+    for _ in range(2):
+        with CaptureQueriesContext(connections["default"]) as queries:
+            assert device_by_key(key="bk_not-a-key") is None
+        assert len(queries.captured_queries) == 1
+
+
+def test_a_replaced_key_stops_working_at_once(
+    entity_cache: str, alice_hive: DeviceHive, alice_client: APIClient
+) -> None:
+    device = APIClient()
+    assert post(device, alice_hive.key) == 201  # now cached
+    response = alice_client.post(f"/hives/{alice_hive.hive.pk}/device-key")
+    assert response.status_code == 201
+    assert post(device, alice_hive.key) == 401
+    assert post(device, response.json()["device_key"]) == 201
+
+
+def test_a_deleted_hive_or_apiary_takes_its_key_along(
+    entity_cache: str, alice_hive: DeviceHive, alice_client: APIClient
+) -> None:
+    device = APIClient()
+    assert post(device, alice_hive.key) == 201
+    assert alice_client.delete(f"/hives/{alice_hive.hive.pk}").status_code == 204
+    assert post(device, alice_hive.key) == 401
+
+
+def test_an_apiary_deleted_with_its_hives_takes_their_keys_along(
+    entity_cache: str, alice_hive: DeviceHive, alice_client: APIClient
+) -> None:
+    device = APIClient()
+    assert post(device, alice_hive.key) == 201
+    apiary = alice_hive.hive.apiary_id
+    assert alice_client.delete(f"/apiaries/{apiary}").status_code == 204
+    assert not Hive.objects.filter(pk=alice_hive.hive.pk).exists()
+    assert post(device, alice_hive.key) == 401
+
+
+def test_a_new_device_id_is_seen_at_once(
+    entity_cache: str, alice: object, alice_apiary: object
+) -> None:
+    owner = jwt_client(alice)  # type: ignore[arg-type]
+    created = owner.post(
+        "/hives",
+        {"apiary": alice_apiary.pk, "name": "Fresh"},
+        format="json",  # type: ignore[attr-defined]
+    ).json()
+    assert device_by_key(key=created["device_key"]).device_id == created["device_id"]
+    changed = owner.patch(f"/hives/{created['id']}", {"device_id": "renamed-1"}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert device_by_key(key=created["device_key"]).device_id == "renamed-1"
+
+
+def test_a_cache_that_is_down_costs_a_query_not_the_request(alice_hive: DeviceHive) -> None:
+    # A port nothing listens on: every cache call fails.
+    with override_settings(
+        CACHES={"default": LOCAL, "entities": redis_cache("redis://127.0.0.1:1/0")}
+    ):
+        device = APIClient()
+        assert post(device, alice_hive.key) == 201
+        assert post(device, "bk_wrong") == 401
+        response = jwt_client(alice_hive.hive.apiary.owner).post(
+            f"/hives/{alice_hive.hive.pk}/device-key"
+        )
+        assert response.status_code == 201
+        assert post(device, alice_hive.key) == 401
