@@ -1,6 +1,8 @@
 """ASGI entry point served by daphne: HTTP through Django, WebSockets through Channels."""
 
+import asyncio
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -10,13 +12,21 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from alerts.routing import websocket_urlpatterns as alert_sockets  # noqa: E402
+from telemetry.live import server_loop_set  # noqa: E402
 from telemetry.routing import websocket_urlpatterns as telemetry_sockets  # noqa: E402
 from telemetry.timescale import log_mode  # noqa: E402
 from telemetry.ws_auth import websocket_stack  # noqa: E402
 
+
+async def http_application(scope: dict, receive: Any, send: Any) -> None:
+    # Live messages sent from views go through this loop (telemetry.live.group_send).
+    server_loop_set(asyncio.get_running_loop())
+    await django_asgi_app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_application,
         "websocket": websocket_stack(URLRouter(telemetry_sockets + alert_sockets)),
     }
 )
