@@ -37,6 +37,7 @@ logger = logging.getLogger("telemetry")
 FLUSH_INTERVAL_SECONDS = 5.0
 MAX_ATTEMPTS = 5
 HOUR = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Range = tuple[datetime, datetime]
 
@@ -64,8 +65,19 @@ def coalesce(ranges: Iterable[Range]) -> list[Range]:
 
 
 def hour_ranges(times: Iterable[datetime]) -> list[Range]:
-    """The hours that ``times`` fall in, as coalesced [start, end) ranges."""
-    return coalesce((hour, hour + HOUR) for hour in {floor_hour(t) for t in times})
+    """The hours that ``times`` (aware) fall in, as coalesced [start, end) ranges.
+
+    Hours counted as integers since the epoch (one C call per time, no datetime built
+    per reading): ingestion calls this for every batch of older readings.
+    """
+    hours = sorted({int(t.timestamp() // 3600) for t in times})
+    ranges: list[tuple[int, int]] = []
+    for hour in hours:
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1] = (ranges[-1][0], hour + 1)
+        else:
+            ranges.append((hour, hour + 1))
+    return [(_EPOCH + start * HOUR, _EPOCH + end * HOUR) for start, end in ranges]
 
 
 def late_readings_note(times: list[datetime], *, now: datetime | None = None) -> None:
