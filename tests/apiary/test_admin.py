@@ -13,6 +13,12 @@ from apiary.models import Apiary, Event, Hive, QueenBee
 from tests.factories import ApiaryFactory, EventFactory, HiveFactory, QueenFactory
 
 
+def keyed_hive(*, key: str) -> Hive | None:
+    """The hive a device key writes, through the (cached) lookup ingestion uses."""
+    device = selectors.device_by_key(key=key)
+    return None if device is None else Hive.objects.get(pk=device.hive_id)
+
+
 def _admin(user) -> Client:
     client = Client()
     client.force_login(user)
@@ -213,7 +219,7 @@ def test_hive_added_inline_shows_its_device_key_once(alice, alice_apiary) -> Non
 
     assert response.status_code == 200
     key = _shown_key(response.content.decode(), "inl-1")
-    assert selectors.hive_by_device_key(key=key) == Hive.objects.get(device_id="inl-1")
+    assert keyed_hive(key=key) == Hive.objects.get(device_id="inl-1")
     assert key not in client.get(url).content.decode()
 
 
@@ -238,10 +244,10 @@ def test_replace_device_key_action_shows_new_keys_and_the_old_ones_stop(
     html = response.content.decode()
     for hive in (alice_hive, second):
         key = _shown_key(html, hive.device_id)
-        assert selectors.hive_by_device_key(key=key) == hive
-        assert selectors.hive_by_device_key(key=f"device-key-{hive.device_id}") is None
+        assert keyed_hive(key=key) == hive
+        assert keyed_hive(key=f"device-key-{hive.device_id}") is None
     assert "bob-001" not in html
-    assert selectors.hive_by_device_key(key="device-key-bob-001") == bobs
+    assert keyed_hive(key="device-key-bob-001") == bobs
     assert key not in client.get("/admin/apiary/hive/").content.decode()  # shown once
 
 
@@ -259,14 +265,14 @@ def test_replace_device_key_from_the_hive_page(alice, alice_hive) -> None:
     assert client.post(url).status_code == 403  # no CSRF token
     token = client.cookies["csrftoken"].value
     assert client.put(url, headers={"X-CSRFToken": token}).status_code == 405
-    assert selectors.hive_by_device_key(key="device-key-alice-001") == alice_hive
+    assert keyed_hive(key="device-key-alice-001") == alice_hive
 
     response = client.post(url, {"csrfmiddlewaretoken": token})
 
     assert response.status_code == 302 and response["Location"] == change_url
     key = _shown_key(client.get(change_url).content.decode(), "alice-001")
-    assert selectors.hive_by_device_key(key="device-key-alice-001") is None
-    assert selectors.hive_by_device_key(key=key) == alice_hive
+    assert keyed_hive(key="device-key-alice-001") is None
+    assert keyed_hive(key=key) == alice_hive
 
 
 @pytest.mark.django_db
@@ -276,7 +282,7 @@ def test_bob_cannot_replace_alices_device_key(bob, alice_hive) -> None:
 
     assert client.get(url).status_code == 404
     assert client.post(url).status_code == 404
-    assert selectors.hive_by_device_key(key="device-key-alice-001") == alice_hive
+    assert keyed_hive(key="device-key-alice-001") == alice_hive
 
 
 # --- Service errors are form errors -----------------------------------------------------
