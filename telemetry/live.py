@@ -20,7 +20,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from telemetry.selectors import readings_list
-from telemetry.validation import messages
+from telemetry.validation import row_messages
 
 logger = logging.getLogger("telemetry.live")
 
@@ -130,4 +130,4 @@ def hive_streams_close(*, hive_id: int) -> None:
 def readings_history(device_id: str, size: int = HISTORY_SIZE) -> list[dict[str, Any]]:
     """The device's last ``size`` readings, oldest first, in the stream's JSON shape."""
     newest_first = readings_list(device_id=device_id, start=_EPOCH, limit=size)
-    return messages(list(reversed(newest_first)))
+    return row_messages(list(reversed(newest_first)))

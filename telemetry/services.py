@@ -86,12 +86,12 @@ def _copy(device_id: str, readings: list[ValidReading]) -> None:
     with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(COPY_SQL) as copy:
             copy.set_types(COPY_TYPES)
-            for reading in readings:
-                copy.write_row((device_id, *reading))
+            for time, temperature, humidity, weight, sound_level, _ in readings:
+                copy.write_row((device_id, time, temperature, humidity, weight, sound_level))
 
 
 def _insert_ignoring_conflicts(device_id: str, readings: list[ValidReading]) -> set[datetime]:
-    columns = [list(column) for column in zip(*readings, strict=True)]
+    columns = [list(column) for column in zip(*readings, strict=True)][:5]  # not .stamp
     with connections[TELEMETRY_DB].cursor() as cursor:
         cursor.execute(INSERT_IGNORING_CONFLICTS_SQL, [device_id, *columns])
         return {row[0] for row in cursor.fetchall()}

@@ -14,6 +14,7 @@ re-sent reading: the first occurrence is kept and the rest are counted as duplic
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -40,23 +41,39 @@ class ValidReading(NamedTuple):
     humidity: float | None
     weight: float | None
     sound_level: float | None
+    # ``time`` as the API writes it (iso_time), when the device sent it in exactly that
+    # form: the live message reuses it instead of formatting the time again.
+    stamp: str = ""
+
+
+# The form iso_time() writes for a time without microseconds; a string of this form that
+# datetime.fromisoformat() accepts is the iso_time() of what it parses to.
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").fullmatch
 
 
 def messages(readings: list[ValidReading]) -> list[dict[str, Any]]:
-    """The JSON shape of readings, as the API and the live stream show them.
+    """The JSON shape of validated readings, as the API and the live stream show them.
 
-    Validated readings are in UTC, so isoformat() ends in "+00:00"; one comprehension
-    because it runs for every stored batch.
+    One comprehension because it runs for every stored batch; formatting a datetime cost
+    more than the rest of the dict, so a time the device sent in the API's own form is
+    carried through as it came (ValidReading.stamp).
     """
     return [
         {
-            "time": time.isoformat()[:-6] + "Z",
+            "time": stamp or time.isoformat()[:-6] + "Z",
             "temperature": temperature,
             "humidity": humidity,
             "weight": weight,
             "sound_level": sound_level,
         }
-        for time, temperature, humidity, weight, sound_level in readings
+        for time, temperature, humidity, weight, sound_level, stamp in readings
+    ]
+
+
+def row_messages(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The same shape for rows read back from the database: (time, *METRICS)."""
+    return [
+        dict(zip(("time", *METRICS), (iso_time(row[0]), *row[1:]), strict=True)) for row in rows
     ]
 
 
@@ -149,9 +166,11 @@ def readings_validate(
     by_time: dict[datetime, ValidReading] = {}
     duplicates = 0
     errors: dict[str, Errors] = {}
+    canonical = _CANONICAL_TIME
     for index, item in enumerate(items):
         try:
-            time = parse(item["time"])
+            raw = item["time"]
+            time = parse(raw)
             t = item.get("temperature")
             h = item.get("humidity")
             w = item.get("weight")
@@ -184,6 +203,7 @@ def readings_validate(
                 None if h is None else float(h),
                 None if w is None else float(w),
                 None if s is None else float(s),
+                raw if canonical(raw) else "",
             )
     if errors:
         raise ReadingsInvalid(errors)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from telemetry.validation import ReadingsInvalid, readings_validate
+from telemetry.validation import ReadingsInvalid, iso_time, messages, readings_validate
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -98,3 +98,25 @@ def test_matching_device_id_is_accepted() -> None:
         now=NOW,
     )
     assert len(valid) == 1
+
+
+def test_live_messages_write_every_time_as_the_api_does() -> None:
+    # Times already in the API's form are carried through as sent; every other form a
+    # device may use is written again, so the stream never shows a time as it came.
+    sent = [
+        "2026-06-01T10:00:00Z",  # the API's form
+        "2026-06-01T12:01:00+02:00",  # an offset
+        "2026-06-01T10:02:00.000Z",  # zero microseconds
+        "2026-06-01T10:03:00.5Z",  # a fraction
+        "2026-06-01T10:04:00+00:00",  # UTC, spelled out
+        "2026-06-01 10:05:00Z",  # a space for the T
+        "2026-W22-1T10:06:00Z",  # an ISO week date (Monday of week 22 is 2026-05-25)
+    ]
+    valid, _ = readings_validate(
+        [{"time": time, "weight": 40.0} for time in sent], device_id="dev-1", now=NOW
+    )
+    shown = [message["time"] for message in messages(valid)]
+    assert shown == [iso_time(reading.time) for reading in valid]
+    assert "2026-06-01T10:00:00Z" in shown and "2026-06-01T10:03:00.500000Z" in shown
+    assert "2026-05-25T10:06:00Z" in shown
+    assert [r.stamp for r in valid if r.stamp] == ["2026-06-01T10:00:00Z"]
