@@ -1,27 +1,19 @@
-"""JSON in: one parser for every API view, and one loader for the views that parse raw.
+"""JSON in: one parser for every API view (telemetry ingestion parses its body with
+orjson itself, see telemetry.api.views).
 
 Python's json module recurses per nesting level, so a body nested thousands of levels
-deep raised RecursionError (a 500) before any validation ran. Both paths turn it into
-a 400 naming the problem.
+deep raised RecursionError (a 500) before any validation ran; the parser turns it into a
+400 naming the problem.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 TOO_DEEP = "JSON parse error - nested too deeply."
-
-
-def json_loads(raw: bytes | str) -> Any:
-    """``json.loads`` that raises ValueError for any malformed body, however deep."""
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 class JSONParser(parsers.JSONParser):

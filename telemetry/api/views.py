@@ -84,8 +84,9 @@ _INGEST_RESPONSES = {
 def _readings_from_body(request: HttpRequest, device_id: str) -> tuple[list[Any], bool]:
     """The submitted readings and whether the body was a single reading.
 
-    Parsed with json.loads straight from the body: a batch of thousands is validated in
-    bulk by the service, not field by field by a serializer.
+    Parsed with orjson straight from the body (it refuses NaN, lone surrogates and JSON
+    nested too deeply as malformed): a batch of thousands is validated in bulk by the
+    service, not field by field by a serializer.
     """
     try:
         raw = request.body
