@@ -9,8 +9,6 @@ equal the aggregates computed from the raw rows, which is what every test checks
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -30,7 +28,8 @@ from telemetry.models import Reading, ReadingHourly
 from telemetry.selectors import HOURLY_COLUMNS
 from telemetry.services import readings_ingest, readings_purge
 from telemetry.validation import METRICS, iso_time
-from tests.servers import ROOT, database_url
+from tests.foundation.test_backup import manage
+from tests.servers import database_url
 from tests.telemetry.conftest import DeviceHive
 
 pytestmark = [
@@ -424,15 +423,7 @@ def test_backup_and_restore_keep_the_hourly_figures(tmp_path: Path) -> None:
     base = admin_url.rsplit("/", 1)[0]
     try:
         env = {"POSTGRES_URL": f"{base}/{names[0]}", "TIMESCALE_URL": f"{base}/{names[1]}"}
-        result = subprocess.run(
-            [sys.executable, "manage.py", "restore", "--from", str(tmp_path / "backup")],
-            cwd=ROOT,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "beeapi.settings_test", **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = manage(env, "restore", "--from", str(tmp_path / "backup"))
         assert result.returncode == 0, result.stdout + result.stderr
         with psycopg.connect(env["TIMESCALE_URL"]) as conn:
             # pg_restore loads the totals as dumped and creates the triggers after the
