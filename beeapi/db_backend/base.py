@@ -25,8 +25,11 @@ def quick_check(conn: psycopg.Connection) -> None:
     """Raise if ``conn`` is unusable; a round trip only when its socket has news."""
     if conn.closed or conn.broken:
         raise psycopg.OperationalError("the connection is closed")
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    # poll(), not select(): a process holding 2,000 sockets has descriptors past
+    # select()'s limit of 1,024.
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
         ConnectionPool.check_connection(conn)
 
 

@@ -41,3 +41,24 @@ def test_quick_check_asks_the_server_only_when_the_socket_has_news() -> None:
         with pytest.raises(psycopg.OperationalError):
             quick_check(conn)
         assert sent == [""]  # the full check ran, and failed
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+def test_quick_check_works_past_descriptor_1024() -> None:
+    # A server process with 2,000 sockets open: its database connections get descriptors
+    # that select() cannot watch.
+    import os
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"only {soft} file descriptors allowed")
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with psycopg.connect(database_url("default"), autocommit=True) as conn:
+            assert conn.fileno() > 1024
+            quick_check(conn)  # no ValueError
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        for fd in spare:
+            os.close(fd)
