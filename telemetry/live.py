@@ -67,9 +67,10 @@ def group_send(group: str, message: dict[str, Any]) -> None:
     In a server process (a view running on one of daphne's worker threads) the send is
     handed to the server's event loop and not waited for: the request no longer waits
     for the loop to take its turn (publishing, that wait included, was a fifth of an
-    ingestion request's time in a profile). Messages of one thread still go out in the
-    order they were sent. Elsewhere (management commands, tests without a server) it runs
-    to completion here.
+    ingestion request's time in a profile). Sends are started in the order they were
+    handed over; with Redis, two batches of one device posted at nearly the same moment
+    may reach a socket in either order (each reading carries its time). Elsewhere
+    (management commands, tests without a server) it runs to completion here.
     """
     layer = get_channel_layer()
     if layer is None:
