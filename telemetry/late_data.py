@@ -49,10 +49,6 @@ _wakeup = threading.Event()
 _flushing = threading.Lock()  # one refresh pass at a time (worker or late_refresh_flush)
 
 
-def floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def coalesce(ranges: Iterable[Range]) -> list[Range]:
     """Sorted ranges with overlapping or touching ones merged."""
     merged: list[Range] = []

@@ -70,11 +70,15 @@ def messages(readings: list[ValidReading]) -> list[dict[str, Any]]:
     ]
 
 
+def timed_rows(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows whose first column is a time, as JSON objects keyed by ``columns`` (plain
+    dicts: a DRF serializer per row would cost more than the query)."""
+    return [dict(zip(columns, (iso_time(row[0]), *row[1:]), strict=True)) for row in rows]
+
+
 def row_messages(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """The same shape for rows read back from the database: (time, *METRICS)."""
-    return [
-        dict(zip(("time", *METRICS), (iso_time(row[0]), *row[1:]), strict=True)) for row in rows
-    ]
+    return timed_rows(("time", *METRICS), rows)
 
 
 class ReadingsInvalid(Exception):

@@ -7,6 +7,7 @@ outage surfaces as django.db.OperationalError, which beeapi.exceptions turns int
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -50,7 +51,7 @@ from telemetry.selectors import (
     readings_page_json,
 )
 from telemetry.services import readings_ingest
-from telemetry.validation import METRICS, ReadingsInvalid, iso_time
+from telemetry.validation import METRICS, ReadingsInvalid, iso_time, timed_rows
 
 READING_COLUMNS = ("time", *METRICS)
 TIME_PARAMS = ("start", "end", "before")
@@ -234,12 +235,6 @@ def _query(request: Request, serializer_class: type[s._RangeQuerySerializer]) ->
     return serializer.validated_data
 
 
-def _rows(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Rows whose first column is a time, as JSON objects (plain dicts: a DRF serializer
-    per row would cost more than the query)."""
-    return [dict(zip(columns, (iso_time(row[0]), *row[1:]), strict=True)) for row in rows]
-
-
 def _wants_json(request: Request) -> bool:
     return request.accepted_renderer.format == "json"
 
@@ -273,6 +268,21 @@ class _TelemetryQueryView(StrictQueryMixin, APIView):
     csv_columns: tuple[str, ...] = ()
     csv_name = "telemetry"
     query_serializer: type[s._RangeQuerySerializer]
+
+    def page(
+        self,
+        request: Request,
+        device_id: str,
+        as_json: Callable[..., JsonPage],
+        as_rows: Callable[..., list[tuple[Any, ...]]],
+        **window: Any,
+    ) -> HttpResponse:
+        """The whole window: as JSON PostgreSQL wrote (``as_json``), or for CSV as rows
+        (``as_rows``) keyed by csv_columns; only the one the client asked for runs."""
+        if _wants_json(request):
+            return _json_response(device_id, as_json(device_id=device_id, **window))
+        rows = as_rows(device_id=device_id, **window)
+        return Response({"device_id": device_id, "results": timed_rows(self.csv_columns, rows)})
 
     def allowed_query_params(self, request: Request) -> set[str]:
         return set(self.query_serializer().fields) if request.method == "GET" else set()
@@ -351,7 +361,7 @@ class HiveTelemetryView(_TelemetryQueryView):
         return Response(
             {
                 "device_id": hive.device_id,
-                "results": _rows(READING_COLUMNS, rows),
+                "results": timed_rows(READING_COLUMNS, rows),
                 "next": next_url,
             },
             headers=headers,
@@ -399,11 +409,14 @@ class HiveTelemetryHourlyView(_TelemetryQueryView):
         query = _query(request, s.HourlyQuerySerializer)
         # A bucket is named by the start of its hour: include the hour `start` falls in.
         start = query["start"].replace(minute=0, second=0, microsecond=0)
-        if _wants_json(request):
-            page = readings_hourly_json(device_id=hive.device_id, start=start, end=query.get("end"))
-            return _json_response(hive.device_id, page)
-        rows = readings_hourly_list(device_id=hive.device_id, start=start, end=query.get("end"))
-        return Response({"device_id": hive.device_id, "results": _rows(HOURLY_COLUMNS, rows)})
+        return self.page(
+            request,
+            hive.device_id,
+            readings_hourly_json,
+            readings_hourly_list,
+            start=start,
+            end=query.get("end"),
+        )
 
 
 class HiveTelemetryDailyView(_TelemetryQueryView):
@@ -434,15 +447,14 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
     def get(self, request: Request, pk: int) -> Response:
         hive = _owned_hive(request, pk)
         query = _query(request, s.DailyQuerySerializer)
-        if _wants_json(request):
-            page = readings_daily_json(
-                device_id=hive.device_id, start=query["start"], end=query.get("end")
-            )
-            return _json_response(hive.device_id, page)
-        rows = readings_daily_list(
-            device_id=hive.device_id, start=query["start"], end=query.get("end")
+        return self.page(
+            request,
+            hive.device_id,
+            readings_daily_json,
+            readings_daily_list,
+            start=query["start"],
+            end=query.get("end"),
         )
-        return Response({"device_id": hive.device_id, "results": _rows(DAILY_COLUMNS, rows)})
 
 
 class HiveTelemetryLatestView(StrictQueryMixin, APIView):
@@ -464,4 +476,4 @@ class HiveTelemetryLatestView(StrictQueryMixin, APIView):
         row = reading_latest(device_id=hive.device_id)
         if row is None:
             raise NotFound("This hive has no readings yet.")
-        return Response({"device_id": hive.device_id, **_rows(READING_COLUMNS, [row])[0]})
+        return Response({"device_id": hive.device_id, **timed_rows(READING_COLUMNS, [row])[0]})
