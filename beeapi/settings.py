@@ -113,6 +113,10 @@ DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 # Seconds a request waits for a pooled connection (or a new one) before the database
 # counts as unavailable and the request answers 503.
 DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 3)
+# Threads of a server process that answer HTTP requests (beeapi/asgi_http.py). One
+# request holds at most one connection of each pool, so as many threads as pooled
+# connections never wait for one; more requests queue for a thread.
+HTTP_THREADS = env_int("HTTP_THREADS", DB_POOL_MAX_SIZE)
 
 
 def _database(url: str) -> dict:
