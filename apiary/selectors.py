@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import connections, router
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from apiary.device_keys import device_key_hash
@@ -93,6 +94,36 @@ def hive_list(*, user: Any) -> QuerySet[Hive]:
             role=_role_annotation(user, "apiary_id", "apiary__owner_id"),
         )
     )
+
+
+# hive_list_owned(user).filter(pk=...) written out once: the telemetry reads ask it on
+# every request and need only the device_id. Django took 2 ms to build, compile and load
+# the ORM query (a fifth of a 24 h page); this takes 0.3 ms. The rule is _visible's: the
+# owner, or a member in any role (tests/apiary/test_selectors.py compares the two).
+def _column(model: Any, field: str) -> str:
+    return model._meta.get_field(field).column
+
+
+_DEVICE_ID_VISIBLE_SQL = (
+    f"SELECT h.{_column(Hive, 'device_id')} FROM {Hive._meta.db_table} h"
+    f" JOIN {Apiary._meta.db_table} a ON a.id = h.{_column(Hive, 'apiary')}"
+    f" WHERE h.id = %(hive)s AND (a.{_column(Apiary, 'owner')} = %(user)s OR EXISTS ("
+    f"SELECT 1 FROM {Membership._meta.db_table} m"
+    f" WHERE m.{_column(Membership, 'apiary')} = a.id"
+    f" AND m.{_column(Membership, 'user')} = %(user)s))"
+)
+_DEVICE_ID_SQL = (
+    f"SELECT {_column(Hive, 'device_id')} FROM {Hive._meta.db_table} WHERE id = %(hive)s"
+)
+
+
+def hive_device_id_visible(*, user: Any, hive_id: int) -> str | None:
+    """The device_id of a hive the user may see (hive_get_owned's rule), or None."""
+    sql = _DEVICE_ID_SQL if _is_superuser(user) else _DEVICE_ID_VISIBLE_SQL
+    with connections[router.db_for_read(Hive)].cursor() as cursor:
+        cursor.execute(sql, {"hive": hive_id, "user": user.pk})
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def hive_get_owned(*, user: Any, hive_id: int) -> Hive | None:

@@ -31,7 +31,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from apiary.models import Hive, Role
-from apiary.selectors import device_by_key, hive_get_owned
+from apiary.selectors import device_by_key, hive_device_id_visible, hive_get_owned
 from apiary.services import hive_require_role
 from beeapi.middleware import body_too_large_body
 from beeapi.parsers import JSONParser
@@ -224,6 +224,14 @@ def _owned_hive(request: Request, pk: int) -> Hive:
     return hive
 
 
+def _visible_device_id(request: Request, pk: int) -> str:
+    """The device_id of a hive the user may read; what the read views need of it."""
+    device_id = hive_device_id_visible(user=request.user, hive_id=pk)
+    if device_id is None:
+        raise NotFound("No such hive.")
+    return device_id
+
+
 def _query(request: Request, serializer_class: type[s._RangeQuerySerializer]) -> dict[str, Any]:
     # A "+" in an unencoded offset (…T12:00:00+02:00) arrives as a space.
     params = {
@@ -341,10 +349,10 @@ class HiveTelemetryView(_TelemetryQueryView):
         tags=["telemetry"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        hive = _owned_hive(request, pk)
+        device_id = _visible_device_id(request, pk)
         query = _query(request, s.TelemetryQuerySerializer)
         window = {
-            "device_id": hive.device_id,
+            "device_id": device_id,
             "start": query["start"],
             "end": query.get("end"),
             "before": query.get("before"),
@@ -353,14 +361,14 @@ class HiveTelemetryView(_TelemetryQueryView):
         if _wants_json(request):
             page = readings_page_json(**window)
             next_url = _next_url(request, page.oldest if page.count == query["limit"] else None)
-            return _json_response(hive.device_id, page, next_url=next_url, paged=True)
+            return _json_response(device_id, page, next_url=next_url, paged=True)
         rows = readings_list(**window)
         oldest = iso_time(rows[-1][0]) if len(rows) == query["limit"] else None
         next_url = _next_url(request, oldest)
         headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else None
         return Response(
             {
-                "device_id": hive.device_id,
+                "device_id": device_id,
                 "results": timed_rows(READING_COLUMNS, rows),
                 "next": next_url,
             },
@@ -405,13 +413,13 @@ class HiveTelemetryHourlyView(_TelemetryQueryView):
         tags=["telemetry"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        hive = _owned_hive(request, pk)
+        device_id = _visible_device_id(request, pk)
         query = _query(request, s.HourlyQuerySerializer)
         # A bucket is named by the start of its hour: include the hour `start` falls in.
         start = query["start"].replace(minute=0, second=0, microsecond=0)
         return self.page(
             request,
-            hive.device_id,
+            device_id,
             readings_hourly_json,
             readings_hourly_list,
             start=start,
@@ -445,11 +453,11 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
         tags=["telemetry"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        hive = _owned_hive(request, pk)
+        device_id = _visible_device_id(request, pk)
         query = _query(request, s.DailyQuerySerializer)
         return self.page(
             request,
-            hive.device_id,
+            device_id,
             readings_daily_json,
             readings_daily_list,
             start=query["start"],
@@ -472,8 +480,8 @@ class HiveTelemetryLatestView(StrictQueryMixin, APIView):
         tags=["telemetry"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        hive = _owned_hive(request, pk)
-        row = reading_latest(device_id=hive.device_id)
+        device_id = _visible_device_id(request, pk)
+        row = reading_latest(device_id=device_id)
         if row is None:
             raise NotFound("This hive has no readings yet.")
-        return Response({"device_id": hive.device_id, **timed_rows(READING_COLUMNS, [row])[0]})
+        return Response({"device_id": device_id, **timed_rows(READING_COLUMNS, [row])[0]})
