@@ -177,6 +177,10 @@ class Command(BaseCommand):
         )
         started = time.perf_counter()
         with psycopg.connect(self.telemetry) as conn:
+            # The compression policy may compress the first hives' chunks while the later
+            # ones load; replacing a partial load must not stop at TimescaleDB's
+            # decompression limit (a placeholder setting on plain PostgreSQL).
+            conn.execute("SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0")
             for number, hive in enumerate(todo, start=1):
                 conn.execute("DELETE FROM readings WHERE device_id = %s", [hive.device_id])
                 with conn.cursor().copy(COPY_SQL) as copy:
