@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import orjson
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -115,9 +116,12 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         await self._send_readings("history", history)
 
     async def _send_readings(self, kind: str, readings: list[dict[str, Any]]) -> None:
-        await self.send_json(
-            {"type": kind, "hive": self.hive_id, "device_id": self.device_id, "readings": readings}
-        )
+        await self._send_frame(kind, orjson.dumps(readings).decode())
+
+    async def _send_frame(self, kind: str, readings_json: str) -> None:
+        """``{"type", "hive", "device_id", "readings"}`` around readings already encoded."""
+        head = orjson.dumps({"type": kind, "hive": self.hive_id, "device_id": self.device_id})
+        await self.send(text_data=f'{head.decode()[:-1]},"readings":{readings_json}}}')
 
     def _schedule_expiry(self) -> None:
         expires = self.scope.get("token_exp")
@@ -162,10 +166,11 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
                 "live message for %r dropped on hive %s", event.get("device_id"), self.hive_id
             )
             return
-        readings = event["readings"]
         if self._history_times:
             # A batch that landed between joining the group and reading the history.
-            readings = [r for r in readings if r["time"] not in self._history_times]
-            self._history_times = frozenset()
-        if readings:
-            await self._send_readings("readings", readings)
+            seen, self._history_times = self._history_times, frozenset()
+            readings = [r for r in orjson.loads(event["readings_json"]) if r["time"] not in seen]
+            if readings:
+                await self._send_readings("readings", readings)
+            return
+        await self._send_frame("readings", event["readings_json"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from beeapi.asgi import application
 from telemetry.models import Reading
 from telemetry.services import readings_ingest
 from tests.accounts.factories import BeekeeperFactory
-from tests.telemetry.conftest import make_hive, reading
+from tests.telemetry.conftest import make_hive, minutes_ago, reading
 
 LIVE = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 
@@ -246,6 +247,49 @@ def test_a_stuck_subscriber_never_blocks_ingestion_or_other_sockets(owner: Any) 
             assert result.accepted == 1
             assert (await ws.receive_json_from(timeout=5))["type"] == "readings"
         await ws.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+def test_a_batch_overlapping_the_history_sends_only_the_new_readings_once(owner: Any) -> None:
+    """The first live batch may hold readings that the history already showed (they
+    landed between joining the group and reading the history): those are left out of
+    that batch only. Every socket gets the batch encoded once by the publisher."""
+    from telemetry.live import publish_readings
+
+    device = make_hive(owner, "live-011")
+    old = datetime.now(UTC) - timedelta(minutes=5)
+    Reading.objects.create(device_id="live-011", time=old, temperature=31.0)
+    shown = {"time": old.isoformat()[:-6] + "Z", "temperature": 31.0}
+    new = {"time": minutes_ago(1), "temperature": 32.0}
+
+    async def scenario() -> None:
+        sockets = [
+            WebsocketCommunicator(
+                application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner)}"
+            )
+            for _ in range(2)
+        ]
+        for ws in sockets:
+            assert (await ws.connect())[0]
+            history = await ws.receive_json_from(timeout=5)
+            assert [r["temperature"] for r in history["readings"]] == [31.0]
+        await database_sync_to_async(publish_readings)("live-011", [shown, new])
+        for ws in sockets:
+            first = await ws.receive_json_from(timeout=5)
+            assert (first["type"], first["hive"], first["device_id"]) == (
+                "readings",
+                device.hive.id,
+                "live-011",
+            )
+            assert first["readings"] == [new]
+        await database_sync_to_async(publish_readings)("live-011", [shown, new])
+        frames = [await ws.receive_from(timeout=5) for ws in sockets]
+        assert frames[0] == frames[1]
+        assert json.loads(frames[0])["readings"] == [shown, new]
+        for ws in sockets:
+            await ws.disconnect()
 
     _run(scenario)
 
