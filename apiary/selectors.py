@@ -117,10 +117,20 @@ _DEVICE_ID_SQL = (
 )
 
 
-def hive_device_id_visible(*, user: Any, hive_id: int) -> str | None:
-    """The device_id of a hive the user may see (hive_get_owned's rule), or None."""
+def hive_device_id_visible(*, user: Any, hive_id: int | str) -> str | None:
+    """The device_id of a hive the user may see (hive_get_owned's rule), or None.
+    ``hive_id`` may be the URL's digits; one that no id column can hold is no hive (as
+    the ORM's empty result), not a database error."""
+    connection = connections[router.db_for_read(Hive)]
+    low, high = connection.ops.integer_field_range(Hive._meta.pk.get_internal_type())
+    try:
+        hive_id = int(hive_id)
+    except (TypeError, ValueError):
+        return None
+    if not low <= hive_id <= high:
+        return None
     sql = _DEVICE_ID_SQL if _is_superuser(user) else _DEVICE_ID_VISIBLE_SQL
-    with connections[router.db_for_read(Hive)].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, {"hive": hive_id, "user": user.pk})
         row = cursor.fetchone()
     return row[0] if row else None

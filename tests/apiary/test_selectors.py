@@ -50,3 +50,10 @@ def test_device_id_visible_ends_with_the_membership(alice: Any, alice_hive: Any)
 
     assert hive_device_id_visible(user=member, hive_id=alice_hive.pk) is None
     assert _expected(member, alice_hive.pk) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("hive_id", [2**63, 10**30, -(2**63) - 1])
+def test_device_id_visible_of_an_id_no_column_can_hold_is_none(alice: Any, hive_id: int) -> None:
+    assert hive_device_id_visible(user=alice, hive_id=hive_id) is None
+    assert _expected(alice, hive_id) is None

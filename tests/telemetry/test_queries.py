@@ -173,3 +173,13 @@ def test_only_the_owner_reads(bob_client: APIClient, alice_hive: DeviceHive, suf
     assert response.json()["detail"]
     assert APIClient().get(url(alice_hive, suffix)).status_code == 401
     assert bob_client.get(f"/hives/999999/telemetry{suffix}").status_code == 404
+
+
+@pytest.mark.parametrize("suffix", ["", "/hourly", "/daily", "/latest"])
+@pytest.mark.parametrize("hive_id", [2**63, 10**30])
+def test_a_hive_id_no_column_can_hold_is_a_404(
+    alice_client: APIClient, hive_id: int, suffix: str
+) -> None:
+    response = alice_client.get(f"/hives/{hive_id}/telemetry{suffix}")
+    assert response.status_code == 404, response.content
+    assert response.json()["detail"] == "No such hive."
