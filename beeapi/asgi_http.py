@@ -82,15 +82,17 @@ class OneHopASGIHandler(ASGIHandler):
             return response, True
         if response.is_async:
             return response, False
+        push = async_to_sync(send)
         try:
-            push = async_to_sync(send)
             push(_start(response))
             for part in response.streaming_content:
                 for chunk, _ in self.chunk_bytes(part):
                     push({"type": "http.response.body", "body": chunk, "more_body": True})
-            push({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            # Before the last message, as for a complete response: when the client has
+            # the whole answer, the request is finished here.
             response.close()
+        push({"type": "http.response.body", "body": b"", "more_body": False})
         return None, True
 
 
