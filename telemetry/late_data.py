@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from django.db import connections
 
@@ -40,6 +41,7 @@ HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Range = tuple[datetime, datetime]
+T = TypeVar("T", datetime, int)
 
 _lock = threading.Lock()
 _pending: list[Range] = []
@@ -49,9 +51,10 @@ _wakeup = threading.Event()
 _flushing = threading.Lock()  # one refresh pass at a time (worker or late_refresh_flush)
 
 
-def coalesce(ranges: Iterable[Range]) -> list[Range]:
-    """Sorted ranges with overlapping or touching ones merged."""
-    merged: list[Range] = []
+def coalesce(ranges: Iterable[tuple[T, T]]) -> list[tuple[T, T]]:
+    """Sorted ranges (of times, or of hour numbers) with overlapping or touching ones
+    merged."""
+    merged: list[tuple[T, T]] = []
     for start, end in sorted(ranges):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
@@ -66,14 +69,8 @@ def hour_ranges(times: Iterable[datetime]) -> list[Range]:
     Hours counted as integers since the epoch (one C call per time, no datetime built
     per reading): ingestion calls this for every batch of older readings.
     """
-    hours = sorted({int(t.timestamp() // 3600) for t in times})
-    ranges: list[tuple[int, int]] = []
-    for hour in hours:
-        if ranges and ranges[-1][1] == hour:
-            ranges[-1] = (ranges[-1][0], hour + 1)
-        else:
-            ranges.append((hour, hour + 1))
-    return [(_EPOCH + start * HOUR, _EPOCH + end * HOUR) for start, end in ranges]
+    hours = coalesce((hour, hour + 1) for hour in {int(t.timestamp() // 3600) for t in times})
+    return [(_EPOCH + start * HOUR, _EPOCH + end * HOUR) for start, end in hours]
 
 
 def late_readings_note(times: list[datetime], *, now: datetime | None = None) -> None:
