@@ -254,6 +254,11 @@ def _next_url(request: Request, oldest: str | None) -> str | None:
     return replace_query_param(request.build_absolute_uri(), "before", oldest)
 
 
+def _link(next_url: str | None) -> dict[str, str]:
+    """The ``Link`` header of a page that has a next one (none otherwise)."""
+    return {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
+
+
 def _json_response(
     device_id: str, page: JsonPage, *, next_url: str | None = None, paged: bool = False
 ) -> HttpResponse:
@@ -262,10 +267,9 @@ def _json_response(
     parts = [b'{"device_id":', orjson.dumps(device_id), b',"results":', page.rows.encode()]
     if paged:
         parts += [b',"next":', orjson.dumps(next_url)]
-    response = HttpResponse(b"".join(parts) + b"}", content_type="application/json")
-    if next_url:
-        response["Link"] = f'<{next_url}>; rel="next"'
-    return response
+    return HttpResponse(
+        b"".join(parts) + b"}", content_type="application/json", headers=_link(next_url)
+    )
 
 
 class _TelemetryQueryView(StrictQueryMixin, APIView):
@@ -365,14 +369,13 @@ class HiveTelemetryView(_TelemetryQueryView):
         rows = readings_list(**window)
         oldest = iso_time(rows[-1][0]) if len(rows) == query["limit"] else None
         next_url = _next_url(request, oldest)
-        headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else None
         return Response(
             {
                 "device_id": device_id,
                 "results": timed_rows(READING_COLUMNS, rows),
                 "next": next_url,
             },
-            headers=headers,
+            headers=_link(next_url),
         )
 
     @extend_schema(
