@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
@@ -60,6 +61,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, sockets: int, posts: int, timeout: float, **options: Any) -> None:
+        # Fresh local servers (a new checkout's first bench) have no tables yet.
+        call_command("migrate", database="default", verbosity=0)
+        call_command("migrate", database="telemetry", verbosity=0)
         hive, key, token = self._hive()
         redis = options["redis"] if options["redis"] is not None else settings.REDIS_URL
         self.hold = options["hold"]
