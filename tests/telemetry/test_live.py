@@ -381,3 +381,41 @@ def test_a_deleted_hives_streams_close_before_its_device_id_can_go_elsewhere(own
         assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
 
     _run(scenario)
+
+
+@LIVE
+def test_live_frames_do_not_queue_for_the_database_thread(owner: Any, monkeypatch: Any) -> None:
+    """Channels' dispatch hands every message to the one sync thread first to close stale
+    connections (aclose_old_connections); with 2,000 sockets on a hive that queue was the
+    fan-out's largest cost. The consumer reaches the database only through
+    database_sync_to_async, which closes them itself, so no message may take that hop."""
+    import channels.consumer
+
+    hops: list[int] = []
+    real = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        hops.append(1)
+        await real()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    device = make_hive(owner, "live-hop-1")
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner)}"
+        )
+        connected, _ = await ws.connect()
+        assert connected
+        assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+        for minutes in (3, 2, 1):
+            await database_sync_to_async(readings_ingest)(
+                device_id="live-hop-1", readings=[reading(minutes=minutes, temperature=30.0)]
+            )
+            assert (await ws.receive_json_from(timeout=5))["type"] == "readings"
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
+        await ws.disconnect()
+
+    _run(scenario)
+    assert hops == []
