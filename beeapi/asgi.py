@@ -16,6 +16,7 @@ django_asgi_app = OneHopASGIHandler()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from alerts.routing import websocket_urlpatterns as alert_sockets  # noqa: E402
+from beeapi import gc_tuning  # noqa: E402
 from telemetry.live import server_loop_set  # noqa: E402
 from telemetry.routing import websocket_urlpatterns as telemetry_sockets  # noqa: E402
 from telemetry.timescale import log_mode  # noqa: E402
@@ -36,3 +37,5 @@ application = ProtocolTypeRouter(
 )
 
 log_mode()
+# Last, so everything imported above is frozen out of collection (beeapi/gc_tuning.py).
+gc_tuning.tune()

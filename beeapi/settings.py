@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from beeapi.env import env_bool, env_int, env_list, env_str
 
@@ -22,8 +23,6 @@ _DEV_SECRET = "django-insecure-beeapi-local-development-only"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
     # Refuse to run in production with a guessable key; local runs set DEBUG=true.
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -117,6 +116,12 @@ DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 3)
 # request holds at most one connection of each pool, so as many threads as pooled
 # connections never wait for one; more requests queue for a thread.
 HTTP_THREADS = env_int("HTTP_THREADS", DB_POOL_MAX_SIZE)
+# Garbage collector of a server process (beeapi/gc_tuning.py): what startup loaded is
+# frozen out of collection and a young-generation collection runs every SERVER_GC_GEN0
+# allocations (Python's default 700). 0 leaves the collector as Python sets it.
+SERVER_GC_GEN0 = env_int("SERVER_GC_GEN0", 10_000)
+if SERVER_GC_GEN0 < 0:
+    raise ImproperlyConfigured(f"SERVER_GC_GEN0 must be 0 or more, not {SERVER_GC_GEN0}")
 
 
 def _database(url: str) -> dict:

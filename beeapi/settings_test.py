@@ -20,3 +20,6 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The suite imports beeapi.asgi; freezing and re-tuning the collector is for server
+# processes (tests/foundation/test_gc_tuning.py tunes and restores it explicitly).
+SERVER_GC_GEN0 = 0
