@@ -208,14 +208,17 @@ class Command(BaseCommand):
             self.stdout.write("  chunks older than TELEMETRY_COMPRESS_AFTER_DAYS compressed")
 
     def _purge_fresh(self) -> None:
-        """Remove the readings of earlier runs' ingestion steps (recent, uncompressed)."""
+        """Remove every reading of earlier runs' ingestion steps.
+
+        All of them, not only recent ones: a run with a larger --api-readings reaches
+        further back (1.5 M readings over 100 devices is ten days of minutes), and the
+        next run's POSTs would come back as duplicates. Older ones may be compressed.
+        """
         devices = [f"{API_PREFIX}{n:04d}" for n in range(self.options["api_devices"])]
         devices += [f"{COPY_PREFIX}{n:04d}" for n in range(self.options["api_devices"])]
-        since = datetime.now(UTC) - timedelta(days=3)
         with psycopg.connect(self.telemetry) as conn:
-            conn.execute(
-                "DELETE FROM readings WHERE device_id = ANY(%s) AND time >= %s", [devices, since]
-            )
+            conn.execute("SET timescaledb.max_tuples_decompressed_per_dml_transaction = 0")
+            conn.execute("DELETE FROM readings WHERE device_id = ANY(%s)", [devices])
 
     def _fresh_batches(self, count: int, devices: int) -> list[tuple[int, datetime, int]]:
         """(device index, start, size) batches of readings not stored yet, recent minutes."""
