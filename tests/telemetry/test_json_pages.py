@@ -1,6 +1,7 @@
-"""The telemetry queries' JSON is written by PostgreSQL (telemetry.selectors._json_page):
-it must be the JSON Python would write for the same rows, value for value and type for
-type (``42.0`` stays a float, microseconds appear only when there are any)."""
+"""The telemetry queries' JSON is written from binary rows by orjson
+(telemetry.selectors._json_page): it must be the JSON Python's json module would write
+for the same rows, value for value and type for type (``42.0`` stays a float,
+microseconds appear only when there are any)."""
 
 from __future__ import annotations
 
