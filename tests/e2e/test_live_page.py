@@ -154,7 +154,8 @@ def test_the_ranges_query_raw_or_hourly_data_over_the_whole_range(
         # A range the page does not know: 24 h, with a notice, and the address says 24h.
         log_in(browser, server.base_url, owner, f"/hives/{device.hive.id}/live?range=1y")
         wait = WebDriverWait(browser, 15)
-        root = browser.find_element(By.ID, "charts")
+        # The login form's POST and its redirect may still be on the way.
+        root = wait.until(ec.presence_of_element_located((By.ID, "charts")))
         notice = browser.find_element(By.ID, "range-notice")
         assert "Unknown range" in notice.text and "1y" in notice.text
         assert browser.current_url.endswith(f"/hives/{device.hive.id}/live?range=24h")
