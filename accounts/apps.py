@@ -23,6 +23,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import signals  # noqa: F401 - the user cache's invalidation
+
         post_migrate.connect(
             _sync_beekeepers_group, sender=self, dispatch_uid="accounts.sync_beekeepers_group"
         )

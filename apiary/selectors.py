@@ -14,6 +14,7 @@ from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Valu
 
 from apiary.device_keys import device_key_hash
 from apiary.models import ROLE_RANK, Apiary, Event, Hive, Membership, QueenBee, Role
+from beeapi.db_router import DEFAULT_DB
 
 logger = logging.getLogger("apiary")
 
@@ -174,7 +175,14 @@ def device_by_key(*, key: str) -> KeyedDevice | None:
         cached, store = None, None
     if cached is not None:
         return KeyedDevice(*cached)
-    row = Hive.objects.filter(device_key_hash=key_hash).values_list("pk", "device_id").first()
+    # From the primary: a key read from a lagging replica (the one just replaced, say)
+    # would be cached for ENTITY_CACHE_SECONDS, not for the lag.
+    row = (
+        Hive.objects.using(DEFAULT_DB)
+        .filter(device_key_hash=key_hash)
+        .values_list("pk", "device_id")
+        .first()
+    )
     if row is None:
         return None
     if store is not None:

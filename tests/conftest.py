@@ -37,7 +37,7 @@ def _storage_mode_markers(request: pytest.FixtureRequest, telemetry_mode: str | 
 
 @pytest.fixture(autouse=True)
 def _fresh_entity_cache() -> None:
-    """A test's rolled-back hives must not answer from the device-key cache later."""
+    """A test's rolled-back hives and users must not answer from the entities cache later."""
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
 

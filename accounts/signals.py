@@ -1,0 +1,35 @@
+"""Keep the user cache (accounts.selectors.user_cached) true to the users table.
+
+Users change through the ORM (registration, password changes, the admin, deletion with
+its cascades), so the model signals see every change. Each one forgets the user at
+once and again after the commit: between the save and the commit another request may
+have read the old row back into the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import router, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from accounts.selectors import user_forget
+
+User = get_user_model()
+
+
+def _forget(user_id: Any) -> None:
+    user_forget(user_id)
+    transaction.on_commit(lambda: user_forget(user_id), using=router.db_for_write(User))
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.forget_saved_user")
+def _forget_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    _forget(instance.pk)
+
+
+@receiver(post_delete, sender=User, dispatch_uid="accounts.forget_deleted_user")
+def _forget_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    _forget(instance.pk)
