@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
+
+TEST_REDIS_URL = os.environ.get("BEEAPI_TEST_REDIS_URL")
+LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test"}
+
+
+def redis_cache(url: str) -> dict:
+    """A Redis cache as settings._shared_cache writes it, under a test prefix."""
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "beeapi-test-entities",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
 
 _MODE: dict[str, str | None] = {}
 
@@ -43,6 +58,27 @@ def _fresh_entity_cache() -> None:
 
     if isinstance(caches["entities"], LocMemCache):  # never FLUSHDB someone's Redis
         caches["entities"].clear()
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param(
+            "redis",
+            marks=pytest.mark.skipif(not TEST_REDIS_URL, reason="no Redis for the test run"),
+        ),
+    ]
+)
+def entity_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+    """The entities cache (device keys, users) per process, and where the test run has
+    one, in Redis (the cache every server process shares); emptied around the test."""
+    from django.core.cache import caches
+
+    config = LOCAL_CACHE if request.param == "local" else redis_cache(TEST_REDIS_URL or "")
+    settings.CACHES = {**settings.CACHES, "entities": config}
+    caches["entities"].clear()
+    yield request.param
+    caches["entities"].clear()
 
 
 @pytest.fixture

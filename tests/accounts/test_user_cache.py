@@ -5,7 +5,6 @@ where the test run has one, with Redis (the cache every server process shares)."
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,35 +24,9 @@ from accounts.services import user_set_password
 from apiary.selectors import device_by_key
 from beeapi import replicas
 from tests.accounts.factories import BeekeeperFactory
+from tests.conftest import redis_cache
 
 pytestmark = pytest.mark.django_db
-
-REDIS_URL = os.environ.get("BEEAPI_TEST_REDIS_URL")
-LOCAL = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test-users"}
-
-
-@pytest.fixture(
-    params=[
-        "local",
-        pytest.param(
-            "redis",
-            marks=pytest.mark.skipif(not REDIS_URL, reason="no Redis for the test run"),
-        ),
-    ]
-)
-def entity_cache(request: pytest.FixtureRequest) -> Iterator[str]:
-    config = LOCAL
-    if request.param == "redis":
-        config = {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "beeapi-test-users",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    with override_settings(CACHES={**settings.CACHES, "entities": config}):
-        caches["entities"].clear()
-        yield request.param
-        caches["entities"].clear()
 
 
 @pytest.fixture
@@ -114,11 +87,7 @@ def test_a_changed_user_is_seen_at_once(entity_cache: str, carol: User) -> None:
 
 
 def test_a_cache_that_is_down_costs_a_query_not_the_request(carol: User) -> None:
-    down = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
-        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-    }
+    down = redis_cache("redis://127.0.0.1:1/0")  # nothing listens on port 1
     with override_settings(CACHES={**settings.CACHES, "entities": down}):
         client = bearer(carol)
         assert user_queries(client) == (200, 1)

@@ -5,11 +5,8 @@ device_id. Run with the per-process cache and, where the test run has one, with 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
-from django.core.cache import caches
+from django.conf import settings
 from django.db import connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
@@ -17,38 +14,10 @@ from rest_framework.test import APIClient
 
 from apiary.models import Hive
 from apiary.selectors import device_by_key
+from tests.conftest import redis_cache
 from tests.telemetry.conftest import DeviceHive, jwt_client, reading
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
-
-REDIS_URL = os.environ.get("BEEAPI_TEST_REDIS_URL")
-LOCAL = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test-keys"}
-
-
-def redis_cache(url: str) -> dict:
-    return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": url,
-        "KEY_PREFIX": "beeapi-test-keys",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    }
-
-
-@pytest.fixture(
-    params=[
-        "local",
-        pytest.param(
-            "redis",
-            marks=pytest.mark.skipif(not REDIS_URL, reason="no Redis for the test run"),
-        ),
-    ]
-)
-def entity_cache(request: pytest.FixtureRequest) -> Iterator[str]:
-    config = LOCAL if request.param == "local" else redis_cache(REDIS_URL or "")
-    with override_settings(CACHES={"default": LOCAL, "entities": config}):
-        caches["entities"].clear()
-        yield request.param
-        caches["entities"].clear()
 
 
 def post(client: APIClient, key: str) -> int:
@@ -125,7 +94,7 @@ def test_a_new_device_id_is_seen_at_once(
 def test_a_cache_that_is_down_costs_a_query_not_the_request(alice_hive: DeviceHive) -> None:
     # A port nothing listens on: every cache call fails.
     with override_settings(
-        CACHES={"default": LOCAL, "entities": redis_cache("redis://127.0.0.1:1/0")}
+        CACHES={**settings.CACHES, "entities": redis_cache("redis://127.0.0.1:1/0")}
     ):
         device = APIClient()
         assert post(device, alice_hive.key) == 201
