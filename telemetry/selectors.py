@@ -3,6 +3,7 @@ that the user owns it); these query the ``telemetry`` database by its device_id.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -51,12 +52,26 @@ def _json_page(queryset: Any, columns: tuple[str, ...]) -> JsonPage:
     alias = queryset.db
     sql, params = queryset.query.get_compiler(using=alias).as_sql()
     connection = connections[alias]
-    # connection.cursor() connects (or raises what the 503 middleware maps); the wrapper
-    # maps psycopg's errors to django.db's as Django's own cursors do.
-    with connection.cursor() as wrapper, connection.wrap_database_errors:
-        with psycopg.Cursor(wrapper.cursor.connection) as cursor:
-            cursor.execute(sql, params, binary=True)
-            rows = cursor.fetchall()
+    rows: list[tuple[Any, ...]] = []
+    # connection.cursor() connects (or raises what the 503 middleware maps). The query
+    # goes through the connection's execute wrappers as Django's cursors send theirs: a
+    # read replica's backend notes a failed query there, so the request is answered
+    # again from the primary (beeapi/replica_backend).
+    with connection.cursor() as wrapper:
+
+        def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> None:
+            # psycopg's errors become django.db's, as in Django's own cursors.
+            with (
+                connection.wrap_database_errors,
+                psycopg.Cursor(wrapper.cursor.connection) as cursor,
+            ):
+                cursor.execute(sql, params, binary=True)
+                rows.extend(cursor.fetchall())
+
+        run = execute
+        for outer in reversed(connection.execute_wrappers):
+            run = functools.partial(outer, run)
+        run(sql, params, False, {"connection": connection, "cursor": wrapper})
     if not rows:
         return JsonPage("[]", 0, None)
     text = orjson.dumps(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -113,3 +114,52 @@ def test_a_page_without_rows_is_an_empty_list(
         assert response.status_code == 200
         assert response["Content-Type"] == "application/json"
         assert json.loads(response.content)["results"] == []
+
+
+def test_the_page_query_goes_through_the_connections_execute_wrappers(
+    alice_hive: DeviceHive, stored: datetime
+) -> None:
+    """A read replica's backend learns of a failed query through its execute wrapper, and
+    the request is then answered again from the primary (beeapi/replica_backend): the
+    page's own psycopg cursor must not slip past it, nor past its errors' mapping."""
+    from django.db import OperationalError, connections, transaction
+
+    from telemetry.selectors import readings_page_json
+
+    seen: list[str] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    def cancelled(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # As beeapi/replica_backend notes a replica's failed query: Django's error class.
+        try:
+            slow = sql.replace(" FROM ", ", pg_sleep(1) FROM ", 1)  # cancelled after 50 ms
+            return execute(slow, params, many, context)
+        except OperationalError:
+            seen.append("noted")
+            raise
+
+    connection = connections["telemetry"]
+    with connection.execute_wrapper(spy):
+        page = readings_page_json(
+            device_id=alice_hive.device_id, start=stored - timedelta(hours=1), limit=100
+        )
+    assert page.count == len(AWKWARD) and len(seen) == 1 and '"readings"' in seen[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 50")
+    try:
+        with (
+            pytest.raises(OperationalError),
+            transaction.atomic(using="telemetry"),
+            connection.execute_wrapper(cancelled),
+        ):
+            readings_page_json(
+                device_id=alice_hive.device_id, start=stored - timedelta(hours=1), limit=100
+            )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+    assert seen[-1] == "noted"
