@@ -9,12 +9,19 @@ HTTP response did (the publish happens at commit, before the response is written
 It prints the server process's resident memory when it starts, with every socket open,
 after the posts and after --hold seconds more with the sockets open, and uses the Redis
 channel layer when REDIS_URL is set (or --redis URL).
+
+The sockets are read by --client-processes processes (default: one per CPU, at most 4),
+so the bench's own reading of 2,000 frames per post does not pass for the server's
+fan-out. They time each frame with the system-wide monotonic clock the posting process
+uses, and a post follows the previous one when every socket has it (or --timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -59,6 +66,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--hold", type=float, default=30.0, help="seconds to keep the sockets open at the end"
         )
+        parser.add_argument(
+            "--client-processes",
+            type=int,
+            default=min(4, os.cpu_count() or 1),
+            help="processes that open and read the sockets",
+        )
 
     def handle(self, *args: Any, sockets: int, posts: int, timeout: float, **options: Any) -> None:
         # Fresh local servers (a new checkout's first bench) have no tables yet.
@@ -86,12 +99,13 @@ class Command(BaseCommand):
             )
             self.server_pid = server.proc.pid
             self._sample("started")
-            latencies, missing, open_s = asyncio.run(
-                self._run(server, hive.pk, key, token, sockets, posts, timeout)
+            latencies, missing, open_s = self._run(
+                server, hive.pk, key, token, sockets, posts, timeout, options["client_processes"]
             )
         ms = [v * 1000 for v in latencies]
         self.stdout.write(
-            f"opened {sockets} sockets in {open_s:.1f} s; {posts} posts; {len(ms)} deliveries, {missing} missing"
+            f"opened {sockets} sockets from {options['client_processes']} client process(es) in"
+            f" {open_s:.1f} s; {posts} posts; {len(ms)} deliveries, {missing} missing"
         )
         if ms:
             self.stdout.write(
@@ -134,7 +148,7 @@ class Command(BaseCommand):
         )
         return hive, key, str(AccessToken.for_user(user))
 
-    async def _run(
+    def _run(
         self,
         server: DaphneProcess,
         hive_id: int,
@@ -143,59 +157,108 @@ class Command(BaseCommand):
         count: int,
         posts: int,
         timeout: float,
+        processes: int,
     ) -> tuple[list[float], int, float]:
-        from websockets.asyncio.client import connect
-
         url = f"ws://127.0.0.1:{server.port}/ws/hive/{hive_id}/telemetry?token={token}"
-        received: list[dict[str, float]] = [{} for _ in range(count)]
-        gate = asyncio.Semaphore(50)
-
-        async def open_one(i: int) -> Any:
-            async with gate:
-                ws = await connect(url, open_timeout=30, max_queue=None)
-                first = json.loads(await ws.recv())
-                assert first["type"] == "history", first
-                return ws
-
+        processes = max(1, min(processes, count))
+        shares = [count // processes + (n < count % processes) for n in range(processes)]
+        connections.close_all()  # the readers are forked: no shared database sockets
+        context = multiprocessing.get_context("fork")
+        pipes, readers = [], []
         started = time.perf_counter()
-        sockets = await asyncio.gather(*(open_one(i) for i in range(count)))
+        for share in shares:
+            ours, theirs = context.Pipe()
+            reader = context.Process(target=_reader, args=(url, share, theirs), daemon=True)
+            reader.start()
+            pipes.append(ours)
+            readers.append(reader)
+        for pipe in pipes:
+            message = pipe.recv()
+            if message != "open":
+                raise RuntimeError(f"a client process could not open its sockets: {message}")
         open_s = time.perf_counter() - started
         self._sample(f"{count} sockets open")
 
-        async def reader(i: int, ws: Any) -> None:
-            async for raw in ws:
-                now = time.perf_counter()
-                for reading in json.loads(raw)["readings"]:
-                    received[i][reading["time"]] = now
-
-        readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(sockets)]
-        latencies: list[float] = []
-        from_sent: list[float] = self.from_sent
-        missing = 0
+        sent_at: dict[str, tuple[float, float]] = {}
         base = datetime.now(UTC) - timedelta(seconds=posts + 5)
         for n in range(posts):
             stamp = iso_time(base + timedelta(seconds=n))
             body = {"time": stamp, "temperature": 35.0 + n % 10 / 10, "weight": 40.0}
             sent = time.perf_counter()
-            status, text = await asyncio.to_thread(
-                server.post_json, "/telemetry", body, {"X-Device-Key": key}
-            )
+            status, text = server.post_json("/telemetry", body, {"X-Device-Key": key})
             returned = time.perf_counter()
             if status not in (200, 201):
                 raise RuntimeError(f"POST /telemetry answered {status}: {text[:200]!r}")
-            deadline = returned + timeout
-            while time.perf_counter() < deadline and not all(stamp in r for r in received):
-                await asyncio.sleep(0.002)
-            for r in received:
-                if stamp in r:
-                    latencies.append(r[stamp] - returned)
-                    from_sent.append(r[stamp] - sent)
-                else:
-                    missing += 1
+            sent_at[stamp] = (sent, returned)
+            for pipe in pipes:  # every socket has it, or the reader gave up waiting
+                pipe.send(("wait", stamp, returned + timeout))
+            for pipe in pipes:
+                pipe.recv()
         self._sample(f"after {posts} posts")
-        await asyncio.sleep(self.hold)
+        time.sleep(self.hold)
         self._sample(f"{self.hold:g} s later")
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+        latencies: list[float] = []
+        missing = 0
+        for pipe, reader in zip(pipes, readers, strict=True):
+            pipe.send(("stop",))
+            received: list[dict[str, float]] = pipe.recv()
+            reader.join(timeout=30)
+            for got in received:
+                for stamp, (sent, returned) in sent_at.items():
+                    if stamp in got:
+                        latencies.append(got[stamp] - returned)
+                        self.from_sent.append(got[stamp] - sent)
+                    else:
+                        missing += 1
         return latencies, missing, open_s
+
+
+def _reader(url: str, count: int, pipe: Any) -> None:
+    """A client process: open ``count`` sockets, note when each reading arrives on each
+    (time.perf_counter, the system-wide monotonic clock), answer the posting process."""
+    try:
+        asyncio.run(_read(url, count, pipe))
+    except Exception as exc:  # noqa: BLE001 - reported to the posting process
+        pipe.send(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+async def _read(url: str, count: int, pipe: Any) -> None:
+    from websockets.asyncio.client import connect
+
+    received: list[dict[str, float]] = [{} for _ in range(count)]
+    arrived: dict[str, int] = {}
+    gate = asyncio.Semaphore(50)
+
+    async def open_one() -> Any:
+        async with gate:
+            ws = await connect(url, open_timeout=30, max_queue=None)
+            first = json.loads(await ws.recv())
+            assert first["type"] == "history", first
+            return ws
+
+    sockets = await asyncio.gather(*(open_one() for _ in range(count)))
+
+    async def reader(i: int, ws: Any) -> None:
+        async for raw in ws:
+            now = time.perf_counter()
+            for reading in json.loads(raw)["readings"]:
+                received[i][reading["time"]] = now
+                arrived[reading["time"]] = arrived.get(reading["time"], 0) + 1
+
+    tasks = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(sockets)]
+    loop = asyncio.get_running_loop()
+    pipe.send("open")
+    while True:
+        command = await loop.run_in_executor(None, pipe.recv)
+        if command[0] == "stop":
+            break
+        _, stamp, deadline = command
+        while arrived.get(stamp, 0) < count and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
+        pipe.send("done")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    pipe.send(received)
