@@ -20,6 +20,7 @@ import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from beeapi.asgi_http import after_response
 from telemetry.selectors import readings_list
 from telemetry.validation import row_messages
 
@@ -74,8 +75,10 @@ def group_send(group: str, message: dict[str, Any]) -> None:
     In a server process (a view running on one of daphne's worker threads) the send is
     handed to the server's event loop and not waited for: the request no longer waits
     for the loop to take its turn (publishing, that wait included, was a fifth of an
-    ingestion request's time in a profile). Sends are started in the order they were
-    handed over; with Redis, two batches of one device posted at nearly the same moment
+    ingestion request's time in a profile). During a request it starts once the answer
+    is written (beeapi.asgi_http.after_response), so the POST's answer does not wait
+    behind the frames of every socket watching. Sends are started in the order they
+    were handed over; with Redis, two batches of one device posted at nearly the same moment
     may reach a socket in either order (each reading carries its time). Elsewhere
     (management commands, tests without a server) it runs to completion here.
     """
@@ -84,6 +87,8 @@ def group_send(group: str, message: dict[str, Any]) -> None:
         return
     loop = _server_loop
     if loop is not None and loop.is_running() and not _on_a_loop():
+        if after_response(lambda: layer.group_send(group, message)):
+            return
         future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         future.add_done_callback(_log_failure)
         return

@@ -155,3 +155,72 @@ def test_an_unknown_route_is_a_json_404() -> None:
 
     assert response["status"] == 404
     assert dict(response["headers"])[b"Content-Type"] == b"application/json"
+
+
+@LIVE
+def test_live_messages_of_a_post_go_out_after_its_answer(monkeypatch: Any) -> None:
+    """With many sockets watching a hive, the loop wrote every frame before the POST's
+    answer (after_response): a device's POST took as long as the fan-out."""
+    from channels.layers import get_channel_layer
+
+    owner = BeekeeperFactory()
+    device = make_hive(owner, "asgi-003")
+    body = json.dumps({"readings": [reading(minutes=1, temperature=33.5)]}).encode()
+    events: list[str] = []
+    layer = get_channel_layer()
+    real = layer.group_send
+
+    async def group_send(group: str, message: dict) -> None:
+        events.append(message["type"])
+        await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send)
+
+    async def go() -> None:
+        messages = [
+            {"type": "http.request", "body": body, "more_body": False},
+            {"type": "http.disconnect"},
+        ]
+
+        async def receive() -> dict:
+            return messages.pop(0) if len(messages) > 1 else await asyncio.Future()
+
+        async def send(message: dict) -> None:
+            events.append(message["type"])
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/telemetry",
+            "raw_path": b"/telemetry",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                HOST,
+                (b"content-type", b"application/json"),
+                (b"x-device-key", device.key.encode()),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+        await application(scope, receive, send)
+        for _ in range(50):  # the publish is started, not awaited, by the handler
+            if "telemetry.readings" in events:
+                break
+            await asyncio.sleep(0.01)
+
+    async_to_sync(go)()
+
+    assert events == ["http.response.start", "http.response.body", "telemetry.readings"]
+
+
+def test_after_response_outside_a_served_request_is_refused() -> None:
+    from beeapi.asgi_http import after_response
+
+    async def work() -> None:
+        pass
+
+    assert after_response(work) is False
