@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -40,28 +41,41 @@ from django.urls import set_script_prefix
 
 logger = logging.getLogger("beeapi")
 
-# The request's work for after its answer: a list shared by the loop's task and the
-# worker thread (sync_to_async runs the thread in a copy of the task's context).
-_after: ContextVar[list[Callable[[], Awaitable[Any]]] | None] = ContextVar(
-    "beeapi_after_response", default=None
-)
+
+class _AfterResponse:
+    """A request's work for after its answer, shared by the loop's task and the worker
+    thread (sync_to_async runs the thread in a copy of the task's context). Once taken,
+    nothing more is accepted: a view still running after its request was abandoned
+    does its work at once instead of into a list nobody reads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._work: list[Callable[[], Awaitable[Any]]] | None = []
+
+    def add(self, start: Callable[[], Awaitable[Any]]) -> bool:
+        with self._lock:
+            if self._work is None:
+                return False
+            self._work.append(start)
+            return True
+
+    def start_all(self) -> None:
+        with self._lock:
+            work, self._work = self._work or [], None
+        for start in work:
+            asyncio.ensure_future(start()).add_done_callback(_log_failure)
+
+
+_after: ContextVar[_AfterResponse | None] = ContextVar("beeapi_after_response", default=None)
 
 
 def after_response(start: Callable[[], Awaitable[Any]]) -> bool:
     """Run ``start()`` on the server's event loop once the current request's answer has
     been handed to the server, in the order registered; it runs even if the client went
     away. False outside a request served by :class:`OneHopASGIHandler` (management
-    commands, tests without a server): the caller does the work at once."""
+    commands, tests without a server) or after it: the caller does the work at once."""
     pending = _after.get()
-    if pending is None:
-        return False
-    pending.append(start)
-    return True
-
-
-def _started_after(pending: list[Callable[[], Awaitable[Any]]]) -> None:
-    for start in pending:
-        asyncio.ensure_future(start()).add_done_callback(_log_failure)
+    return pending is not None and pending.add(start)
 
 
 def _log_failure(task: asyncio.Future) -> None:
@@ -89,7 +103,7 @@ class OneHopASGIHandler(ASGIHandler):
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
-        pending: list[Callable[[], Awaitable[Any]]] = []
+        pending = _AfterResponse()
         token = _after.set(pending)
         try:
             try:
@@ -103,7 +117,7 @@ class OneHopASGIHandler(ASGIHandler):
                 await sync_to_async(response.close, thread_sensitive=False)()
         finally:
             _after.reset(token)
-            _started_after(pending)
+            pending.start_all()
 
     # --- on a worker thread -----------------------------------------------------------
 

@@ -224,3 +224,25 @@ def test_after_response_outside_a_served_request_is_refused() -> None:
         pass
 
     assert after_response(work) is False
+
+
+def test_work_handed_over_after_the_answer_is_not_lost() -> None:
+    """A view still running after its request was abandoned (the list already started)
+    is told to do its work at once."""
+    from beeapi.asgi_http import _AfterResponse
+
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("work")
+
+    async def go() -> bool:
+        pending = _AfterResponse()
+        assert pending.add(work) is True
+        pending.start_all()
+        late = pending.add(work)
+        await asyncio.sleep(0)
+        return late
+
+    assert async_to_sync(go)() is False
+    assert ran == ["work"]
