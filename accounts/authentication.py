@@ -12,13 +12,14 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from accounts.selectors import user_cached, user_remember
+from accounts.selectors import user_cache_key
+from beeapi import entity_cache
 from beeapi.db_router import DEFAULT_DB
 
 
 class CachedUserJWTAuthentication(JWTAuthentication):
-    """simplejwt's JWTAuthentication, with the token's user from accounts.selectors'
-    cache when it is there, else from the primary database.
+    """simplejwt's JWTAuthentication, with the token's user from the entities cache
+    (beeapi.entity_cache) when it is there, else from the primary database.
 
     The primary, not a read replica: a user cached from a lagging replica (say, before
     their deactivation arrived) would stay for ENTITY_CACHE_SECONDS, not for the lag.
@@ -31,7 +32,7 @@ class CachedUserJWTAuthentication(JWTAuthentication):
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError:
             return super().get_user(validated_token)  # its InvalidToken
-        user = user_cached(user_id)
+        user, reachable = entity_cache.lookup(user_cache_key(user_id))
         if user is None:
             try:
                 user = self.user_model.objects.using(DEFAULT_DB).get(
@@ -39,8 +40,8 @@ class CachedUserJWTAuthentication(JWTAuthentication):
                 )
             except self.user_model.DoesNotExist as exc:
                 raise AuthenticationFailed(_("User not found"), code="user_not_found") from exc
-            if user.is_active:
-                user_remember(user)
+            if user.is_active and reachable:
+                entity_cache.remember(user_cache_key(user_id), user)
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
         if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(

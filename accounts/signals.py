@@ -1,9 +1,8 @@
-"""Keep the user cache (accounts.selectors.user_cached) true to the users table.
+"""Keep the cached users (accounts.authentication) true to the users table.
 
 Users change through the ORM (registration, password changes, the admin, deletion with
 its cascades), so the model signals see every change. Each one forgets the user at
-once and again after the commit: between the save and the commit another request may
-have read the old row back into the cache.
+once and again after the commit (beeapi.entity_cache.forget_now_and_after_commit).
 """
 
 from __future__ import annotations
@@ -11,18 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import router, transaction
+from django.db import router
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from accounts.selectors import user_forget
+from accounts.selectors import user_cache_key
+from beeapi import entity_cache
 
 User = get_user_model()
 
 
 def _forget(user_id: Any) -> None:
-    user_forget(user_id)
-    transaction.on_commit(lambda: user_forget(user_id), using=router.db_for_write(User))
+    entity_cache.forget_now_and_after_commit(
+        user_cache_key(user_id), using=router.db_for_write(User)
+    )
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.forget_saved_user")

@@ -7,13 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple
 
-from django.conf import settings
-from django.core.cache import caches
 from django.db import connections, router
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from apiary.device_keys import device_key_hash
 from apiary.models import ROLE_RANK, Apiary, Event, Hive, Membership, QueenBee, Role
+from beeapi import entity_cache
 from beeapi.db_router import DEFAULT_DB
 
 logger = logging.getLogger("apiary")
@@ -150,29 +149,22 @@ class KeyedDevice(NamedTuple):
     device_id: str
 
 
-DEVICE_KEY_CACHE = "entities"
-
-
-def _device_key_cache_key(key_hash: str) -> str:
+def device_key_cache_key(key_hash: str) -> str:
+    """The entities-cache key of a device key's lookup (beeapi.entity_cache)."""
     return f"device-key:{key_hash}"
 
 
 def device_by_key(*, key: str) -> KeyedDevice | None:
     """The device a key writes, or None for an unknown key; the hottest lookup there is
-    (every ingestion request), so known keys are cached (Redis with REDIS_URL, shared by
-    every server process) until a save or delete of the hive forgets them
-    (apiary.signals). Unknown keys are not cached: a new hive's key works at once. A cache
-    that is down costs the lookup a query, never the request."""
+    (every ingestion request), so known keys are cached (beeapi.entity_cache) until a
+    save or delete of the hive forgets them (apiary.signals). Unknown keys are not
+    cached: a new hive's key works at once. A cache that is down costs the lookup a
+    query, never the request."""
     if not key:
         return None
     key_hash = device_key_hash(key)
-    cache_key = _device_key_cache_key(key_hash)
-    store = caches[DEVICE_KEY_CACHE]
-    try:
-        cached = store.get(cache_key)
-    except Exception:  # noqa: BLE001 - Redis down: the database answers
-        logger.warning("device key cache unavailable; looking the key up in the database")
-        cached, store = None, None
+    cache_key = device_key_cache_key(key_hash)
+    cached, reachable = entity_cache.lookup(cache_key)
     if cached is not None:
         return KeyedDevice(*cached)
     # From the primary: a key read from a lagging replica (the one just replaced, say)
@@ -185,26 +177,9 @@ def device_by_key(*, key: str) -> KeyedDevice | None:
     )
     if row is None:
         return None
-    if store is not None:
-        try:
-            store.set(cache_key, tuple(row), settings.ENTITY_CACHE_SECONDS)
-        except Exception:  # noqa: BLE001
-            logger.warning("device key cache unavailable; not caching")
+    if reachable:
+        entity_cache.remember(cache_key, tuple(row))
     return KeyedDevice(*row)
-
-
-def device_key_forget(*key_hashes: str) -> None:
-    """Drop cached lookups of these key hashes (a key was replaced, its hive changed its
-    device_id or is gone). Never raises: while the cache is unreachable lookups skip it
-    and ask the database, so a replaced key stops working all the same; only if that
-    cache comes back with the stale entry does it live on, for ENTITY_CACHE_SECONDS."""
-    keys = [_device_key_cache_key(h) for h in key_hashes if h]
-    if not keys:
-        return
-    try:
-        caches[DEVICE_KEY_CACHE].delete_many(keys)
-    except Exception:  # noqa: BLE001
-        logger.exception("forgetting %d cached device key(s) failed", len(keys))
 
 
 def queen_list(*, user: Any) -> QuerySet[QueenBee]:

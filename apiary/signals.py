@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import router, transaction
+from django.db import router
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from apiary.models import Hive
-from apiary.selectors import device_key_forget
+from apiary.selectors import device_key_cache_key
+from beeapi import entity_cache
 
 
 def _forget(*hashes: str) -> None:
-    device_key_forget(*hashes)
-    transaction.on_commit(lambda: device_key_forget(*hashes), using=router.db_for_write(Hive))
+    entity_cache.forget_now_and_after_commit(
+        *(device_key_cache_key(h) for h in hashes if h), using=router.db_for_write(Hive)
+    )
 
 
 @receiver(pre_save, sender=Hive)

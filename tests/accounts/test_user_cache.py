@@ -1,4 +1,4 @@
-"""The user of a bearer token is cached (accounts.authentication, accounts.selectors) and
+"""The user of a bearer token is cached (accounts.authentication, beeapi.entity_cache) and
 forgotten on every save and delete of the user: a deactivated or deleted account is
 refused at once, a changed one is seen at once. Run with the per-process cache and,
 where the test run has one, with Redis (the cache every server process shares)."""
@@ -95,6 +95,29 @@ def test_a_cache_that_is_down_costs_a_query_not_the_request(carol: User) -> None
         carol.is_active = False
         carol.save(update_fields=["is_active"])  # forgetting fails quietly
         assert client.get("/users/me").status_code == 401
+
+
+def test_a_cache_that_did_not_answer_is_not_written_to(carol: User, monkeypatch: Any) -> None:
+    """A Redis that hangs costs a lookup its timeout once, not again for the store."""
+    from apiary.device_keys import device_key_generate, device_key_hash
+    from apiary.models import Apiary, Hive
+    from beeapi import entity_cache
+
+    stored: list[str] = []
+    monkeypatch.setattr(entity_cache, "remember", lambda key, value: stored.append(key))
+    key = device_key_generate()
+    apiary = Apiary.objects.create(owner=carol, name="Down")
+    Hive.objects.create(
+        apiary=apiary, name="H", device_id="down-1", device_key_hash=device_key_hash(key)
+    )
+    down = redis_cache("redis://127.0.0.1:1/0")
+    with override_settings(CACHES={**settings.CACHES, "entities": down}):
+        assert bearer(carol).get("/users/me").status_code == 200
+        assert device_by_key(key=key) is not None
+    assert stored == []
+    bearer(carol).get("/users/me")
+    device_by_key(key=key)
+    assert [k.partition(":")[0] for k in stored] == ["user", "device-key"]
 
 
 @pytest.fixture
