@@ -78,9 +78,9 @@ def group_send(group: str, message: dict[str, Any]) -> None:
     ingestion request's time in a profile). During a request it starts once the answer
     is written (beeapi.asgi_http.after_response), so the POST's answer does not wait
     behind the frames of every socket watching. Sends are started in the order they
-    were handed over; with Redis, two batches of one device posted at nearly the same moment
-    may reach a socket in either order (each reading carries its time). Elsewhere
-    (management commands, tests without a server) it runs to completion here.
+    were handed over; with Redis, two batches of one device posted at nearly the same
+    moment may reach a socket in either order (each reading carries its time).
+    Elsewhere (management commands, tests without a server) it runs to completion here.
     """
     layer = get_channel_layer()
     if layer is None:

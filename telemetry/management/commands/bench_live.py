@@ -4,8 +4,9 @@ A benchmark, not a test: it prints figures. Loopback only and bounded (--sockets
 --posts, a timeout per post). It starts one daphne process on 127.0.0.1, opens
 --sockets WebSockets on one hive, then posts --posts single readings to POST /telemetry
 one after another and measures, for every socket, the time from the POST returning to
-that socket receiving the reading. Negative values mean the reading arrived before the
-HTTP response did (the publish happens at commit, before the response is written).
+that socket receiving the reading, and from the POST being sent. The server publishes
+a request's readings once its answer is written (beeapi.asgi_http.after_response), so
+the first figure is the fan-out and the second adds the POST itself.
 It prints the server process's resident memory when it starts, with every socket open,
 after the posts and after --hold seconds more with the sockets open, and uses the Redis
 channel layer when REDIS_URL is set (or --redis URL).
