@@ -18,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from alerts.routing import websocket_urlpatterns as alert_sockets  # noqa: E402
 from beeapi import gc_tuning  # noqa: E402
 from telemetry.live import server_loop_set  # noqa: E402
+from telemetry.live_hub import autobahn_plain_log_arguments  # noqa: E402
 from telemetry.routing import websocket_urlpatterns as telemetry_sockets  # noqa: E402
 from telemetry.timescale import log_mode  # noqa: E402
 from telemetry.ws_auth import websocket_stack  # noqa: E402
@@ -37,5 +38,6 @@ application = ProtocolTypeRouter(
 )
 
 log_mode()
+autobahn_plain_log_arguments()
 # Last, so everything imported above is frozen out of collection (beeapi/gc_tuning.py).
 gc_tuning.tune()

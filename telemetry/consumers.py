@@ -32,7 +32,8 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from apiary.selectors import hive_get_owned
-from telemetry.live import access_group, device_group, hive_group, readings_history
+from telemetry.live import access_group, hive_group, readings_frame, readings_history
+from telemetry.live_hub import LiveHub, live_hub
 
 logger = logging.getLogger("telemetry.live")
 
@@ -58,6 +59,12 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     user_id: int | None = None
     _expiry: asyncio.TimerHandle | None = None
     _history_times: frozenset[str] = frozenset()
+    # Readings reach the socket through the process's live hub (telemetry.live_hub).
+    # Batches that arrive before the history is sent are held here, and while live_own
+    # is set the socket filters batches itself instead of taking the hub's shared frame.
+    _hub: LiveHub | None = None
+    _held: list[str] | None = None
+    live_own = True
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections()`` before every message.
@@ -110,16 +117,17 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
             return
         if not await self._admit(user):
             return
-        # Join before reading the history so nothing ingested in between is missed;
-        # group messages are handled only after connect() returns, so history comes first.
         self.hive_id, self.device_id = hive.pk, hive.device_id
         # Removing this user from the hive's apiary closes the socket (access_revoked).
         self.access = access_group(hive.apiary_id, user.pk)
         self.hive_group = hive_group(hive.pk)
         for group in (self.access, self.hive_group):
             await self.channel_layer.group_add(group, self.channel_name)
-        self.group = device_group(hive.device_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # Join before reading the history so nothing ingested in between is missed;
+        # batches arriving until the history is sent are held (live_batch).
+        self._held = []
+        self._hub = live_hub(self.channel_layer)
+        await self._hub.join(self)
         try:
             history = await database_sync_to_async(readings_history)(hive.device_id)
         except DatabaseError as exc:
@@ -130,14 +138,51 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
             return
         self._history_times = frozenset(reading["time"] for reading in history)
         await self._send_readings("history", history)
+        while self._held:
+            await self._send_unseen(self._held.pop(0))
+        # No await between the last check and here: no batch can slip past the list.
+        self._held = None
+        # The first batch after the history may still hold readings it showed (published
+        # before the history was read, delivered after it was sent).
+        self.live_own = bool(self._history_times)
+
+    async def live_batch(self, readings_json: str) -> None:
+        """A batch for this socket alone (the hub calls this while live_own is set)."""
+        if self._held is not None:
+            self._held.append(readings_json)
+            return
+        self.live_own = False
+        await self._send_unseen(readings_json)
+        self._history_times = frozenset()
+
+    async def _send_unseen(self, readings_json: str) -> None:
+        """Send the readings of a batch that the history did not already show."""
+        seen = self._history_times
+        if not seen:
+            await self._send_frame("readings", readings_json)
+            return
+        readings = [r for r in orjson.loads(readings_json) if r["time"] not in seen]
+        if readings:
+            await self._send_readings("readings", readings)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        # No frame may follow the close (expiry, revoked access): leave the hub first.
+        await self._leave_hub()
+        await super().close(code=code, reason=reason)
+
+    async def _leave_hub(self) -> None:
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            await hub.leave(self)
 
     async def _send_readings(self, kind: str, readings: list[dict[str, Any]]) -> None:
         await self._send_frame(kind, orjson.dumps(readings).decode())
 
     async def _send_frame(self, kind: str, readings_json: str) -> None:
         """``{"type", "hive", "device_id", "readings"}`` around readings already encoded."""
-        head = orjson.dumps({"type": kind, "hive": self.hive_id, "device_id": self.device_id})
-        await self.send(text_data=f'{head.decode()[:-1]},"readings":{readings_json}}}')
+        await self.send(
+            text_data=readings_frame(kind, self.hive_id, self.device_id or "", readings_json)
+        )
 
     def _schedule_expiry(self) -> None:
         expires = self.scope.get("token_exp")
@@ -151,6 +196,7 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
+        await self._leave_hub()
         for group in (self.group, self.access, self.hive_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -173,20 +219,3 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         # or resolved. Members who share the hive have rules, and alerts, of their own.
         if event.get("hive") == self.hive_id and event.get("user") == self.user_id:
             await self.send_json({"type": "alert", "hive": self.hive_id, "alert": event["alert"]})
-
-    async def telemetry_readings(self, event: dict[str, Any]) -> None:
-        if event.get("device_id") != self.device_id:
-            # Groups are per device by construction; this guard keeps a stray message
-            # (a foreign publisher on a shared Redis, say) from reaching another hive.
-            logger.warning(
-                "live message for %r dropped on hive %s", event.get("device_id"), self.hive_id
-            )
-            return
-        if self._history_times:
-            # A batch that landed between joining the group and reading the history.
-            seen, self._history_times = self._history_times, frozenset()
-            readings = [r for r in orjson.loads(event["readings_json"]) if r["time"] not in seen]
-            if readings:
-                await self._send_readings("readings", readings)
-            return
-        await self._send_frame("readings", event["readings_json"])

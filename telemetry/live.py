@@ -1,9 +1,9 @@
 """Live telemetry: the channel-layer side of ``WS /ws/hive/{id}/telemetry``.
 
 The ingestion service calls :func:`publish_readings` once per batch per device, after the
-telemetry transaction commits, with only the readings that were actually new. Sockets
-of that device's hive listen on the device's group; with Redis (``REDIS_URL``) the group
-spans every server process.
+telemetry transaction commits, with only the readings that were actually new. Each
+server process's live hub (telemetry.live_hub) listens on the device's group for all its
+sockets on that device; with Redis (``REDIS_URL``) the group spans every server process.
 """
 
 from __future__ import annotations
@@ -58,6 +58,13 @@ def publish_readings(device_id: str, readings: Sequence[dict[str, Any]]) -> None
             "readings_json": orjson.dumps(list(readings)).decode(),
         },
     )
+
+
+def readings_frame(kind: str, hive_id: int | None, device_id: str, readings_json: str) -> str:
+    """The socket's ``{"type", "hive", "device_id", "readings"}`` text frame around
+    readings already encoded as a JSON array."""
+    head = orjson.dumps({"type": kind, "hive": hive_id, "device_id": device_id}).decode()
+    return f'{head[:-1]},"readings":{readings_json}}}'
 
 
 _server_loop: asyncio.AbstractEventLoop | None = None

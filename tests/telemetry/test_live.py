@@ -419,3 +419,157 @@ def test_live_frames_do_not_queue_for_the_database_thread(owner: Any, monkeypatc
 
     _run(scenario)
     assert hops == []
+
+
+@LIVE
+def test_one_layer_subscription_per_device_however_many_sockets(owner: Any) -> None:
+    """The process's live hub joins a device's group once for all its sockets there, and
+    leaves it with the last one: a batch is decoded and framed once per process, not once
+    per socket (telemetry.live_hub)."""
+    from channels.layers import get_channel_layer
+
+    from telemetry.live import device_group
+
+    device = make_hive(owner, "live-hub-1")
+    layer = get_channel_layer()
+    group = device_group("live-hub-1")
+
+    async def scenario() -> None:
+        sockets = [await _following(device, owner) for _ in range(3)]
+        assert len(layer.groups.get(group, {})) == 1
+        await database_sync_to_async(readings_ingest)(
+            device_id="live-hub-1", readings=[reading(minutes=1, temperature=33.0)]
+        )
+        frames = [await ws.receive_from(timeout=5) for ws in sockets]
+        assert len(set(frames)) == 1
+        assert [r["temperature"] for r in json.loads(frames[0])["readings"]] == [33.0]
+        for ws in sockets[:2]:
+            await ws.disconnect()
+        assert len(layer.groups.get(group, {})) == 1
+        await sockets[2].disconnect()
+        assert group not in layer.groups
+
+    _run(scenario)
+
+
+@LIVE
+def test_a_batch_published_while_the_history_is_read_follows_the_history(
+    owner: Any, monkeypatch: Any
+) -> None:
+    """A batch that reaches the socket before its history was sent is held back and sent
+    after the history, without the readings the history already showed."""
+    from telemetry import consumers, live
+
+    device = make_hive(owner, "live-hub-2")
+    old = datetime.now(UTC) - timedelta(minutes=5)
+    Reading.objects.create(device_id="live-hub-2", time=old, temperature=31.0)
+    shown = {"time": old.isoformat()[:-6] + "Z", "temperature": 31.0}
+    new = {"time": minutes_ago(1), "temperature": 32.0}
+    real_history = live.readings_history
+
+    def history_with_a_batch_in_between(device_id: str) -> list[dict[str, Any]]:
+        history = real_history(device_id)
+        live.publish_readings(device_id, [shown, new])  # lands before the history is sent
+        return history
+
+    monkeypatch.setattr(consumers, "readings_history", history_with_a_batch_in_between)
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry?token={_token(owner)}"
+        )
+        assert (await ws.connect())[0]
+        history = await ws.receive_json_from(timeout=5)
+        assert (history["type"], [r["temperature"] for r in history["readings"]]) == (
+            "history",
+            [31.0],
+        )
+        follow = await ws.receive_json_from(timeout=5)
+        assert (follow["type"], follow["readings"]) == ("readings", [new])
+        assert await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+def test_no_frame_follows_the_close_of_a_revoked_stream(owner: Any) -> None:
+    """Once a member's socket is closed (role removed), later batches go to the owner's
+    socket only: the closed one leaves the live hub at once, not when the client answers
+    the close."""
+    from apiary import services
+    from apiary.models import Membership
+
+    device, viewer = _shared_with_a_viewer(owner, "live-hub-3")
+
+    async def scenario() -> None:
+        mine = await _following(device, owner)
+        theirs = await _following(device, viewer)
+        membership = await database_sync_to_async(Membership.objects.get)(user=viewer)
+        await database_sync_to_async(services.member_remove)(actor=owner, membership=membership)
+        assert await theirs.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+        await database_sync_to_async(readings_ingest)(
+            device_id="live-hub-3", readings=[reading(minutes=1, temperature=33.0)]
+        )
+        assert (await mine.receive_json_from(timeout=5))["type"] == "readings"
+        assert await theirs.receive_nothing(timeout=0.3)
+        await mine.disconnect()
+
+    _run(scenario)
+
+
+@LIVE
+def test_a_session_cookie_authenticates_a_socket(owner: Any, client: Any) -> None:
+    device = make_hive(owner, "live-session")
+    client.force_login(owner)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/hive/{device.hive.id}/telemetry", headers=[(b"cookie", cookie)]
+        )
+        assert (await ws.connect())[0]
+        assert (await ws.receive_json_from(timeout=5))["type"] == "history"
+        await ws.disconnect()
+        anonymous = WebsocketCommunicator(application, f"/ws/hive/{device.hive.id}/telemetry")
+        assert await _closed_with(anonymous) == 4401
+
+    _run(scenario)
+
+
+def test_sockets_send_through_the_servers_own_send(transactional_db: None) -> None:
+    """The session is read at connect only: Channels' session wrapper inspected the
+    session on every frame a socket sent, a fifth of a fan-out's cost."""
+    from telemetry.ws_auth import websocket_stack
+
+    seen: list[Any] = []
+
+    async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append((send, scope["session"]))
+
+    async def server_send(message: dict[str, Any]) -> None:
+        pass
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws/alerts",
+        "headers": [(b"cookie", b"sessionid=nothing-valid")],
+        "query_string": b"",
+    }
+    async_to_sync(websocket_stack(inner))(scope, receive, server_send)
+    [(send, session)] = seen
+    assert send is server_send
+    assert session.session_key is None  # an unknown session key reads as no session
+
+
+def test_autobahn_formats_its_log_arguments_without_colours() -> None:
+    """autobahn builds its debug messages' arguments even with debug logging off; with
+    click installed each one went through click.style (beeapi.asgi turns that off)."""
+    from autobahn.util import hl
+
+    import beeapi.asgi  # noqa: F401
+
+    assert hl("frame") == "frame"
