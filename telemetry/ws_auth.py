@@ -17,10 +17,11 @@ from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.authentication import CachedUserJWTAuthentication
 
 
 def _token_from(scope: dict[str, Any]) -> str | None:
@@ -35,17 +36,18 @@ def _token_from(scope: dict[str, Any]) -> str | None:
     return None
 
 
-@database_sync_to_async
-def _user_for(raw_token: str) -> tuple[Any, int | None]:
+def user_for_token(raw_token: str) -> tuple[Any, int | None]:
+    """The token's user as the API finds it (from the entities cache, with the same
+    checks), and the token's expiry; an anonymous user and None for a bad token."""
     try:
         token = AccessToken(raw_token)
-    except TokenError:
-        return AnonymousUser(), None
-    user_id = token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id"))
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
+        user = CachedUserJWTAuthentication().get_user(token)
+    except (TokenError, AuthenticationFailed):
         return AnonymousUser(), None
     return user, int(token["exp"])
+
+
+_user_for = database_sync_to_async(user_for_token)
 
 
 class JWTAuthMiddleware(BaseMiddleware):

@@ -86,6 +86,25 @@ def test_a_changed_user_is_seen_at_once(entity_cache: str, carol: User) -> None:
     assert cached.is_superuser is True and cached.check_password("a-new-long-passphrase-42")
 
 
+def test_a_socket_token_user_comes_from_the_same_cache(entity_cache: str, carol: User) -> None:
+    """WebSockets (telemetry.ws_auth) find a token's user as the API does: cached, and
+    refused at once once deactivated."""
+    from telemetry.ws_auth import user_for_token
+
+    token = str(AccessToken.for_user(carol))
+    for queries_expected in (1, 0):
+        with CaptureQueriesContext(connections["default"]) as queries:
+            user, expires = user_for_token(token)
+        assert (user.pk, expires is not None) == (carol.pk, True)
+        assert sum('FROM "users"' in q["sql"] for q in queries.captured_queries) == (
+            queries_expected
+        )
+    carol.is_active = False
+    carol.save(update_fields=["is_active"])
+    user, expires = user_for_token(token)
+    assert (user.is_authenticated, expires) == (False, None)
+
+
 def test_a_cache_that_is_down_costs_a_query_not_the_request(carol: User) -> None:
     down = redis_cache("redis://127.0.0.1:1/0")  # nothing listens on port 1
     with override_settings(CACHES={**settings.CACHES, "entities": down}):
