@@ -72,7 +72,10 @@ def _clear(user: Any) -> None:
 def run(bench: Any, user: Any) -> None:
     opts = bench.options
     size = opts["batch_size"]
-    total = opts["alert_readings"]
+    total = max(0, opts["alert_readings"])
+    if total == 0 and opts["swarms"] <= 0:
+        bench.stdout.write("alerts: skipped (--alert-readings 0 --swarms 0)")
+        return
     devices = max(1, min(opts["api_devices"], total // size))
     rules = AlertRule.objects.filter(user=user, enabled=True).count()
     bench.stdout.write(
@@ -80,28 +83,34 @@ def run(bench: Any, user: Any) -> None:
         f"batches of {size} from {devices} device(s), the last half hour"
     )
     _clear(user)
-    off_hives = _hives(user, "off", devices)
-    on_hives = _hives(user, "on", devices)
-    off_bodies = _bodies(off_hives, total, size)
-    on_bodies = _bodies(on_hives, total, size)
     with (
         bench._daphnes(1, ALERTS_ENABLED="false") as off_base,
         bench._daphnes(1, ALERTS_ENABLED="true") as on_base,
     ):
-        off_n = off_s = on_n = on_s = 0.0
-        for r in range(ROUNDS):
-            n, seconds = bench._post(off_base, off_bodies[r::ROUNDS])
-            off_n, off_s = off_n + n, off_s + seconds
-            n, seconds = bench._post(on_base, on_bodies[r::ROUNDS])
-            on_n, on_s = on_n + n, on_s + seconds
-        off, on = off_n / off_s, on_n / on_s
-        bench.stdout.write(
-            f"  ingest, alerts off:                 {off:>10,.0f} readings/s\n"
-            f"  ingest, default rules active:       {on:>10,.0f} readings/s"
-            f"   -> {100 * on / off:.0f}% of alerts off"
-        )
-        _swarm_latency(bench, user, on_base[0])
+        if total:
+            _ingest_rates(bench, user, off_base, on_base, total, size, devices)
+        if opts["swarms"] > 0:
+            _swarm_latency(bench, user, on_base[0])
     _clear(user)
+
+
+def _ingest_rates(
+    bench: Any, user: Any, off_base: Any, on_base: Any, total: int, size: int, devices: int
+) -> None:
+    off_bodies = _bodies(_hives(user, "off", devices), total, size)
+    on_bodies = _bodies(_hives(user, "on", devices), total, size)
+    off_n = off_s = on_n = on_s = 0.0
+    for r in range(ROUNDS):
+        n, seconds = bench._post(off_base, off_bodies[r::ROUNDS])
+        off_n, off_s = off_n + n, off_s + seconds
+        n, seconds = bench._post(on_base, on_bodies[r::ROUNDS])
+        on_n, on_s = on_n + n, on_s + seconds
+    off, on = off_n / off_s, on_n / on_s
+    bench.stdout.write(
+        f"  ingest, alerts off:                 {off:>10,.0f} readings/s\n"
+        f"  ingest, default rules active:       {on:>10,.0f} readings/s"
+        f"   -> {100 * on / off:.0f}% of alerts off"
+    )
 
 
 def _swarm_latency(bench: Any, user: Any, base: tuple[str, int]) -> None:
