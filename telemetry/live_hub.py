@@ -53,9 +53,6 @@ class LiveHub:
         self._lock = asyncio.Lock()
         self._sockets: dict[str, set[Subscriber]] = {}
 
-    def subscribers(self, device_id: str) -> int:
-        return len(self._sockets.get(device_id, ()))
-
     async def join(self, socket: Subscriber) -> None:
         """Deliver ``socket.device_id``'s batches to ``socket`` from now on; once this
         returns, every batch published later reaches it."""
