@@ -60,11 +60,9 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     _expiry: asyncio.TimerHandle | None = None
     _history_times: frozenset[str] = frozenset()
     # Readings reach the socket through the process's live hub (telemetry.live_hub).
-    # Batches that arrive before the history is sent are held here, and while live_own
-    # is set the socket filters batches itself instead of taking the hub's shared frame.
+    # Batches that arrive before the history is sent are held here (see live_own).
     _hub: LiveHub | None = None
     _held: list[str] | None = None
-    live_own = True
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections()`` before every message.
@@ -139,25 +137,27 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         self._history_times = frozenset(reading["time"] for reading in history)
         await self._send_readings("history", history)
         while self._held:
-            await self._send_unseen(self._held.pop(0))
+            await self._send_unseen(self._held.pop(0), self._history_times)
         # No await between the last check and here: no batch can slip past the list.
         self._held = None
-        # The first batch after the history may still hold readings it showed (published
-        # before the history was read, delivered after it was sent).
-        self.live_own = bool(self._history_times)
+
+    @property
+    def live_own(self) -> bool:
+        """Whether the hub hands batches to live_batch, for this socket to filter, rather
+        than sending its shared frame: until the history is sent, and for the first
+        batch after it, which may still hold readings the history showed (published
+        before the history was read, delivered after it was sent)."""
+        return self._held is not None or bool(self._history_times)
 
     async def live_batch(self, readings_json: str) -> None:
-        """A batch for this socket alone (the hub calls this while live_own is set)."""
         if self._held is not None:
             self._held.append(readings_json)
             return
-        self.live_own = False
-        await self._send_unseen(readings_json)
-        self._history_times = frozenset()
+        seen, self._history_times = self._history_times, frozenset()
+        await self._send_unseen(readings_json, seen)
 
-    async def _send_unseen(self, readings_json: str) -> None:
-        """Send the readings of a batch that the history did not already show."""
-        seen = self._history_times
+    async def _send_unseen(self, readings_json: str, seen: frozenset[str]) -> None:
+        """Send the readings of a batch that the history (``seen``) did not show."""
         if not seen:
             await self._send_frame("readings", readings_json)
             return

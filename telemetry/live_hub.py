@@ -69,22 +69,19 @@ class LiveHub:
 
     async def leave(self, socket: Subscriber) -> None:
         """Stop delivering to ``socket``; the last socket of a device leaves its group."""
-        device_id = socket.device_id
         async with self._lock:
-            sockets = self._sockets.get(device_id or "")
+            sockets = self._sockets.get(socket.device_id or "")
             if sockets is None or socket not in sockets:
                 return
             sockets.discard(socket)
             if not sockets:
-                del self._sockets[device_id or ""]
-                await self.layer.group_discard(device_group(device_id or ""), self._channel)
+                del self._sockets[socket.device_id]
+                await self.layer.group_discard(device_group(socket.device_id), self._channel)
 
     async def _receive(self, channel: str) -> None:
         while True:
             try:
                 message = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
             except Exception:  # noqa: BLE001 - the layer's trouble; keep the hub alive
                 logger.exception("live hub: receiving from the channel layer failed")
                 await asyncio.sleep(1)
@@ -93,8 +90,6 @@ class LiveHub:
                 if message.get("type") != "telemetry.readings":
                     raise ValueError(f"message of type {message.get('type')!r}")
                 await self._deliver(str(message["device_id"]), message["readings_json"])
-            except asyncio.CancelledError:
-                raise
             except Exception:  # noqa: BLE001 - one bad message must not end the stream
                 logger.exception("live hub: a message was dropped")
 
