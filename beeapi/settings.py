@@ -421,7 +421,7 @@ def _shared_cache(name: str) -> dict:
     if not REDIS_URL:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": name}
     return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "beeapi.redis_cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": f"beeapi.{name}",
         # A Redis that hangs costs a request a second, then it reads the database.
