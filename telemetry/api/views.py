@@ -262,14 +262,13 @@ def _link(next_url: str | None) -> dict[str, str]:
 def _json_response(
     device_id: str, page: JsonPage, *, next_url: str | None = None, paged: bool = False
 ) -> HttpResponse:
-    """``{"device_id", "results"[, "next"]}`` with the rows PostgreSQL rendered spliced in
-    as they are (telemetry.selectors._json_page), the same JSON a serializer would write."""
-    parts = [b'{"device_id":', orjson.dumps(device_id), b',"results":', page.rows.encode()]
+    """``{"device_id", "results"[, "next"]}`` with the page's JSON rows spliced in as they
+    are (telemetry.selectors._json_page), the same JSON a serializer would write."""
+    parts = [b'{"device_id":', orjson.dumps(device_id), b',"results":', page.rows]
     if paged:
         parts += [b',"next":', orjson.dumps(next_url)]
-    return HttpResponse(
-        b"".join(parts) + b"}", content_type="application/json", headers=_link(next_url)
-    )
+    parts.append(b"}")
+    return HttpResponse(b"".join(parts), content_type="application/json", headers=_link(next_url))
 
 
 class _TelemetryQueryView(StrictQueryMixin, APIView):
