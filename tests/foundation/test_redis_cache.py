@@ -5,6 +5,7 @@ for every bearer-token lookup (Django ticket #35651)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -53,5 +54,30 @@ def test_requests_reuse_the_processs_redis_connections(settings: Any) -> None:
     # One connection for the lookups (Django's own RedisCache: one per request, 20);
     # a little slack for whatever else of this process connects meanwhile.
     assert opened <= 3
+    caches["entities"].clear()
+    probe.close()
+
+
+def test_the_cache_answers_after_redis_drops_the_pooled_connection(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The risk that sharing brings: a pooled connection can be closed under the pool
+    (Redis restarted, an idle timeout, an operator's CLIENT KILL), where Django's own
+    backend opened a new one per request. The pool notices the closed socket when it
+    hands the connection out, so the next lookup is answered by the cache, not by the
+    database after a warning that the cache is unavailable."""
+    settings.CACHES = {**settings.CACHES, "entities": redis_cache(TEST_REDIS_URL or "")}
+    caches["entities"].clear()
+    token = str(AccessToken.for_user(BeekeeperFactory()))
+    assert _me(token) == 200
+    pooled = caches["entities"]._cache.get_client()
+    probe = redis.Redis.from_url(TEST_REDIS_URL or "")
+
+    assert probe.client_kill_filter(_id=pooled.client_id()) == 1
+    with caplog.at_level(logging.WARNING, logger="beeapi"):
+        statuses = [_me(token) for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert "entities cache unavailable" not in caplog.text
     caches["entities"].clear()
     probe.close()
