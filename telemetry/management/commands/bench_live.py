@@ -1,13 +1,14 @@
 """python manage.py bench_live — live-stream latency with many open sockets.
 
 A benchmark, not a test: it prints figures. Loopback only and bounded (--sockets,
---posts, a timeout per post). It starts one daphne process on 127.0.0.1, opens
+--posts, a timeout per post). It starts one daphne process on 127.0.0.1 (--servers N:
+N of them, the sockets spread evenly, the posts in turn, which needs Redis), opens
 --sockets WebSockets on one hive, then posts --posts single readings to POST /telemetry
 one after another and measures, for every socket, the time from the POST returning to
 that socket receiving the reading, and from the POST being sent. The server publishes
 a request's readings once its answer is written (beeapi.asgi_http.after_response), so
 the first figure is the fan-out and the second adds the POST itself.
-It prints the server process's resident memory when it starts, with every socket open,
+It prints each server process's resident memory when it starts, with every socket open,
 after the posts and after --hold seconds more with the sockets open, and uses the Redis
 channel layer when REDIS_URL is set (or --redis URL).
 
@@ -26,13 +27,14 @@ import os
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -65,6 +67,12 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait per post")
         parser.add_argument("--redis", default=None, help="Redis URL (default REDIS_URL)")
         parser.add_argument(
+            "--servers",
+            type=int,
+            default=1,
+            help="daphne processes the sockets spread over (more than one needs Redis)",
+        )
+        parser.add_argument(
             "--hold", type=float, default=30.0, help="seconds to keep the sockets open at the end"
         )
         parser.add_argument(
@@ -78,10 +86,13 @@ class Command(BaseCommand):
         # Fresh local servers (a new checkout's first bench) have no tables yet.
         call_command("migrate", database="default", verbosity=0)
         call_command("migrate", database="telemetry", verbosity=0)
-        hive, key, token = self._hive()
         redis = options["redis"] if options["redis"] is not None else settings.REDIS_URL
+        count = max(1, options["servers"])
+        if count > 1 and not redis:
+            raise CommandError("--servers above 1 needs Redis (--redis URL or REDIS_URL)")
+        hive, key, token = self._hive()
         self.hold = options["hold"]
-        self.rss: list[tuple[str, float]] = []
+        self.rss: list[tuple[str, list[float]]] = []
         self.from_sent: list[float] = []
         env = {
             "REDIS_URL": redis,
@@ -91,17 +102,20 @@ class Command(BaseCommand):
             "LIVE_MAX_SOCKETS_PER_PROCESS": str(sockets + 10),
             "LOG_LEVEL": "WARNING",
         }
-        log = Path(tempfile.mkstemp(prefix="bench-live-", suffix=".log")[1])
-        with DaphneProcess(env, log) as server:
+        logs = [
+            Path(tempfile.mkstemp(prefix="bench-live-", suffix=".log")[1]) for _ in range(count)
+        ]
+        with ExitStack() as stack:
+            servers = [stack.enter_context(DaphneProcess(env, log)) for log in logs]
             layer = "Redis pub/sub" if redis else "in-memory"
             self.stdout.write(
-                f"daphne on 127.0.0.1:{server.port} ({layer} channel layer); opening {sockets}"
-                f" sockets on hive {hive.pk}"
+                f"daphne on {', '.join(f'127.0.0.1:{server.port}' for server in servers)}"
+                f" ({layer} channel layer); opening {sockets} sockets on hive {hive.pk}"
             )
-            self.server_pid = server.proc.pid
+            self.server_pids = [server.proc.pid for server in servers]
             self._sample("started")
             latencies, missing, open_s = self._run(
-                server, hive.pk, key, token, sockets, posts, timeout, options["client_processes"]
+                servers, hive.pk, key, token, sockets, posts, timeout, options["client_processes"]
             )
         ms = [v * 1000 for v in latencies]
         self.stdout.write(
@@ -121,17 +135,21 @@ class Command(BaseCommand):
                 f"POST sent -> socket receive:   p50 {_pct(sent_ms, 50):.1f} ms, p90 "
                 f"{_pct(sent_ms, 90):.1f} ms, p99 {_pct(sent_ms, 99):.1f} ms, max {max(sent_ms):.1f} ms"
             )
-        first = self.rss[0][1]
-        self.stdout.write(
-            "server RSS: "
-            + ", ".join(f"{label} {mib:.0f} MiB" for label, mib in self.rss)
-            + f"; end vs all sockets open: {100 * (self.rss[-1][1] / self.rss[1][1] - 1):+.1f}%"
-            f" (vs start {100 * (self.rss[-1][1] / first - 1):+.1f}%)"
-        )
-        log.unlink(missing_ok=True)
+        for n in range(count):
+            rss = [(label, mib[n]) for label, mib in self.rss]
+            first, opened, last = rss[0][1], rss[1][1], rss[-1][1]
+            name = "server RSS" if count == 1 else f"server {n + 1} RSS"
+            self.stdout.write(
+                f"{name}: "
+                + ", ".join(f"{label} {mib:.0f} MiB" for label, mib in rss)
+                + f"; end vs all sockets open: {100 * (last / opened - 1):+.1f}%"
+                f" (vs start {100 * (last / first - 1):+.1f}%)"
+            )
+        for log in logs:
+            log.unlink(missing_ok=True)
 
     def _sample(self, label: str) -> None:
-        self.rss.append((label, rss_mib(self.server_pid)))
+        self.rss.append((label, [rss_mib(pid) for pid in self.server_pids]))
 
     def _hive(self) -> tuple[Hive, str, str]:
         user = User.objects.filter(email=BENCH_EMAIL).first() or User.objects.create_user(
@@ -151,7 +169,7 @@ class Command(BaseCommand):
 
     def _run(
         self,
-        server: DaphneProcess,
+        servers: list[DaphneProcess],
         hive_id: int,
         key: str,
         token: str,
@@ -160,14 +178,17 @@ class Command(BaseCommand):
         timeout: float,
         processes: int,
     ) -> tuple[list[float], int, float]:
-        url = f"ws://127.0.0.1:{server.port}/ws/hive/{hive_id}/telemetry?token={token}"
+        path = f"/ws/hive/{hive_id}/telemetry?token={token}"
         processes = max(1, min(processes, count))
         shares = [count // processes + (n < count % processes) for n in range(processes)]
         connections.close_all()  # the readers are forked: no shared database sockets
         context = multiprocessing.get_context("fork")
         pipes, readers = [], []
         started = time.perf_counter()
-        for share in shares:
+        for n, share in enumerate(shares):
+            # Reader n opens its sockets on server n % len(servers): with as many readers
+            # as servers (or a multiple), every server holds the same number of sockets.
+            url = f"ws://127.0.0.1:{servers[n % len(servers)].port}{path}"
             ours, theirs = context.Pipe()
             reader = context.Process(target=_reader, args=(url, share, theirs), daemon=True)
             reader.start()
@@ -186,6 +207,7 @@ class Command(BaseCommand):
             stamp = iso_time(base + timedelta(seconds=n))
             body = {"time": stamp, "temperature": 35.0 + n % 10 / 10, "weight": 40.0}
             sent = time.perf_counter()
+            server = servers[n % len(servers)]
             status, text = server.post_json("/telemetry", body, {"X-Device-Key": key})
             returned = time.perf_counter()
             if status not in (200, 201):
