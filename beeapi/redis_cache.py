@@ -25,14 +25,18 @@ _clients_lock = threading.Lock()
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
-    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        server = self._servers[self._get_connection_pool_index(write)]
-        shared = (
-            server,
+    def __init__(self, servers: list[str], **options: Any) -> None:
+        super().__init__(servers, **options)
+        # What two clients must agree on to share a connection, besides the server.
+        self._sharing = (
             repr(self._client),
             repr(self._pool_class),
             repr(sorted(self._pool_options.items())),
         )
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        server = self._servers[self._get_connection_pool_index(write)]
+        shared = (server, *self._sharing)
         client = _clients.get(shared)
         if client is None:
             with _clients_lock:

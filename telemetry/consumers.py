@@ -51,7 +51,6 @@ def open_sockets() -> int:
 
 
 class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
-    group: str | None = None
     access: str | None = None
     hive_group: str | None = None
     hive_id: int | None = None
@@ -197,7 +196,7 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
         if self._expiry is not None:
             self._expiry.cancel()
         await self._leave_hub()
-        for group in (self.group, self.access, self.hive_group):
+        for group in (self.access, self.hive_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)
         if self.user_id is not None:
