@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt manage bench check-deploy compose-config compose-config-if-available clean-db help
+.PHONY: run test lint fmt manage bench check-deploy compose-secrets compose-config compose-config-if-available clean-db help
 
 help:
 	@echo "make run     start local databases (or use POSTGRES_URL/TIMESCALE_URL), migrate, serve on 127.0.0.1:8000"
@@ -38,7 +38,23 @@ manage: $(STAMP)
 # Production settings must pass Django's deployment checks.
 check-deploy: $(STAMP)
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	POSTGRES_URL=postgresql://beeapi@db.example.org/beeapi \
+	TIMESCALE_URL=postgresql://beeapi@tsdb.example.org/beeapi_telemetry \
 	ALLOWED_HOSTS=beeapi.example.org $(PY) manage.py check --deploy --fail-level WARNING
+
+# The compose stack's secrets (docker-compose.yml), each a random value unless it exists.
+# The folder is private (0700); the files are readable (0644) because compose mounts them
+# with these modes and the app runs as an unprivileged user inside its container.
+COMPOSE_SECRETS := postgres_password timescale_password replication_password secret_key
+compose-secrets:
+	@mkdir -p secrets && chmod 700 secrets
+	@for name in $(COMPOSE_SECRETS); do \
+		if [ ! -s secrets/$$name ]; then \
+			$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > secrets/$$name; \
+			chmod 644 secrets/$$name; echo "secrets/$$name: created"; \
+		else echo "secrets/$$name: kept"; fi; \
+	done
+	@test -e secrets/email_host_password || { : > secrets/email_host_password; chmod 644 secrets/email_host_password; echo "secrets/email_host_password: created empty (set it if your mail server needs a login)"; }
 
 compose-config:
 	docker-compose -f docker-compose.yml config --quiet

@@ -95,7 +95,14 @@ TEMPLATES = [
 ]
 
 # --- Databases (https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool) ---
-POSTGRES_URL = env_str("POSTGRES_URL", "postgresql://beeapi:beeapi123@localhost:5432/beeapi")
+# Outside DEBUG nothing here has a password default: POSTGRES_URL and TIMESCALE_URL (or
+# *_URL_FILE) must be set. A URL without a password takes POSTGRES_PASSWORD /
+# TIMESCALE_PASSWORD (or their *_FILE, Docker secrets), which also cover the replicas.
+_DEV_POSTGRES_URL = "postgresql://beeapi:beeapi123@localhost:5432/beeapi"
+_DEV_TIMESCALE_URL = "postgresql://beeapi:beeapi123@localhost:5433/beeapi_telemetry"
+POSTGRES_URL = env_str("POSTGRES_URL", _DEV_POSTGRES_URL if DEBUG else "")
+POSTGRES_PASSWORD = env_str("POSTGRES_PASSWORD", "")
+TIMESCALE_PASSWORD = env_str("TIMESCALE_PASSWORD", "")
 # Single-database mode (small installs): readings live beside the entity tables, in the
 # database of POSTGRES_URL. On with TELEMETRY_SAME_DATABASE=true and TIMESCALE_URL unset,
 # or with TIMESCALE_URL naming the same database as POSTGRES_URL. Both aliases stay (the
@@ -105,8 +112,14 @@ _SAME_DATABASE_ENV = env_str("TELEMETRY_SAME_DATABASE", "")
 TIMESCALE_URL = env_str("TIMESCALE_URL", "") or (
     POSTGRES_URL
     if env_bool("TELEMETRY_SAME_DATABASE", False)
-    else "postgresql://beeapi:beeapi123@localhost:5433/beeapi_telemetry"
+    else (_DEV_TIMESCALE_URL if DEBUG else "")
 )
+for _name, _url in (("POSTGRES_URL", POSTGRES_URL), ("TIMESCALE_URL", TIMESCALE_URL)):
+    if not _url:
+        raise ImproperlyConfigured(
+            f"{_name} (or {_name}_FILE) must be set when DEBUG is false: there is no default "
+            "database outside development"
+        )
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 # Seconds a request waits for a pooled connection (or a new one) before the database
@@ -124,8 +137,10 @@ if SERVER_GC_GEN0 < 0:
     raise ImproperlyConfigured(f"SERVER_GC_GEN0 must be 0 or more, not {SERVER_GC_GEN0}")
 
 
-def _database(url: str) -> dict:
+def _database(url: str, password: str = "") -> dict:
     config = dj_database_url.parse(url, engine="django.db.backends.postgresql")
+    if password and not config.get("PASSWORD"):
+        config["PASSWORD"] = password
     # Django's PostgreSQL backend with a pool check that costs no round trip for a
     # healthy connection (beeapi/db_backend/base.py).
     config["ENGINE"] = "beeapi.db_backend"
@@ -154,8 +169,8 @@ def _same_database(a: dict, b: dict) -> bool:
 
 
 DATABASES = {
-    "default": _database(POSTGRES_URL),
-    "telemetry": _database(TIMESCALE_URL),
+    "default": _database(POSTGRES_URL, POSTGRES_PASSWORD),
+    "telemetry": _database(TIMESCALE_URL, TIMESCALE_PASSWORD),
 }
 TELEMETRY_SAME_DATABASE = _same_database(DATABASES["default"], DATABASES["telemetry"])
 if _SAME_DATABASE_ENV and env_bool("TELEMETRY_SAME_DATABASE", False) != TELEMETRY_SAME_DATABASE:
@@ -170,7 +185,7 @@ if _SAME_DATABASE_ENV and env_bool("TELEMETRY_SAME_DATABASE", False) != TELEMETR
     )
 if TELEMETRY_SAME_DATABASE:
     # One database, one set of connection settings (and the same test database).
-    DATABASES["telemetry"] = _database(POSTGRES_URL)
+    DATABASES["telemetry"] = _database(POSTGRES_URL, POSTGRES_PASSWORD)
 
 # Read replicas (README "Read replicas"): streaming standbys of the primaries, comma
 # separated. Each URL becomes an alias, default_replica_1… / telemetry_replica_1…, with its
@@ -206,7 +221,7 @@ READ_YOUR_WRITES_SECONDS = _env_seconds("READ_YOUR_WRITES_SECONDS", 5)
 def _replicas(primary: str, urls: list[str], variable: str) -> dict[str, dict]:
     aliases = {}
     for number, url in enumerate(urls, start=1):
-        config = _database(url)
+        config = _database(url, DATABASES[primary].get("PASSWORD") or "")
         if _same_database(config, DATABASES[primary]):
             from django.core.exceptions import ImproperlyConfigured
 
@@ -404,9 +419,16 @@ else:
 # with code 4429.
 LIVE_MAX_SOCKETS_PER_USER = env_int("LIVE_MAX_SOCKETS_PER_USER", 20)
 LIVE_MAX_SOCKETS_PER_PROCESS = env_int("LIVE_MAX_SOCKETS_PER_PROCESS", 2000)
+# A live socket's right to its stream is checked against the database at least this
+# often (and whenever the channel layer comes back): a removal, a deleted or moved hive
+# closes it with 4404 within this time even if the message announcing it was lost.
+LIVE_ACCESS_RECHECK_SECONDS = env_int("LIVE_ACCESS_RECHECK_SECONDS", 30)
 
 # --- Cache ------------------------------------------------------------------------------
-# "default" stays Django's per-process local memory (DRF's throttle counters, as before).
+# "default" stays Django's per-process local memory.
+# "throttle" counts the sign-in and registration throttles: in Redis with REDIS_URL, so
+# the limit holds across every server process; else per process (the limit is then
+# multiplied by the number of processes, WEB_CONCURRENCY).
 # "replica_pins" remembers which clients just wrote, so they read the primary (read
 # replicas' read-your-writes): in Redis with REDIS_URL, so every server process knows;
 # else per process (then several processes each know only their own requests).
@@ -432,6 +454,7 @@ def _shared_cache(name: str) -> dict:
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "replica_pins": _shared_cache("replica-pins"),
+    "throttle": _shared_cache("throttle"),
     "entities": _shared_cache("entities"),
 }
 ENTITY_CACHE_SECONDS = env_int("ENTITY_CACHE_SECONDS", 300)
@@ -462,6 +485,9 @@ INSPECTION_SETTLE_MINUTES = env_int("INSPECTION_SETTLE_MINUTES", 10)
 # unless this is true (a self-hosted receiver on the same network).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+
+# A user's alert rules, at most (more are refused with 400).
+ALERT_RULES_MAX_PER_USER = env_int("ALERT_RULES_MAX_PER_USER", 100)
 
 # --- Email (alert notifications) --------------------------------------------------------
 # The console backend prints mail to the worker's output (make run); set EMAIL_BACKEND to

@@ -4,7 +4,7 @@
 # First start (empty data volume): clone the primary with pg_basebackup. --write-recovery-conf
 # (-R) adds standby.signal and primary_conninfo to the copy, so the server starts as a hot
 # standby that streams changes from the primary and answers read-only queries. The
-# replicator login and its pg_hba.conf line come from postgres/init.sql on the primary.
+# replicator login and its pg_hba.conf line come from postgres/init.sh on the primary.
 # Every later start finds the data directory and just runs postgres.
 #
 # To re-clone (say, after the replica was down so long that the primary no longer has the
@@ -18,8 +18,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     mkdir -p "$PGDATA"
     chown postgres:postgres "$PGDATA"
     chmod 700 "$PGDATA"
-    # PGPASSWORD (the environment) is the replicator's password; -R copies it into
+    # The replicator's password comes from the Docker secret; -R copies it into
     # primary_conninfo. pg_basebackup empties the directory again when it fails.
+    PGPASSWORD="$(cat "$REPLICATION_PASSWORD_FILE")"
+    export PGPASSWORD
     until gosu postgres pg_basebackup \
         --pgdata="$PGDATA" --write-recovery-conf --wal-method=stream --checkpoint=fast \
         --host="$PRIMARY_HOST" --port="${PRIMARY_PORT:-5432}" \
@@ -27,6 +29,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         echo "replica: cannot clone $PRIMARY_HOST yet, retrying in 5 s" >&2
         sleep 5
     done
+    unset PGPASSWORD
     echo "replica: cloned $PRIMARY_HOST; starting as a streaming standby" >&2
 fi
 

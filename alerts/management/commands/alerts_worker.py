@@ -3,13 +3,15 @@
 Every second it sends due webhook and email deliveries; every
 ALERTS_WORKER_PERIOD_SECONDS it raises no_data alerts for silent sensors. Several
 workers may run at once (deliveries are claimed with SKIP LOCKED, an alert is raised
-once per rule and hive). ``--once`` does one round and exits (cron, tests).
+once per rule and hive). ``--once`` does one round and exits (cron, tests). ``--heartbeat FILE`` touches FILE
+after every round that reached the database (the compose stack's healthcheck reads it).
 """
 
 from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -31,9 +33,20 @@ class Command(BaseCommand):
             default=None,
             help="Seconds between no-data checks (default ALERTS_WORKER_PERIOD_SECONDS).",
         )
+        parser.add_argument(
+            "--heartbeat",
+            type=Path,
+            default=None,
+            help="Touch this file after every round that reached the database.",
+        )
 
     def handle(
-        self, *args: Any, once: bool = False, period: float | None = None, **options: Any
+        self,
+        *args: Any,
+        once: bool = False,
+        period: float | None = None,
+        heartbeat: Path | None = None,
+        **options: Any,
     ) -> None:
         period = period if period is not None else settings.ALERTS_WORKER_PERIOD_SECONDS
         stop = []
@@ -54,6 +67,8 @@ class Command(BaseCommand):
                         self.stdout.write(f"raised alert {alert.pk}: {alert.message}")
                 while (sent := deliveries_send()) and not stop:
                     self.stdout.write(f"attempted {sent} deliver{'y' if sent == 1 else 'ies'}")
+                if heartbeat is not None:
+                    heartbeat.touch()
             except DatabaseError as exc:
                 self.stderr.write(f"alerts_worker: database unavailable, retrying: {exc}")
             if once:
