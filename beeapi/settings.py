@@ -48,6 +48,11 @@ INSTALLED_APPS = [
     "telemetry",
     "alerts",
 ]
+# Development tools (the benchmark commands): installed by `make run`, `make manage` and
+# `make test` (devtools/devstack.py sets BEEAPI_DEVTOOLS), never in the image, which
+# leaves devtools/ out.
+if env_bool("BEEAPI_DEVTOOLS", False):
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "beeapi.middleware.RequestGuardMiddleware",

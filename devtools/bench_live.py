@@ -3,7 +3,7 @@
     python -m devtools.bench_live [--sockets 500] [--posts 100]
 
 A thin wrapper: `make manage ARGS="bench_live ..."` does the same. See
-telemetry/management/commands/bench_live.py for what it measures.
+devtools/management/commands/bench_live.py for what it measures.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     python -m devtools.bench_telemetry --cleanup
 
 A thin wrapper: `make manage ARGS="bench_telemetry ..."` does the same. See
-telemetry/management/commands/bench_telemetry.py for what it measures.
+devtools/management/commands/bench_telemetry.py for what it measures.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ class Stack:
         self.throwaway = throwaway
         self.started: list[localpg.LocalServer] = []
         self.scratch: Path | None = None
-        self.env = dict(os.environ)
+        # The dev-only app with the benchmark commands (beeapi/settings.py).
+        self.env = {**os.environ, "BEEAPI_DEVTOOLS": "true"}
         self.telemetry_mode = "unknown"
 
     def up(self) -> None:

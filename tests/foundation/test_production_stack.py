@@ -157,3 +157,35 @@ def test_worker_heartbeat_is_touched_by_a_round_and_read_by_the_healthcheck(
     assert subprocess.run(check, capture_output=True).returncode == 1
     call_command("alerts_worker", "--once", "--heartbeat", str(beat))
     assert subprocess.run(check, capture_output=True).returncode == 0
+
+
+def test_devtools_are_installed_only_for_development() -> None:
+    code = "import django; from django.conf import settings; django.setup(); print('devtools' in settings.INSTALLED_APPS)"
+    base = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "beeapi.settings",
+        "DEBUG": "true",
+    }
+    for flag, expected in (({}, "False"), ({"BEEAPI_DEVTOOLS": "true"}, "True")):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**base, **flag},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.stdout.strip() == expected, result.stderr
+
+
+def test_no_production_module_imports_devtools() -> None:
+    """The image leaves devtools/ out: an import of it from an app would fail there."""
+    offenders = []
+    for path in ROOT.glob("*/**/*.py"):
+        top = path.relative_to(ROOT).parts[0]
+        if top in {"devtools", "tests", ".venv", ".localdb"}:
+            continue
+        text = path.read_text()
+        if re.search(r"^\s*(from devtools\b|import devtools\b)", text, re.M):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
