@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -74,6 +75,27 @@ def _scope_check(actor: Any, hive: Hive | None, apiary: Apiary | None) -> None:
         raise ValidationError({"apiary": NOT_FOUND})
 
 
+def _rules_limit_check(actor: Any) -> None:
+    """Refuse a rule beyond ALERT_RULES_MAX_PER_USER.
+
+    The actor's user row is locked first (FOR NO KEY UPDATE: rows that merely reference
+    the user are not held up), so two creates at once count one after the other and
+    cannot both take the last place. The count is of the rules the user sees and can
+    delete (selectors.rule_list): rules left on hives they lost their role in are inert
+    and must not fill the user's quota with rules they cannot remove.
+    """
+    limit = settings.ALERT_RULES_MAX_PER_USER
+    users = get_user_model().objects.select_for_update(no_key=True)
+    users.filter(pk=actor.pk).values_list("pk", flat=True).first()
+    have = selectors.rule_list(user=actor).count()
+    if have >= limit:
+        raise ValidationError(
+            f"You have {have} alert rules, the most allowed is {limit}: delete or change "
+            "one of them instead.",
+            code="too_many_rules",
+        )
+
+
 @transaction.atomic
 def rule_create(
     *,
@@ -85,16 +107,20 @@ def rule_create(
     enabled: bool = True,
 ) -> AlertRule:
     """A rule of the actor's. Any role in the hive or apiary will do: rules are the
-    actor's own notifications, not a change to the shared hive."""
+    actor's own notifications, not a change to the shared hive (their alerts reach the
+    hive's history only when the actor owns it, see ``_raise``). At most
+    ALERT_RULES_MAX_PER_USER rules per user."""
     if kind not in Kind.values:
         raise ValidationError({"kind": f"Choose one of: {', '.join(Kind.values)}."})
     _scope_check(actor, hive, apiary)
+    params = rules.params_validate(kind, params)
+    _rules_limit_check(actor)
     return AlertRule.objects.create(
         user=actor,
         kind=kind,
         hive=hive,
         apiary=apiary,
-        params=rules.params_validate(kind, params),
+        params=params,
         enabled=enabled,
     )
 
@@ -167,9 +193,20 @@ def alert_acknowledge(*, alert: Alert, actor: Any) -> Alert:
     return alert
 
 
+def _writes_history(rule: AlertRule, hive: Hive) -> bool:
+    """Whether the rule's alerts on ``hive`` become events in its shared history.
+
+    Only the apiary owner's rules are the hive's record. A viewer's or an editor's rules
+    are their private notifications: their thresholds and alerts stay with them (GET
+    /alerts, /ws/alerts, their email and webhooks), and no member writes into the
+    history every other member reads through a rule of their own.
+    """
+    return rule.user_id == hive.apiary.owner_id
+
+
 def _raise(rule: AlertRule, hive: Hive, fire: Fire) -> Alert | None:
-    """Record the alert, its history event and its deliveries (in the caller's
-    transaction); None when another process raised it first."""
+    """Record the alert, its history event (owner's rules only) and its deliveries (in
+    the caller's transaction); None when another process raised it first."""
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
@@ -183,14 +220,15 @@ def _raise(rule: AlertRule, hive: Hive, fire: Fire) -> Alert | None:
             )
     except IntegrityError:
         return None
-    alert.event = Event.objects.create(
-        hive=hive,
-        type=Event.Type.ALERT,
-        occurred_at=fire.at,
-        notes=alert.message,
-        details={"alert": alert.pk, "kind": alert.kind, **fire.values},
-    )
-    alert.save(update_fields=["event"])
+    if _writes_history(rule, hive):
+        alert.event = Event.objects.create(
+            hive=hive,
+            type=Event.Type.ALERT,
+            occurred_at=fire.at,
+            notes=alert.message,
+            details={"alert": alert.pk, "kind": alert.kind, **fire.values},
+        )
+        alert.save(update_fields=["event"])
     now = timezone.now()
     deliveries = [
         Delivery(
@@ -318,7 +356,7 @@ def _rule(rule_id: int) -> AlertRule:
 
 
 def _hive(hive_id: int) -> Hive:
-    return Hive.objects.get(pk=hive_id)
+    return Hive.objects.select_related("apiary").get(pk=hive_id)
 
 
 def _resolve_id(alert_id: int, at: datetime) -> None:

@@ -1,12 +1,13 @@
 """Sending an alert to a webhook: signed, time-bounded, never to an internal address.
 
 A target is refused when any address its name resolves to is loopback, private,
-link-local, multicast, reserved or otherwise not global, unless
+link-local, multicast, reserved or otherwise not global, or is an IPv6 address that
+embeds such an IPv4 address (IPv4-mapped, 6to4, Teredo, NAT64), unless
 WEBHOOK_ALLOW_PRIVATE_NETWORKS=true. The check runs when the webhook is created and
 again at every send; the request then goes to the address that was checked (the name
 is not resolved a second time, so a DNS answer that changes in between cannot redirect
 it), with the name in Host and, for https, in SNI and certificate verification.
-Redirects are not followed.
+Redirects are not followed. Each attempt is signed with its send time (``signature``).
 """
 
 from __future__ import annotations
@@ -26,16 +27,64 @@ from django.core.exceptions import ValidationError
 SIGNATURE_HEADER = "X-BeeAPI-Signature"
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 of the exact body bytes with the webhook's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
+    """``t=<unix seconds>,v1=<hex>``: HMAC-SHA256, with the webhook's secret, of
+    ``"<t>.<exact body bytes>"``.
+
+    The time is signed with the body so that a receiver can refuse a captured delivery
+    replayed later (the README's check allows 300 s); every attempt is signed afresh
+    with its own send time.
+    """
+    t = int(time.time()) if timestamp is None else timestamp
+    signed = f"{t}.".encode() + body
+    return f"t={t},v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+# IPv6 prefixes that carry an IPv4 address a router or relay may deliver to. NAT64
+# translators map the well-known 64:ff9b::/96 and the local-use 64:ff9b:1::/48 (RFC
+# 8215) onto IPv4 through the last 32 bits; ipaddress knows 6to4 and Teredo itself.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped (::ffff:0:0/96), 6to4
+    (2002::/16), Teredo (2001::/32: its server and its client, whose bits ipaddress
+    inverts back) and NAT64. Empty for any other address."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if any(ip in network for network in _NAT64):
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return []
+
+
+def _internal_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (
+        not ip.is_global
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_private
+        or ip.is_unspecified
+    )
 
 
 def _internal(address: str) -> bool:
+    """Whether a resolved address is internal, or an IPv6 address that embeds one."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast or ip.is_reserved
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            # Where these lead decides, not the prefix: ipaddress counts 6to4 as global
+            # (2002:7f00:1:: reaches 127.0.0.1 through a relay) but NAT64 as reserved,
+            # while a DNS64 resolver on an IPv6-only host gives 64:ff9b::/96 addresses
+            # for ordinary public IPv4 hosts. One internal IPv4 inside refuses it.
+            return any(_internal_ip(v4) for v4 in embedded)
+    return _internal_ip(ip)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     url = serializers.URLField(
         max_length=500,
         help_text="http(s) URL of a public host; each alert is POSTed as JSON signed "
-        "with X-BeeAPI-Signature: sha256=<HMAC-SHA256 of the body with the secret>.",
+        'with X-BeeAPI-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" '
+        "with the secret>; refuse a t more than 300 s from now.",
     )
 
     class Meta:

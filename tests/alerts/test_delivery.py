@@ -28,6 +28,10 @@ def private_ok(settings):
     return settings
 
 
+def payload_delivery(body: bytes) -> int:
+    return json.loads(body)["delivery"]
+
+
 def webhook_for(user, url):
     return services.webhook_create(actor=user, url=url, description="test")
 
@@ -42,8 +46,13 @@ def test_an_alert_is_posted_signed_and_listed_in_deliveries(
 
     assert deliveries_send() >= 1
     [(headers, body)] = receiver.received
-    expected = "sha256=" + hmac.new(webhook.secret.encode(), body, hashlib.sha256).hexdigest()
-    assert headers["X-BeeAPI-Signature"] == expected
+    # t=<send time>,v1=<HMAC of "<t>.<body>">; tests/alerts/test_webhook_security.py
+    # checks it with the README's receiver code.
+    t = headers["X-BeeAPI-Signature"].split(",")[0].removeprefix("t=")
+    signed = f"{t}.".encode() + body
+    expected = hmac.new(webhook.secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert headers["X-BeeAPI-Signature"] == f"t={t},v1={expected}"
+    assert headers["X-BeeAPI-Delivery"] == str(payload_delivery(body))
     assert headers["Content-Type"] == "application/json"
     payload = json.loads(body)
     assert payload["type"] == "alert"
