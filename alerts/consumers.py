@@ -3,8 +3,13 @@
 Messages, server to client:
     {"type": "open", "alerts": [...]}   once, the user's active alerts, newest first
     {"type": "alert", "hive": 7, "alert": {...}}   an alert raised, acknowledged or resolved
+    {"type": "gap", "since": "2026-06-01T12:00:00Z"}   the channel layer (Redis) was
+        unreachable and is back: alerts since that time may not have been streamed
+        (read them from GET /alerts)
 Authentication and close codes are the hive stream's (telemetry.consumers): 4401 no, bad
-or expired token; 4429 too many sockets; 4503 the database is unavailable.
+or expired token, or on an open socket its token or session ended or the user was
+deactivated (checked at least every LIVE_ACCESS_RECHECK_SECONDS); 4429 too many sockets;
+4503 the database, or the channel layer, is unavailable.
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ def _active(user: Any) -> list[dict[str, Any]]:
 class AlertsConsumer(HiveTelemetryConsumer):
     """Shares the hive stream's authentication, socket limits, expiry and ping."""
 
-    async def connect(self) -> None:
+    async def stream_open(self) -> None:
         user = await self._user()
         if user is None or not await self._admit(user):
             return
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._join(user_group(user.pk))
+        if self._hub is None:
+            return  # closed meanwhile (its token expired)
+        self._hub.watch(self)
         try:
             alerts = await database_sync_to_async(_active)(user)
         except DatabaseError as exc:
@@ -45,6 +52,9 @@ class AlertsConsumer(HiveTelemetryConsumer):
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         await self.send_json({"type": "open", "alerts": alerts})
+
+    async def gap(self, since: str) -> None:
+        await self.send_json({"type": "gap", "since": since})
 
     async def alert_message(self, event: dict[str, Any]) -> None:
         # Only this user's alerts reach their group (alerts.live.alert_publish).

@@ -7,13 +7,29 @@ Messages (JSON), server to client, each naming the hive and its device:
         per ingested batch, only new readings, oldest first
     {"type": "alert", "hive": 7, "alert": {...}}
         an alert of yours on the hive raised, acknowledged or resolved (as GET /alerts/{id})
+    {"type": "gap", "hive": 7, "since": "2026-06-01T12:00:00Z"}
+        the channel layer (Redis) was unreachable and is back: readings stored since that
+        time may not have been streamed (read them from GET /hives/{id}/telemetry)
 A reading is {"time": "2026-06-01T12:00:00Z", "temperature": 34.9, "humidity": 58.1,
 "weight": 41.7, "sound_level": 52.0} (absent metrics are null).
 
-Close codes: 4401 no, bad or expired token; 4404 unknown hive, another user's, or your role in its apiary removed;
-4429 too many open sockets; 4503 the telemetry database is unavailable. The check happens
-before anything is sent; the socket is accepted first so browsers see these codes.
-Idle connections are kept honest by daphne's WebSocket pings (--ping-interval/--ping-timeout).
+Close codes:
+    4401 no, bad or expired token; or, on an open socket: the token expired, the session
+         that authenticated it expired or was signed out (or its user's password changed),
+         the user was deactivated or deleted
+    4404 unknown hive, another user's; or, on an open socket: your role in its apiary was
+         removed, the hive was deleted, moved to another apiary or given another device id
+    4429 too many open sockets
+    4503 the telemetry database, or the channel layer (Redis), is unavailable; a socket
+         opened while the channel layer is unreachable is closed with it at once
+The check happens before anything is sent; the socket is accepted first so browsers see
+these codes. An open socket's right to its stream is announced through the channel layer
+when it changes and checked against the database at least every
+LIVE_ACCESS_RECHECK_SECONDS and whenever the channel layer comes back (telemetry.live_hub),
+so a change made while Redis was down closes it too. A database that cannot answer such a
+check closes nothing: the socket was allowed at its last check and is checked again next
+period. Idle connections are kept honest by daphne's WebSocket pings
+(--ping-interval/--ping-timeout).
 """
 
 from __future__ import annotations
@@ -28,12 +44,14 @@ import orjson
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
 
 from apiary.selectors import hive_get_owned
 from telemetry.live import access_group, hive_group, readings_frame, readings_history
-from telemetry.live_hub import LiveHub, live_hub
+from telemetry.live_access import LOST_SIGN_IN, AccessClaim, access_verdicts, session_expiry
+from telemetry.live_hub import LayerUnavailable, LiveHub, live_hub
 
 logger = logging.getLogger("telemetry.live")
 
@@ -50,25 +68,68 @@ def open_sockets() -> int:
     return sum(_open_by_user.values())
 
 
+async def _refuse(receive: Any, send: Any, code: int) -> None:
+    """Accept the handshake and close with ``code`` without a consumer (browsers see
+    the code), then wait for the client to be gone, as a consumer would."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code})
+    while (await receive()).get("type") != "websocket.disconnect":
+        pass
+
+
 class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     access: str | None = None
     hive_group: str | None = None
     hive_id: int | None = None
+    apiary_id: int | None = None
     device_id: str | None = None
     user_id: int | None = None
+    # The session that authenticated the socket (None for a token).
+    session_key: str | None = None
     _expiry: asyncio.TimerHandle | None = None
     _history_times: frozenset[str] = frozenset()
-    # Readings reach the socket through the process's live hub (telemetry.live_hub).
+    # Readings reach the socket through the process's live hub (telemetry.live_hub),
+    # which also checks the socket's access and tells it of channel-layer outages.
     # Batches that arrive before the history is sent are held here (see live_own).
     _hub: LiveHub | None = None
     _held: list[str] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every group this socket joined (_join), all left at disconnect.
+        self.groups_joined: list[str] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer, closing with 4503 when the channel layer is unreachable.
+
+        Channels creates the socket's channel before the handshake; with Redis down
+        that raised, and the client saw a server error. While the hub knows of an
+        outage the layer is not even tried.
+        """
+        layer = get_channel_layer(self.channel_layer_alias)
+        hub = live_hub(layer) if layer is not None else None
+        if hub is not None and hub.down_since is not None:
+            await _refuse(receive, send, CLOSE_UNAVAILABLE)
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            # Only a failure to create the socket's channel is refused here: past that
+            # the consumer handles the layer's failures itself.
+            if hub is None or getattr(self, "channel_name", None) is not None:
+                raise
+            hub.layer_failed(exc)
+            await _refuse(receive, send, CLOSE_UNAVAILABLE)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections()`` before every message.
 
         Channels 4.2+ hands each message to the one thread-sensitive worker thread first,
-        to close stale database connections. This consumer reaches the database only in
-        connect(), through ``database_sync_to_async``, which closes them itself before and
+        to close stale database connections. This consumer reaches the database only
+        through ``database_sync_to_async``, which closes them itself before and
         after each call. The hop made every live frame of every socket queue for that one
         thread: in a profile of 2,000 sockets on a hive it was the largest cost of the
         fan-out (each post took the server about 0.6 s to deliver).
@@ -90,7 +151,7 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
 
     async def _admit(self, user: Any) -> bool:
         """Count the socket against the per-user and per-process limits (4429 beyond them)
-        and close it when its token expires."""
+        and close it when its token or session expires."""
         if (
             _open_by_user[user.pk] >= settings.LIVE_MAX_SOCKETS_PER_USER
             or open_sockets() >= settings.LIVE_MAX_SOCKETS_PER_PROCESS
@@ -99,10 +160,36 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
             return False
         self.user_id = user.pk
         _open_by_user[user.pk] += 1
-        self._schedule_expiry()
+        if "token_exp" not in self.scope:
+            session = self.scope.get("session")
+            self.session_key = getattr(session, "session_key", None)
+        self._hub = live_hub(self.channel_layer)
+        try:
+            await self._schedule_expiry()
+        except DatabaseError as exc:
+            logger.warning("live stream of user %s: database unavailable: %s", user.pk, exc)
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return False
         return True
 
+    async def _join(self, group: str) -> None:
+        """Join ``group``; every group joined is left at disconnect."""
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:
+            if self._hub is not None:
+                self._hub.layer_failed(exc)
+            raise LayerUnavailable from exc
+        if group not in self.groups_joined:
+            self.groups_joined.append(group)
+
     async def connect(self) -> None:
+        try:
+            await self.stream_open()
+        except LayerUnavailable:
+            await self.close(code=CLOSE_UNAVAILABLE)
+
+    async def stream_open(self) -> None:
         user = await self._user()
         if user is None:
             return
@@ -114,17 +201,19 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
             return
         if not await self._admit(user):
             return
-        self.hive_id, self.device_id = hive.pk, hive.device_id
+        self.hive_id, self.device_id, self.apiary_id = hive.pk, hive.device_id, hive.apiary_id
         # Removing this user from the hive's apiary closes the socket (access_revoked).
         self.access = access_group(hive.apiary_id, user.pk)
         self.hive_group = hive_group(hive.pk)
         for group in (self.access, self.hive_group):
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self._join(group)
         # Join before reading the history so nothing ingested in between is missed;
         # batches arriving until the history is sent are held (live_batch).
         self._held = []
-        self._hub = live_hub(self.channel_layer)
+        if self._hub is None:
+            return  # closed meanwhile (its token expired)
         await self._hub.join(self)
+        self._hub.watch(self)
         try:
             history = await database_sync_to_async(readings_history)(hive.device_id)
         except DatabaseError as exc:
@@ -172,6 +261,7 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     async def _leave_hub(self) -> None:
         hub, self._hub = self._hub, None
         if hub is not None:
+            hub.unwatch(self)
             await hub.leave(self)
 
     async def _send_readings(self, kind: str, readings: list[dict[str, Any]]) -> None:
@@ -183,22 +273,70 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
             text_data=readings_frame(kind, self.hive_id, self.device_id or "", readings_json)
         )
 
-    def _schedule_expiry(self) -> None:
-        expires = self.scope.get("token_exp")
+    async def _schedule_expiry(self, at_least: float = 0.0) -> None:
+        """Close the socket with 4401 when its token expires, or when its session does
+        (then the stored expiry is read again first: activity may have extended it).
+        A session without a readable expiry is left to the periodic check."""
+        expires: float | None = self.scope.get("token_exp")
+        if expires is None and self.session_key is not None:
+            stored = await database_sync_to_async(session_expiry)(self.session_key)
+            expires = stored.timestamp() if stored is not None else None
         if expires is None:
-            return  # session-cookie sockets live as long as the connection
-        delay = max(0.0, expires - time.time())
+            return
+        delay = max(at_least, expires - time.time())
+        expired = self._expired if self.session_key is not None else self._token_expired
         self._expiry = asyncio.get_running_loop().call_later(
-            delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
+            delay, lambda: asyncio.ensure_future(expired())
         )
+
+    async def _token_expired(self) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _expired(self) -> None:
+        if self._hub is None:
+            return  # closed meanwhile
+        try:
+            [verdict] = await database_sync_to_async(access_verdicts)(
+                [AccessClaim(user_id=self.user_id or 0, session_key=self.session_key)]
+            )
+            if verdict is None:  # extended meanwhile
+                await self._schedule_expiry(at_least=1.0)
+                return
+        except DatabaseError:
+            return  # the periodic check closes it once the database answers
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    # --- What the live hub asks of a socket (telemetry.live_hub.Watched) ----------------
+
+    def access_claim(self) -> AccessClaim:
+        return AccessClaim(
+            user_id=self.user_id or 0,
+            session_key=self.session_key,
+            hive_id=self.hive_id,
+            apiary_id=self.apiary_id,
+            device_id=self.device_id,
+        )
+
+    async def access_lost(self, verdict: str) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED if verdict == LOST_SIGN_IN else CLOSE_NOT_FOUND)
+
+    async def rejoin(self) -> None:
+        for group in list(self.groups_joined):
+            await self._join(group)
+
+    async def gap(self, since: str) -> None:
+        await self.send_json({"type": "gap", "hive": self.hive_id, "since": since})
 
     async def disconnect(self, code: int) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
         await self._leave_hub()
-        for group in (self.access, self.hive_group):
-            if group is not None:
+        groups, self.groups_joined = self.groups_joined, []
+        for group in groups:
+            try:
                 await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as exc:  # noqa: BLE001 - the layer's trouble; the socket is gone
+                live_hub(self.channel_layer).layer_failed(exc)
         if self.user_id is not None:
             _open_by_user[self.user_id] -= 1
             if _open_by_user[self.user_id] <= 0:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from beeapi.asgi_http import after_response
 from telemetry.selectors import readings_list
@@ -94,12 +95,24 @@ def group_send(group: str, message: dict[str, Any]) -> None:
         return
     loop = _server_loop
     if loop is not None and loop.is_running() and not _on_a_loop():
-        if after_response(lambda: layer.group_send(group, message)):
+        if after_response(lambda: _group_send(layer, group, message)):
             return
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        future = asyncio.run_coroutine_threadsafe(_group_send(layer, group, message), loop)
         future.add_done_callback(_log_failure)
         return
     async_to_sync(layer.group_send)(group, message)
+
+
+async def _group_send(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """group_send on the server's loop; a layer that fails (Redis down) is reported to
+    the loop's live hub, which logs the outage once and tells the sockets afterwards,
+    instead of a traceback per message."""
+    try:
+        await layer.group_send(group, message)
+    except Exception as exc:  # noqa: BLE001 - the reading is stored; the stream is best effort
+        from telemetry.live_hub import live_hub
+
+        live_hub(layer).layer_failed(exc)
 
 
 def _on_a_loop() -> bool:
@@ -131,8 +144,15 @@ def _close(group: str) -> None:
         return
     try:
         async_to_sync(layer.group_send)(group, {"type": "access.revoked"})
-    except Exception:  # noqa: BLE001 - access is gone already; the next check refuses
-        logger.exception("closing the live streams of %s failed", group)
+    except Exception as exc:  # noqa: BLE001 - access is gone already; the next check refuses
+        # The sockets' periodic access check (telemetry.live_hub) closes them anyway.
+        logger.warning(
+            "closing the live streams of %s failed (%s): they close at their next access"
+            " check, within %s s",
+            group,
+            exc,
+            settings.LIVE_ACCESS_RECHECK_SECONDS,
+        )
 
 
 def access_revoked(*, apiary_id: int, user_id: int) -> None:
