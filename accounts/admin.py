@@ -53,7 +53,7 @@ class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
     fieldsets = (
-        (None, {"fields": ("email", "password")}),
+        (None, {"fields": ("email", "email_verified", "password")}),
         ("Profile", {"fields": ("name",)}),
         (
             "Permissions",
@@ -67,11 +67,20 @@ class UserAdmin(DjangoUserAdmin):
             {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")},
         ),
     )
-    list_display = ("email", "name", "is_staff", "is_superuser", "is_active", "date_joined")
-    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    list_display = (
+        "email",
+        "name",
+        "email_verified",
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        "date_joined",
+    )
+    list_filter = ("email_verified", "is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("email", "name")
     ordering = ("email",)
-    readonly_fields = ("last_login", "date_joined")
+    # Proven by the link sent to the address only; a changed address is unproven again.
+    readonly_fields = ("email_verified", "last_login", "date_joined")
 
     # Staff accounts are beekeepers: even a stray "change user" permission must not let
     # one of them edit accounts (or make themselves superuser).
@@ -95,14 +104,23 @@ class UserAdmin(DjangoUserAdmin):
             return super().save_form(request, form, change)
         # A user added here is a beekeeper exactly like a registered one (staff, group).
         form.save_m2m = lambda: None  # the add form has no relations to save
-        return services.user_register(
+        user = services.user_register(
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
             name=form.cleaned_data.get("name", ""),
         )
+        # The operator typed the address; its owner proves it.
+        services.email_verification_send(user=user, base_url=services.public_base_url(request))
+        return user
 
     def save_model(
         self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool
     ) -> None:
-        if change:  # an added user was saved by user_register in save_form
-            super().save_model(request, obj, form, change)
+        if not change:  # an added user was saved by user_register in save_form
+            return
+        new_address = "email" in form.changed_data
+        if new_address:
+            obj.email_verified = False
+        super().save_model(request, obj, form, change)
+        if new_address:
+            services.email_verification_send(user=obj, base_url=services.public_base_url(request))

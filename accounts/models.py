@@ -35,7 +35,8 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **extra)
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
-        extra.update(is_staff=True, is_superuser=True)
+        # The operator who runs createsuperuser vouches for the address.
+        extra.update(is_staff=True, is_superuser=True, email_verified=True)
         return self._create(email, password, **extra)
 
 
@@ -46,6 +47,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     name = models.CharField(max_length=150, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
+    email_verified = models.BooleanField(
+        default=False,
+        help_text="The owner of the address followed the link sent to it. Invitations to "
+        "the address become memberships only then.",
+    )
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()

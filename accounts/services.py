@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
 from django.apps import apps
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User, normalize_email
+from accounts.signals import email_verified
+
+logger = logging.getLogger(__name__)
 
 BEEKEEPERS_GROUP = "Beekeepers"
 # Every model of this app is beekeeping data a beekeeper manages in the admin.
@@ -19,6 +33,8 @@ BEEKEEPING_APP = "apiary"
 _ACTIONS = ("add", "change", "delete", "view")
 
 EMAIL_TAKEN = "A user with this email already exists."
+ALREADY_VERIFIED = "This address is already verified."
+_VERIFY_SALT = "accounts.email-verification"
 
 
 def beekeepers_group(*, sync: bool = False) -> Group:
@@ -59,38 +75,160 @@ def _validate_password(password: str, user: User, *, field: str) -> None:
 
 
 @transaction.atomic
-def user_register(*, email: str, password: str, name: str = "") -> User:
-    """Create a beekeeper: an admin-capable (staff) account in the Beekeepers group."""
+def user_register(
+    *, email: str, password: str, name: str = "", email_verified: bool = False
+) -> User:
+    """Create a beekeeper: an admin-capable (staff) account in the Beekeepers group.
+
+    ``email_verified``: whoever creates the account vouches for the address (a command
+    run by the operator); then its invitations become memberships at once. Otherwise
+    the address is proven by the link of ``email_verification_send``.
+    """
     user = User(email=normalize_email(email), name=name, is_staff=True)
     _validate_password(password, user, field="password")
     if _email_taken(user.email):
         raise ValidationError({"email": EMAIL_TAKEN})
     user.set_password(password)
+    return _user_create(user, verified=email_verified)
+
+
+def _user_create(user: User, *, verified: bool) -> User:
+    user.email_verified = verified
     try:
         # A concurrent registration of the same email loses on the unique index.
         with transaction.atomic():
             user.save()
+            user.groups.add(beekeepers_group())
+            if verified:
+                _announce_verified(user)
     except IntegrityError as exc:
         raise ValidationError({"email": EMAIL_TAKEN}) from exc
-    user.groups.add(beekeepers_group())
-    # Apiaries shared with this address before it had an account.
-    from apiary.services import invitations_accept  # apiary builds on accounts
-
-    invitations_accept(user=user)
     return user
 
 
+def _announce_verified(user: User) -> None:
+    # Apps above accounts react (apiary turns the address's invitations into memberships).
+    email_verified.send(sender=User, user=user)
+
+
+def user_signup(*, email: str, password: str, name: str = "", base_url: str) -> None:
+    """Public registration (``POST /auth/register``): the caller learns nothing about
+    whether the address has an account.
+
+    A new address gets an account and a verification link; a taken one gets an email
+    telling its owner that someone tried to register with it. Both paths validate and
+    hash the password and send one email, so neither the answer nor its time tells them
+    apart. Raises ValidationError only for input that is wrong whoever owns the address.
+    """
+    user = User(email=normalize_email(email), name=name, is_staff=True)
+    _validate_password(password, user, field="password")
+    user.password = make_password(password)
+    existing = User.objects.filter(email=user.email).first()
+    if existing is None:
+        try:
+            _user_create(user, verified=False)
+        except ValidationError:  # registered concurrently: that account's owner is told
+            existing = User.objects.filter(email=user.email).first()
+        else:
+            email_verification_send(user=user, base_url=base_url)
+            return
+    if existing is not None:
+        _send(
+            existing.email,
+            "accounts/email/register_taken",
+            {"user": existing, "base_url": base_url},
+        )
+
+
+def public_base_url(request: HttpRequest) -> str:
+    """Where links in mail point: PUBLIC_BASE_URL, else the request's scheme and host
+    (its Host header was checked against ALLOWED_HOSTS)."""
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def email_verification_token(*, user: User) -> str:
+    """A signed, time-limited token for ``user``'s current address.
+
+    It names the address, so it proves nothing once the account's email has changed;
+    it expires after EMAIL_VERIFICATION_HOURS.
+    """
+    return signing.dumps({"user": user.pk, "email": user.email}, salt=_VERIFY_SALT)
+
+
+def email_verification_send(*, user: User, base_url: str) -> bool:
+    """Email ``user`` a link that proves their address; False when the mail could not
+    be sent (logged). Raises ValidationError when the address is already verified."""
+    if user.email_verified:
+        raise ValidationError({"email": ALREADY_VERIFIED})
+    query = urlencode({"token": email_verification_token(user=user)})
+    context = {
+        "user": user,
+        "link": f"{base_url}/auth/verify?{query}",
+        "hours": settings.EMAIL_VERIFICATION_HOURS,
+    }
+    return _send(user.email, "accounts/email/verify", context)
+
+
+def _send(address: str, template: str, context: dict[str, Any]) -> bool:
+    subject = render_to_string(f"{template}_subject.txt", context).strip()
+    body = render_to_string(f"{template}.txt", context)
+    try:
+        send_mail(subject, body, None, [address])
+    except OSError:  # smtplib's errors are OSErrors: the account stays, a resend may work
+        logger.exception("could not send %s to an account's address", template)
+        return False
+    return True
+
+
 @transaction.atomic
-def user_update(*, user: User, email: str | None = None, name: str | None = None) -> User:
-    """Change the profile fields a user may change themselves (``None`` keeps a field)."""
+def email_verify(*, token: str) -> User:
+    """Mark the address a verification token was made for as proven; its invitations
+    become memberships (the ``email_verified`` signal). Verifying twice is harmless.
+
+    The token must be intact, younger than EMAIL_VERIFICATION_HOURS, and for the
+    account's current address; otherwise ValidationError naming ``token``.
+    """
+    max_age = timedelta(hours=settings.EMAIL_VERIFICATION_HOURS)
+    try:
+        payload = signing.loads(token, salt=_VERIFY_SALT, max_age=max_age)
+    except signing.SignatureExpired as exc:
+        raise ValidationError(
+            {"token": "This link has expired. Sign in and ask for a new one."}
+        ) from exc
+    except signing.BadSignature as exc:
+        raise ValidationError({"token": "This link is not valid."}) from exc
+    user_id = payload.get("user") if isinstance(payload, dict) else None
+    email = payload.get("email") if isinstance(payload, dict) else None
+    user = User.objects.select_for_update().filter(pk=user_id).first() if user_id else None
+    if user is None or not isinstance(email, str):
+        raise ValidationError({"token": "This link is not valid."})
+    if user.email != email:
+        raise ValidationError(
+            {"token": "This link was sent to another address than the account's own."}
+        )
+    if not user.email_verified:
+        user.email_verified = True
+        user.save(update_fields=["email_verified"])
+        _announce_verified(user)
+    return user
+
+
+def user_update(
+    *, user: User, email: str | None = None, name: str | None = None, base_url: str = ""
+) -> User:
+    """Change the profile fields a user may change themselves (``None`` keeps a field).
+
+    A new email is unproven: the account is unverified until the link sent to the new
+    address (links to ``base_url``) is followed.
+    """
     changed: list[str] = []
     if email is not None:
         email = normalize_email(email)
         if email != user.email:
             if _email_taken(email, exclude=user):
                 raise ValidationError({"email": EMAIL_TAKEN})
-            user.email = email
-            changed.append("email")
+            user.email, user.email_verified = email, False
+            changed += ["email", "email_verified"]
     if name is not None and name != user.name:
         user.name = name
         changed.append("name")
@@ -100,6 +238,8 @@ def user_update(*, user: User, email: str | None = None, name: str | None = None
                 user.save(update_fields=changed)
         except IntegrityError as exc:
             raise ValidationError({"email": EMAIL_TAKEN}) from exc
+    if "email" in changed:
+        email_verification_send(user=user, base_url=base_url)
     return user
 
 

@@ -42,10 +42,12 @@ from django.utils.text import Truncator, capfirst
 from django.views.decorators.http import require_http_methods
 
 from apiary import selectors, services
+from apiary.device_keys import device_key_notice
 from apiary.event_csv import CSV_MAX_EVENTS, events_csv, split_labels
 from apiary.event_details import details_summary
 from apiary.event_forms import EventDetailsForm, detail_fieldsets
 from apiary.models import Apiary, Event, Hive, QueenBee, Role
+from beeapi.entity_cache import CacheUnavailable
 
 # --- Service calls from the admin -------------------------------------------------------
 
@@ -122,6 +124,8 @@ class ServiceFormMixin:
             _dry_run(lambda: call(self))
         except ValidationError as exc:
             _add_service_errors(self, exc)  # type: ignore[arg-type]
+        except CacheUnavailable as exc:  # a device key could not be revoked: nothing saved
+            self.add_error(None, str(exc.detail))  # type: ignore[attr-defined]
 
 
 class ServiceModelForm(ServiceFormMixin, forms.ModelForm):
@@ -226,6 +230,11 @@ class ServiceAdminMixin(_ServiceSaves):
             # and go back to the page rather than answer 500.
             for message in _error_messages(exc, self.model):  # type: ignore[attr-defined]
                 messages.error(request, message)
+            return HttpResponseRedirect(request.get_full_path())
+        except CacheUnavailable as exc:
+            # A device key could not be revoked in the entities cache: the change (a
+            # deleted hive, a new device_id) rolled back as a whole.
+            messages.error(request, str(exc.detail))
             return HttpResponseRedirect(request.get_full_path())
 
 
@@ -502,6 +511,74 @@ class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
     def service_delete(self, request: HttpRequest, obj: Apiary) -> None:
         services.apiary_delete(apiary=obj, actor=request.user)
 
+    # Replacing every device key of the apiary (after a handover): a button on the
+    # apiary's page (admin/apiary/apiary/change_form.html), a confirmation page whose
+    # POST replaces them all and shows the new keys on the page it answers, once.
+
+    def may_replace_device_keys(self, request: HttpRequest, apiary: Apiary) -> bool:
+        return self.has_change_permission(request, apiary) and _role_allows(
+            request, apiary, Role.OWNER
+        )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        *args: Any,
+        obj: Any = None,
+        **kwargs: Any,
+    ) -> HttpResponse:
+        may = obj is not None and obj.pk is not None and self.may_replace_device_keys(request, obj)
+        context["may_replace_device_keys"] = may
+        # The owner's notice: hives whose keys a previous owner may still know.
+        context["device_key_notices"] = (
+            [
+                (hive, device_key_notice(hive))
+                for hive in selectors.hives_keyed_by_previous_owner(apiary=obj)
+            ]
+            if may
+            else []
+        )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def get_urls(self) -> list:
+        opts = self.opts
+        view = require_http_methods(["GET", "HEAD", "POST"])(self.device_keys_view)
+        return [
+            path(
+                "<path:object_id>/device-keys/",
+                self.admin_site.admin_view(view),  # staff only, CSRF-protected, never cached
+                name=f"{opts.app_label}_{opts.model_name}_device_keys",
+            ),
+            *super().get_urls(),
+        ]
+
+    def device_keys_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Replace every device key of an apiary: GET asks for confirmation, POST replaces
+        them and answers the new keys, shown on this page only."""
+        apiary = self.get_object(request, unquote(object_id))  # apiaries the user may see
+        if apiary is None:
+            raise Http404("No such apiary.")
+        if not self.may_replace_device_keys(request, apiary):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replace all device keys",
+            "subtitle": str(apiary),
+            "opts": self.opts,
+            "original": apiary,
+            "hives": apiary.hives.order_by("name", "id"),
+        }
+        if request.method == "POST":
+            try:
+                replaced = services.apiary_rotate_device_keys(apiary=apiary, actor=request.user)
+            except CacheUnavailable as exc:
+                messages.error(request, str(exc.detail))
+                return HttpResponseRedirect(request.get_full_path())
+            self.log_change(request, apiary, f"Replaced the device keys of {len(replaced)} hives.")
+            context.update(done=True, replaced=replaced)
+        return TemplateResponse(request, "admin/apiary/apiary/device_keys.html", context)
+
 
 @admin.register(Hive)
 class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
@@ -584,6 +661,10 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
         context["may_replace_device_key"] = obj is not None and self.may_replace_device_key(
             request, obj
         )
+        # To the owner only: a key a previous owner may still know.
+        context["device_key_notice"] = (
+            device_key_notice(obj) if context["may_replace_device_key"] else None
+        )
         context.update(self.inspection_context(request, obj))
         if obj is not None and obj.pk is not None:
             # Telemetry, queen lineage and recent events above the form (panels.html).
@@ -626,8 +707,12 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
         if not self.may_replace_device_key(request, hive):
             raise PermissionDenied
         if request.method == "POST":
-            with transaction.atomic():
-                key = self._replace_device_key(request, hive)
+            try:
+                with transaction.atomic():
+                    key = self._replace_device_key(request, hive)
+            except CacheUnavailable as exc:  # nothing replaced: the old key still works
+                messages.error(request, str(exc.detail))
+                return HttpResponseRedirect(request.get_full_path())
             _show_device_key(request, hive, key, replaced=True)
             return HttpResponseRedirect(
                 reverse(

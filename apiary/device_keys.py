@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 KEY_PREFIX = "bk_"
 
@@ -19,3 +20,14 @@ def device_key_generate() -> str:
 
 def device_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def device_key_notice(hive: Any) -> str | None:
+    """What the apiary's owner (only) is told about a hive whose key was issued under
+    someone else (a previous owner, who may still know it), or None. The issuing user
+    is read only for a hive that needs the notice."""
+    if hive.device_key_issued_to_id == hive.apiary.owner_id:
+        return None
+    issued = hive.device_key_issued_to
+    who = f"the previous owner {issued.email}" if issued is not None else "a previous owner"
+    return f"This hive's device key was issued under {who}; replace it."

@@ -158,6 +158,17 @@ class Hive(models.Model):
     notes = models.TextField(blank=True)
     # Only a hash of the device key is stored; the key itself is shown once.
     device_key_hash = models.CharField(max_length=128, blank=True, editable=False)
+    # The apiary's owner when the current key was issued (created or replaced): after a
+    # handover, a key issued under the previous owner is one they may still know. Null
+    # when that account is gone.
+    device_key_issued_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -156,10 +156,13 @@ def device_key_cache_key(key_hash: str) -> str:
 
 def device_by_key(*, key: str) -> KeyedDevice | None:
     """The device a key writes, or None for an unknown key; the hottest lookup there is
-    (every ingestion request), so known keys are cached (beeapi.entity_cache) until a
-    save or delete of the hive forgets them (apiary.signals). Unknown keys are not
-    cached: a new hive's key works at once. A cache that is down costs the lookup a
-    query, never the request."""
+    (every ingestion request), so known keys are cached (beeapi.entity_cache, one round
+    trip on a hit). A replaced key, a deleted hive or a new device_id revokes the entry
+    with a tombstone before the change commits (apiary.signals); a tombstoned key is
+    read from the database and not cached, and what is read is stored only where no
+    entry is (``add``), so the old key is refused once the change commits whatever
+    the cache did. Unknown keys are not cached: a new hive's key works at once. A cache
+    that is down costs the lookup a query, never the request."""
     if not key:
         return None
     key_hash = device_key_hash(key)
@@ -180,6 +183,18 @@ def device_by_key(*, key: str) -> KeyedDevice | None:
     if reachable:
         entity_cache.remember(cache_key, tuple(row))
     return KeyedDevice(*row)
+
+
+def hives_keyed_by_previous_owner(*, apiary: Apiary) -> QuerySet[Hive]:
+    """Hives of ``apiary`` whose device key was issued under someone other than its
+    owner (a previous owner after a handover, or a deleted account): whoever that was
+    may still know the key."""
+    return (
+        Hive.objects.filter(apiary=apiary)
+        .exclude(device_key_issued_to=apiary.owner_id)
+        .select_related("device_key_issued_to")
+        .order_by("name", "id")
+    )
 
 
 def queen_list(*, user: Any) -> QuerySet[QueenBee]:

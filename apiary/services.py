@@ -23,6 +23,7 @@ from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.event_details import DetailError, details_validate
 from apiary.models import Apiary, Device, Event, Hive, Membership, QueenBee, Role
 from apiary.selectors import apiary_role, hive_list_owned, queen_list, role_allows
+from beeapi.entity_cache import CacheUnavailable
 from telemetry import live
 from telemetry.selectors import device_has_readings, devices_with_readings
 from telemetry.services import readings_purge
@@ -220,6 +221,7 @@ def hive_create(
         name=name,
         device_id=device_id or device_id_generate(),
         device_key_hash=device_key_hash(key),
+        device_key_issued_to_id=apiary.owner_id,
     )
     _set(hive, fields, HIVE_FIELDS - {"apiary", "name", "device_id"})
     _device_claim(device_id=hive.device_id, owner_id=apiary.owner_id, hive=hive)
@@ -287,6 +289,9 @@ def hive_delete(*, hive: Hive, actor: Any, purge_telemetry: bool = False) -> int
 def devices_release_unused() -> list[str]:
     """Free the device ids of deleted hives whose readings are all gone (expired by the
     retention or purged): with no history left there is nothing to protect. Returns them.
+
+    "All gone" means raw readings and hourly rows (devices_with_readings looks at both):
+    the two expire by separate jobs, and whoever gets the id next must see neither.
     """
     no_hive = ~Exists(Hive.objects.filter(device_id=OuterRef("device_id")))
     orphaned = list(Device.objects.filter(no_hive).values_list("device_id", flat=True))
@@ -296,14 +301,60 @@ def devices_release_unused() -> list[str]:
     return free
 
 
-@transaction.atomic
-def hive_rotate_device_key(*, hive: Hive, actor: Any) -> str:
-    """Replace the hive's device key; the old one stops working at once. Owner only."""
-    _require_hive(actor, hive, needed=Role.OWNER)
+DEVICE_KEY_NOT_REPLACED = (
+    "The device key could not be replaced: the cache is unavailable. Try again."
+)
+DEVICE_KEYS_NOT_REPLACED = (
+    "The device keys could not be replaced: the cache is unavailable. Try again."
+)
+
+
+def _device_key_replace(hive: Hive, *, owner_id: int) -> str:
+    """A new key for ``hive``, issued under ``owner_id``. Saving it revokes the old key
+    in the entities cache (apiary.signals), or raises CacheUnavailable: then the caller's
+    transaction rolls back and the old key stays, unchanged and working."""
     key = device_key_generate()
     hive.device_key_hash = device_key_hash(key)
-    hive.save(update_fields=["device_key_hash", "updated_at"])
+    hive.device_key_issued_to_id = owner_id
+    hive.save(update_fields=["device_key_hash", "device_key_issued_to", "updated_at"])
     return key
+
+
+def _locked_owner_id(apiary_id: int) -> int:
+    # The owner under whom a key is issued: locked, so a handover committing meanwhile
+    # cannot leave a key marked as issued under the new owner while the old one saw it.
+    return Apiary.objects.select_for_update().values_list("owner_id", flat=True).get(pk=apiary_id)
+
+
+@transaction.atomic
+def hive_rotate_device_key(*, hive: Hive, actor: Any) -> str:
+    """Replace the hive's device key; the old one stops working at once. Owner only.
+
+    Fails as a whole (CacheUnavailable, 503) when the old key cannot be revoked in the
+    entities cache: a replacement must never leave the old key working from the cache.
+    """
+    _require_hive(actor, hive, needed=Role.OWNER)
+    try:
+        return _device_key_replace(hive, owner_id=_locked_owner_id(hive.apiary_id))
+    except CacheUnavailable as exc:
+        raise CacheUnavailable(DEVICE_KEY_NOT_REPLACED) from exc
+
+
+@transaction.atomic
+def apiary_rotate_device_keys(*, apiary: Apiary, actor: Any) -> list[tuple[Hive, str]]:
+    """Replace the device key of every hive of ``apiary`` (after a handover, say), in one
+    transaction. Returns ``(hive, key)`` pairs; the keys are shown once. Owner only.
+
+    All or nothing: when one old key cannot be revoked in the entities cache, no key is
+    replaced (CacheUnavailable, 503).
+    """
+    _require_apiary(actor, apiary, needed=Role.OWNER)
+    owner_id = _locked_owner_id(apiary.pk)
+    hives = list(Hive.objects.select_for_update().filter(apiary=apiary).order_by("name", "id"))
+    try:
+        return [(hive, _device_key_replace(hive, owner_id=owner_id)) for hive in hives]
+    except CacheUnavailable as exc:
+        raise CacheUnavailable(DEVICE_KEYS_NOT_REPLACED) from exc
 
 
 # --- Queens -----------------------------------------------------------------------------
@@ -521,8 +572,9 @@ def _role_choice(role: str, allowed: tuple[str, ...]) -> str:
 
 @transaction.atomic
 def member_invite(*, actor: Any, apiary: Apiary, email: str, role: str) -> Membership:
-    """Give ``email`` a role in ``apiary``: a membership when an account has that address,
-    otherwise an invitation that becomes one when it registers. Owner only.
+    """Give ``email`` a role in ``apiary``: a membership when an account has proven that
+    address, otherwise an invitation that becomes one when an account verifies it
+    (``invitations_accept``). Owner only.
 
     The result looks the same either way, so inviting reveals nobody's account.
     """
@@ -533,7 +585,10 @@ def member_invite(*, actor: Any, apiary: Apiary, email: str, role: str) -> Membe
         raise ValidationError({"email": "This is the apiary's owner."})
     if Membership.objects.filter(apiary=apiary, email=email).exists():
         raise Conflict({"email": "This address is already a member or invited."})
-    user = get_user_model().objects.filter(email=email).first()
+    # Locked: a verification committing meanwhile either is seen here or, waiting for
+    # this transaction, accepts the invitation it creates.
+    account = get_user_model().objects.select_for_update().filter(email=email).first()
+    user = account if account is not None and account.email_verified else None
     membership = Membership(apiary=apiary, user=user, email=email, role=role, invited_by=actor)
     try:
         with transaction.atomic():
@@ -549,7 +604,10 @@ def member_update(*, actor: Any, membership: Membership, role: str | None = None
     only.
 
     Handing over makes the member the owner and the previous owner an editor; the
-    device ids of the apiary's hives (and so their readings) go to the new owner.
+    device ids of the apiary's hives (and so their readings) go to the new owner. The
+    hives' device keys stay as they are, marked as issued under the previous owner
+    (selectors.hives_keyed_by_previous_owner), who may still know them: the new owner
+    replaces them, one by one or all at once (apiary_rotate_device_keys).
     """
     apiary = membership.apiary
     _require_apiary(actor, apiary, needed=Role.OWNER)
@@ -591,7 +649,12 @@ def member_remove(*, actor: Any, membership: Membership) -> None:
 
 
 def invitations_accept(*, user: Any) -> int:
-    """Turn the invitations of ``user``'s email into memberships (at registration)."""
-    return Membership.objects.filter(user__isnull=True, email=normalize_email(user.email)).update(
-        user=user
-    )
+    """Turn the invitations of ``user``'s email into memberships, once the account has
+    proven the address (apiary.signals, on accounts' ``email_verified``)."""
+    if not user.email_verified:
+        return 0
+    invitations = Membership.objects.filter(user__isnull=True, email=normalize_email(user.email))
+    # An account that changed its address may already be in (or own) an apiary that also
+    # invited the new one: that invitation stays for the owner to remove.
+    invitations = invitations.exclude(apiary__memberships__user=user).exclude(apiary__owner=user)
+    return invitations.update(user=user)

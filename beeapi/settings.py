@@ -397,6 +397,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "HiveStatusEnum": "apiary.models.Hive.Status",
         "AlertStatusEnum": "alerts.models.Status",
+        # A member's role (viewer, editor): the membership, its invitation and answers.
+        "MemberRoleEnum": [("viewer", "Viewer"), ("editor", "Editor")],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -506,6 +508,13 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # The worker sends mail while it holds its claimed deliveries: never wait forever.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "BeeAPI <alerts@localhost>")
+# Where links in mail point (https://bees.example.com, no trailing slash): registration's
+# verification link is {PUBLIC_BASE_URL}/auth/verify?token=…. Empty: the scheme and host
+# of the request that sent the mail (behind a proxy, set it: the Host header is the
+# client's).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
+# A verification link works this long; POST /auth/verify/resend sends a new one.
+EMAIL_VERIFICATION_HOURS = env_int("EMAIL_VERIFICATION_HOURS", 48)
 
 # --- Production hardening (python manage.py check --deploy) -----------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

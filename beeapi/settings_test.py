@@ -8,8 +8,12 @@ from beeapi.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
-# Throttling is exercised by its own tests with a low rate; other tests log in freely.
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min"}}  # noqa: F405
+# Throttling is exercised by its own tests with a low rate (a server process started by a
+# test gets one with AUTH_THROTTLE_RATE); other tests log in freely.
+REST_FRAMEWORK = {  # noqa: F405
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("AUTH_THROTTLE_RATE", "1000/min")},
+}
 # The sign-in lockout likewise (tests/accounts/test_lockout.py turns it on). Off, axes'
 # backend also lets Client.login() authenticate without a request.
 AXES_ENABLED = False

@@ -44,6 +44,8 @@ class HiveFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Hive {n}")
     device_id = factory.Sequence(lambda n: f"hive-{n:04d}")
     device_key_hash = factory.LazyAttribute(lambda h: device_key_hash(f"device-key-{h.device_id}"))
+    # As hive_create does: the key is issued under the apiary's owner.
+    device_key_issued_to = factory.LazyAttribute(lambda h: h.apiary.owner)
 
     @factory.post_generation
     def register_device(hive: Hive, create: bool, extracted: object, **kwargs: object) -> None:

@@ -21,11 +21,35 @@ class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
 
+class RegisterOutputSerializer(serializers.Serializer):
+    """The same for a new and a taken address: nothing in it tells them apart."""
+
+    email = serializers.EmailField(read_only=True, help_text="The address, normalised.")
+    name = serializers.CharField(read_only=True)
+    detail = serializers.CharField(read_only=True)
+
+
 class UserOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "name", "date_joined"]
+        fields = ["id", "email", "email_verified", "name", "date_joined"]
         read_only_fields = fields
+
+
+class VerifyInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    token = serializers.CharField(
+        max_length=1000, help_text="The token of the link sent to the address."
+    )
+
+
+class VerifyOutputSerializer(serializers.Serializer):
+    email = serializers.EmailField(read_only=True)
+    email_verified = serializers.BooleanField(read_only=True)
+    detail = serializers.CharField(read_only=True)
+
+
+class DetailOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField(read_only=True)
 
 
 class UserUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -6,6 +6,8 @@ from accounts.api import views
 
 urlpatterns = [
     re_path(r"^auth/register/?$", views.RegisterView.as_view(), name="auth-register"),
+    re_path(r"^auth/verify/?$", views.VerifyEmailView.as_view(), name="auth-verify"),
+    re_path(r"^auth/verify/resend/?$", views.VerifyResendView.as_view(), name="auth-verify-resend"),
     re_path(r"^auth/token/?$", views.TokenObtainView.as_view(), name="auth-token"),
     re_path(
         r"^auth/token/refresh/?$",

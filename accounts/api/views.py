@@ -1,4 +1,5 @@
-"""Account endpoints: registration, JWT login/refresh/logout, the user's own profile."""
+"""Account endpoints: registration and address verification, JWT login/refresh/logout,
+the user's own profile."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,22 +25,35 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import services
 from accounts.api.serializers import (
+    DetailOutputSerializer,
     LogoutInputSerializer,
     PasswordChangeInputSerializer,
     RegisterInputSerializer,
+    RegisterOutputSerializer,
     TokenObtainInputSerializer,
     TokenPairOutputSerializer,
     TokenRefreshInputSerializer,
     UserOutputSerializer,
     UserUpdateInputSerializer,
+    VerifyInputSerializer,
+    VerifyOutputSerializer,
 )
 from accounts.api.throttles import AuthRateThrottle
+from accounts.models import normalize_email
 from beeapi.strict import StrictQueryMixin
 
 _BAD_INPUT = OpenApiResponse(description="Invalid input; the body names each failing field.")
 _BAD_TOKEN = OpenApiResponse(description="The token is invalid, expired or blacklisted.")
 _THROTTLED = OpenApiResponse(description="Too many attempts; see the Retry-After header.")
 _ANONYMOUS = OpenApiResponse(description="Authentication credentials were not provided.")
+_BAD_LINK = OpenApiResponse(
+    description="The token is missing, not valid, expired, or for another address than "
+    "the account's (the body names `token`)."
+)
+
+REGISTER_DETAIL = "Check your inbox: we sent a link to verify this address."
+VERIFIED_DETAIL = "Address verified."
+RESENT_DETAIL = "Check your inbox: we sent a new link to verify this address."
 
 
 @contextmanager
@@ -60,15 +75,95 @@ class RegisterView(StrictQueryMixin, APIView):
     @extend_schema(
         tags=["auth"],
         summary="Register a beekeeper account",
+        description="Answers the same whether or not the address has an account: a new "
+        "address gets a link to verify it (GET /auth/verify), a taken one an email telling "
+        "its owner. The account can sign in at once; apiaries shared with the address "
+        "become visible once it is verified.",
         request=RegisterInputSerializer,
-        responses={201: UserOutputSerializer, 400: _BAD_INPUT, 429: _THROTTLED},
+        responses={201: RegisterOutputSerializer, 400: _BAD_INPUT, 429: _THROTTLED},
     )
     def post(self, request: Request) -> Response:
         data = RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with _service_errors():
-            user = services.user_register(**data.validated_data)
-        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+            services.user_signup(**data.validated_data, base_url=services.public_base_url(request))
+        body = {
+            "email": normalize_email(data.validated_data["email"]),
+            "name": data.validated_data["name"],
+            "detail": REGISTER_DETAIL,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class VerifyEmailView(StrictQueryMixin, APIView):
+    # The token is the credential: the link works in any browser, signed in or not.
+    schema_anonymous = True
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def allowed_query_params(self, request: Request) -> set[str]:
+        return {"token"} if request.method in ("GET", "HEAD") else set()
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Verify an email address: the link sent by mail",
+        description="Answers JSON, like POST. Apiaries shared with the address become "
+        "memberships of the account.",
+        parameters=[VerifyInputSerializer],
+        responses={200: VerifyOutputSerializer, 400: _BAD_LINK},
+    )
+    def get(self, request: Request) -> Response:
+        return self._verify(request.query_params)
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Verify an email address with the token of the link sent by mail",
+        request=VerifyInputSerializer,
+        responses={200: VerifyOutputSerializer, 400: _BAD_LINK},
+    )
+    def post(self, request: Request) -> Response:
+        return self._verify(request.data)
+
+    def _verify(self, raw: Any) -> Response:
+        data = VerifyInputSerializer(data=raw)
+        data.is_valid(raise_exception=True)
+        with _service_errors():
+            user = services.email_verify(token=data.validated_data["token"])
+        body = {"email": user.email, "email_verified": True, "detail": VERIFIED_DETAIL}
+        return Response(body)
+
+
+class MailUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The email could not be sent. Try again later."
+    default_code = "mail_unavailable"
+
+
+class VerifyResendView(StrictQueryMixin, APIView):
+    permission_classes = (IsAuthenticated,)
+    throttle_classes = (AuthRateThrottle,)
+    throttle_scope = "auth"
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Send a new link to verify the signed-in user's address",
+        request=None,
+        responses={
+            200: DetailOutputSerializer,
+            400: OpenApiResponse(description="The address is already verified (names `email`)."),
+            401: _ANONYMOUS,
+            429: _THROTTLED,
+            503: OpenApiResponse(description="The email could not be sent."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        with _service_errors():
+            sent = services.email_verification_send(
+                user=request.user, base_url=services.public_base_url(request)
+            )
+        if not sent:
+            raise MailUnavailable()
+        return Response({"detail": RESENT_DETAIL})
 
 
 @extend_schema(
@@ -147,6 +242,7 @@ class MeView(StrictQueryMixin, APIView):
     @extend_schema(
         tags=["users"],
         summary="Change the signed-in user's email or name",
+        description="A new email is unverified until the link sent to it is followed.",
         request=UserUpdateInputSerializer,
         responses={200: UserOutputSerializer, 400: _BAD_INPUT, 401: _ANONYMOUS},
     )
@@ -154,7 +250,11 @@ class MeView(StrictQueryMixin, APIView):
         data = UserUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         with _service_errors():
-            user = services.user_update(user=request.user, **data.validated_data)
+            user = services.user_update(
+                user=request.user,
+                **data.validated_data,
+                base_url=services.public_base_url(request),
+            )
         return Response(UserOutputSerializer(user).data)
 
 

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apiary import selectors
+from apiary.device_keys import device_key_notice
 from apiary.models import Apiary, Event, Hive, Membership, QueenBee, Role
 from beeapi.strict import StrictFieldsMixin
 
@@ -62,6 +63,11 @@ class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     apiary = _OwnedRelatedField(selectors.apiary_list)
     current_queen = serializers.SerializerMethodField()
     last_inspection_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    device_key_notice = serializers.SerializerMethodField(
+        help_text="For the apiary's owner: set when the hive's device key was issued under "
+        "a previous owner, who may still know it (replace it: POST /hives/{id}/device-key "
+        "or POST /apiaries/{id}/device-keys). Null otherwise, and for other roles."
+    )
 
     class Meta:
         model = Hive
@@ -76,10 +82,18 @@ class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "notes",
             "current_queen",
             "last_inspection_at",
+            "device_key_notice",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "current_queen", "last_inspection_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "current_queen",
+            "last_inspection_at",
+            "device_key_notice",
+            "created_at",
+            "updated_at",
+        ]
         # Availability is checked by the service (409, naming nobody); optional on
         # create, where the server generates an unguessable one.
         extra_kwargs = {
@@ -102,6 +116,13 @@ class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "marking_color": hive.current_queen_color or "",
             "origin": hive.current_queen_origin or "",
         }
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_device_key_notice(self, hive: Hive) -> str | None:
+        # hive_list annotates the requester's role: device keys are the owner's business.
+        if getattr(hive, "role", None) != Role.OWNER:
+            return None
+        return device_key_notice(hive)
 
 
 class NestedHiveSerializer(HiveSerializer):
@@ -134,6 +155,26 @@ class PurgeQuerySerializer(serializers.Serializer):
 class DeviceKeySerializer(serializers.Serializer):
     device_id = serializers.CharField(read_only=True)
     device_key = serializers.CharField(read_only=True, help_text="Shown only once.")
+
+
+class ReplacedDeviceKeySerializer(serializers.Serializer):
+    hive = serializers.IntegerField(read_only=True, help_text="The hive's id.")
+    name = serializers.CharField(read_only=True)
+    device_id = serializers.CharField(read_only=True)
+    device_key = serializers.CharField(read_only=True, help_text="Shown only once.")
+
+
+class DeviceKeysSerializer(serializers.Serializer):
+    keys = ReplacedDeviceKeySerializer(many=True, read_only=True)
+
+    @staticmethod
+    def answer(replaced: list[tuple[Hive, str]]) -> dict[str, Any]:
+        return {
+            "keys": [
+                {"hive": h.pk, "name": h.name, "device_id": h.device_id, "device_key": key}
+                for h, key in replaced
+            ]
+        }
 
 
 class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -240,6 +281,33 @@ class MemberSerializer(serializers.ModelSerializer):
 
     def get_email(self, membership: Membership) -> str:
         return membership.user.email if membership.user_id else membership.email
+
+
+class KeyedHiveSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Hive
+        fields = ["id", "name", "device_id"]
+        read_only_fields = fields
+
+
+class MemberUpdatedSerializer(MemberSerializer):
+    """The answer to a role change or a handover: the membership, and the apiary's hives
+    whose device keys were issued under a previous owner (after a handover: all of them,
+    until the new owner replaces them)."""
+
+    keys_from_previous_owner = serializers.SerializerMethodField(
+        help_text="Hives whose device key was issued under a previous owner, who may still "
+        "know it: the owner replaces them (POST /apiaries/{id}/device-keys)."
+    )
+
+    class Meta(MemberSerializer.Meta):
+        fields = [*MemberSerializer.Meta.fields, "keys_from_previous_owner"]
+        read_only_fields = fields
+
+    @extend_schema_field(KeyedHiveSerializer(many=True))
+    def get_keys_from_previous_owner(self, membership: Membership) -> list[dict[str, Any]]:
+        hives = selectors.hives_keyed_by_previous_owner(apiary=membership.apiary)
+        return KeyedHiveSerializer(hives, many=True).data
 
 
 class MemberInviteSerializer(StrictFieldsMixin, serializers.Serializer):

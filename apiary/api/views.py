@@ -20,11 +20,13 @@ from apiary.api import filters
 from apiary.api.serializers import (
     ApiarySerializer,
     DeviceKeySerializer,
+    DeviceKeysSerializer,
     EventSerializer,
     HiveCreatedSerializer,
     HiveSerializer,
     MemberInviteSerializer,
     MemberSerializer,
+    MemberUpdatedSerializer,
     MemberUpdateSerializer,
     NestedEventSerializer,
     NestedHiveSerializer,
@@ -220,13 +222,15 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
     @extend_schema(
         parameters=[OpenApiParameter("member_id", int, OpenApiParameter.PATH)],
         request=MemberUpdateSerializer,
-        responses={200: MemberSerializer, 204: OpenApiResponse(description="Removed.")},
+        responses={200: MemberUpdatedSerializer, 204: OpenApiResponse(description="Removed.")},
     )
     @action(detail=True, methods=["patch", "delete"], url_path=r"members/(?P<member_id>[0-9]+)")
     def member(self, request: Request, pk: str | None = None, member_id: str = "") -> Response:
         """Change a member's role (PATCH, owner; `owner` hands the apiary over and makes
         you an editor), or remove them (DELETE, owner; a member may remove themselves to
-        leave). A removed member's open live streams close at once (4404)."""
+        leave). A removed member's open live streams close at once (4404). The answer
+        lists `keys_from_previous_owner`: after a handover, every hive whose device key the
+        previous owner may still know, for the new owner to replace."""
         membership = get_object_or_404(selectors.member_list(apiary=self._parent()), pk=member_id)
         if request.method == "DELETE":
             services.member_remove(actor=request.user, membership=membership)
@@ -234,7 +238,16 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         membership = services.member_update(
             actor=request.user, membership=membership, **_valid(MemberUpdateSerializer, request)
         )
-        return Response(MemberSerializer(membership).data)
+        return Response(MemberUpdatedSerializer(membership).data)
+
+    @extend_schema(request=None, responses={201: DeviceKeysSerializer})
+    @action(detail=True, methods=["post"], url_path="device-keys")
+    def device_keys(self, request: Request, pk: str | None = None) -> Response:
+        """Replace the device key of every hive of the apiary at once (owner; after a
+        handover, say). The new keys are shown once; the old ones stop working. All or
+        nothing: 503 and no key replaced when the old keys cannot be revoked."""
+        replaced = services.apiary_rotate_device_keys(apiary=self._parent(), actor=request.user)
+        return Response(DeviceKeysSerializer.answer(replaced), status=status.HTTP_201_CREATED)
 
 
 def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> Response:

@@ -3,18 +3,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from pytest_django import Settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from tests.accounts.factories import SuperuserFactory, login
 
+THROTTLE_CACHE = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "accounts-tests-throttle",
+}
+
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_counters() -> Iterator[None]:
-    # Throttle history lives in the cache and would leak between tests.
+def _fresh_throttle_counters(settings: Settings) -> Iterator[None]:
+    # Throttle history lives in the throttle cache and would leak between tests: each
+    # test counts in a local one of its own (never clear someone's Redis).
+    settings.CACHES = {**settings.CACHES, "throttle": THROTTLE_CACHE}
+    caches["throttle"].clear()
     cache.clear()
     yield
+    caches["throttle"].clear()
     cache.clear()
 
 

@@ -14,7 +14,8 @@ PASSWORD = "hive-frame-smoker-42"
 
 
 class BeekeeperFactory(factory.Factory):
-    """A registered beekeeper (staff, in the Beekeepers group) whose password is PASSWORD."""
+    """A registered beekeeper (staff, in the Beekeepers group) whose password is PASSWORD,
+    with a verified address unless ``email_verified=False``."""
 
     class Meta:
         model = User
@@ -22,6 +23,7 @@ class BeekeeperFactory(factory.Factory):
     email = factory.Sequence(lambda n: f"beekeeper{n}@example.com")
     name = factory.Sequence(lambda n: f"Beekeeper {n}")
     password = PASSWORD
+    email_verified = True
 
     @classmethod
     def _create(cls, model_class: type[User], *args: Any, **kwargs: Any) -> User:

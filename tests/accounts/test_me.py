@@ -39,6 +39,7 @@ def test_me_shows_the_profile_without_the_password(alice_client: APIClient, alic
     assert body == {
         "id": alice.pk,
         "email": "alice@example.com",
+        "email_verified": True,
         "name": "Alice",
         "date_joined": body["date_joined"],
     }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import caches
 from pytest_django import Settings
 from rest_framework.test import APIClient
 
@@ -18,7 +18,7 @@ def two_per_minute(settings: Settings) -> None:
         **django_settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"auth": "2/min"},
     }
-    cache.clear()
+    caches["throttle"].clear()
 
 
 def _assert_throttled(response) -> None:  # noqa: ANN001

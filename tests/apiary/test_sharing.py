@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.services import email_verification_token, email_verify
 from apiary.models import Apiary, Device, Membership
 from telemetry.models import Reading
 from tests.accounts.factories import BeekeeperFactory
@@ -181,7 +182,7 @@ def test_handing_over_ownership(as_alice, shared, alice_hive, alice, erin) -> No
 
 
 @pytest.mark.django_db
-def test_an_invitation_becomes_a_membership_when_the_address_registers(
+def test_an_invitation_becomes_a_membership_when_the_address_is_verified(
     as_alice, alice_apiary, alice_hive
 ) -> None:
     url = f"/apiaries/{alice_apiary.id}/members"
@@ -194,7 +195,12 @@ def test_an_invitation_becomes_a_membership_when_the_address_registers(
     refused = as_alice.patch(f"{url}/{invitation.pk}", {"role": "owner"})
     assert refused.status_code == 400
 
-    newcomer = BeekeeperFactory(email="new.keeper@example.com")
+    newcomer = BeekeeperFactory(email="new.keeper@example.com", email_verified=False)
+    # Registering the address proves nothing: whoever did gets nothing of the apiary.
+    assert _client(newcomer).get(f"/hives/{alice_hive.id}").status_code == 404
+    assert Membership.objects.get(apiary=alice_apiary).user is None
+
+    email_verify(token=email_verification_token(user=newcomer))
 
     assert _client(newcomer).get(f"/hives/{alice_hive.id}").status_code == 200
     assert as_alice.get(url).json()["results"][0]["email"] == "new.keeper@example.com"

@@ -38,7 +38,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
-from accounts.services import BEEKEEPERS_GROUP
+from accounts.services import BEEKEEPERS_GROUP, email_verification_token
 from alerts import services as alert_services
 from alerts.models import Alert, Inspection, Webhook
 from apiary import services as apiary_services
@@ -111,7 +111,8 @@ class World:
     values: dict[str, Any]
     # Per role: {email}, {password}, {refresh}, {refresh_jti}, {device_key}, {own_device},
     # {own_member} (the requester's membership in alice's apiary: dave's and erin's own;
-    # for the others dave's) and {other_member} (someone else's: erin's, for erin dave's).
+    # for the others dave's), {other_member} (someone else's: erin's, for erin dave's) and
+    # {verify_token} (the token of the link that verifies the requester's own address).
     per_role: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # short, for failure reports
@@ -271,6 +272,7 @@ def build_world() -> World:
                 "password": WRONG_PASSWORD,
                 "refresh": "not-a-token",
                 "refresh_jti": None,
+                "verify_token": "not-a-token",
                 "device_key": None,
                 "own_device": None,
                 "own_member": own_member,
@@ -283,6 +285,7 @@ def build_world() -> World:
             "password": PASSWORD,
             "refresh": str(refresh),
             "refresh_jti": refresh["jti"],
+            "verify_token": email_verification_token(user=user),
             "device_key": device_keys.get(role),
             "own_device": own_devices.get(role),
             "own_member": own_member,

@@ -347,6 +347,12 @@ def device_key_rotated(c: Call) -> None:
     assert hive.device_key_hash != device_key_hash(c.world.per_role["alice"]["device_key"])
 
 
+def device_keys_replaced(c: Call) -> None:
+    keys = {str(k["hive"]): k["device_key"] for k in c.json()["keys"]}
+    hive = Hive.objects.get(pk=c.ctx["hive"])
+    assert hive.device_key_hash == device_key_hash(keys[str(c.ctx["hive"])])
+
+
 def device_key_replaced(c: Call) -> None:
     original = device_key_hash(c.world.per_role["alice"]["device_key"])
     assert Hive.objects.get(pk=c.ctx["hive"]).device_key_hash != original
@@ -384,6 +390,11 @@ def password_changed_to(password: str) -> Check:
 
 def registered(c: Call) -> None:
     assert User.objects.filter(email=f"{c.role}-new@example.com", is_staff=True).exists()
+
+
+def verified_requester(c: Call) -> None:
+    assert c.json()["email"] == c.user.email
+    assert User.objects.get(pk=c.user.pk).email_verified
 
 
 def logged_out(c: Call) -> None:
@@ -678,6 +689,13 @@ MATRIX: list[Row] = [
     R("GET",    "/static/telemetry/live.js",  OK,       OK,       OK,       OK,           OK,          OK),
     R("POST",   "/auth/register",             OK,       OK,       OK,       OK,           OK,          OK, check=registered,
       body={"email": "{role}-new@example.com", "password": "a-new-hive-frame-77"}),
+    R("GET",    "/auth/verify?token={verify_token}", OK, OK,    OK,       OK,           OK,          REFUSED,
+      check=verified_requester, note="own link; anonymous: a forged token"),
+    R("POST",   "/auth/verify",               OK,       OK,       OK,       OK,           OK,          REFUSED, ok=200,
+      body={"token": "{verify_token}"}, check=verified_requester,
+      note="own link; anonymous: a forged token"),
+    R("POST",   "/auth/verify/resend",        REFUSED,  REFUSED,  REFUSED,  REFUSED,      REFUSED,     UNAUTH,
+      note="every role's address is already verified"),
     R("POST",   "/auth/token",                OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=200,
       body={"email": "{email}", "password": "{password}"}, check=token_of_requester,
       note="own credentials; anonymous: alice's email, wrong password"),
@@ -777,6 +795,7 @@ MATRIX: list[Row] = [
     R("POST",   "/hives/{bob_hive}/events",            HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
       body={**NEW_EVENT, "hive": "{hive}"}, note="body names alice's hive"),
     R("POST",   "/hives/{hive}/device-key",            OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={}, check=device_key_rotated),
+    R("POST",   "/apiaries/{apiary}/device-keys",      OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={}, check=device_keys_replaced),
 
     # ---- Queens --------------------------------------------------------------------------
     # method    path                       alice     bob       charlie   dave          erin         anonymous
@@ -939,6 +958,11 @@ MATRIX: list[Row] = [
     R("POST",   "/admin/apiary/hive/",                    OK,       REDIRECT, REDIRECT, DENIED,       DENIED,      LOGIN, ok=302,
       body={"action": "replace_device_key", "_selected_action": "{hive}", "index": "0"},
       check=device_key_replaced, location="/admin/apiary/hive/", note="replace_device_key"),
+    # The apiary's "replace all device keys" page: the owner's; the keys on the answer.
+    R("GET",    "/admin/apiary/apiary/{apiary}/device-keys/", OK,   HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
+      check=mentions(Apiary, "apiary")),
+    R("POST",   "/admin/apiary/apiary/{apiary}/device-keys/", OK,   HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
+      ok=200, body={}, check=device_key_replaced),
     # The events list's "Export selected events to CSV": any role that sees the event
     # (a read); bob and charlie selecting alice's event get no file (nothing of theirs).
     R("POST",   "/admin/apiary/event/",                   OK,       REDIRECT, REDIRECT, OK,           OK,          LOGIN, ok=200,
@@ -1112,7 +1136,7 @@ def ws_routes() -> dict[str, Any]:
     return {canonical(route): pattern for route, pattern in _walk_ws(ws_router())}
 
 
-_DUMMY = {key: 1 for key in OBJECT_KEYS} | {"ct_hive": 1}
+_DUMMY = {key: 1 for key in OBJECT_KEYS} | {"ct_hive": 1, "verify_token": 1}
 
 
 def route_of(row: Row) -> str:

@@ -12,8 +12,11 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from apiary import signals
+from apiary.device_keys import device_key_hash
 from apiary.models import Hive
-from apiary.selectors import device_by_key
+from apiary.selectors import device_by_key, device_key_cache_key
+from beeapi import entity_cache as entity_cache_module
 from tests.conftest import redis_cache
 from tests.telemetry.conftest import DeviceHive, jwt_client, reading
 
@@ -99,8 +102,49 @@ def test_a_cache_that_is_down_costs_a_query_not_the_request(alice_hive: DeviceHi
         device = APIClient()
         assert post(device, alice_hive.key) == 201
         assert post(device, "bk_wrong") == 401
-        response = jwt_client(alice_hive.hive.apiary.owner).post(
-            f"/hives/{alice_hive.hive.pk}/device-key"
+
+
+def test_a_key_that_cannot_be_revoked_is_not_replaced(alice_hive: DeviceHive) -> None:
+    """Replacing a key while the shared cache is unreachable would leave whatever that
+    cache holds to authenticate the old key once it is back: the replacement is refused
+    as a whole (503), and the old key stays, working."""
+    stored = alice_hive.hive.device_key_hash
+    with override_settings(
+        CACHES={**settings.CACHES, "entities": redis_cache("redis://127.0.0.1:1/0")}
+    ):
+        owner = APIClient()
+        owner.force_authenticate(alice_hive.hive.apiary.owner)
+        response = owner.post(f"/hives/{alice_hive.hive.pk}/device-key")
+        assert response.status_code == 503, response.content
+        assert response.json()["detail"] == (
+            "The device key could not be replaced: the cache is unavailable. Try again."
         )
-        assert response.status_code == 201
-        assert post(device, alice_hive.key) == 401
+        deleted = owner.delete(f"/hives/{alice_hive.hive.pk}")
+        assert deleted.status_code == 503, deleted.content
+        assert "could not be revoked" in deleted.json()["detail"]
+        assert post(APIClient(), alice_hive.key) == 201
+    assert Hive.objects.get(pk=alice_hive.hive.pk).device_key_hash == stored
+
+
+def test_a_reader_that_read_the_old_row_cannot_bring_it_back(
+    entity_cache: str, alice_hive: DeviceHive, alice_client: APIClient
+) -> None:
+    """A request that read the hive before the replacement committed stores its answer
+    afterwards (its own add, at any moment): the revocation's tombstone wins."""
+    old = device_by_key(key=alice_hive.key)
+    assert old is not None  # cached
+    assert alice_client.post(f"/hives/{alice_hive.hive.pk}/device-key").status_code == 201
+    entity_cache_module.remember(device_key_cache_key(device_key_hash(alice_hive.key)), tuple(old))
+    assert device_by_key(key=alice_hive.key) is None
+    assert post(APIClient(), alice_hive.key) == 401
+
+
+def test_a_revoked_key_is_read_from_the_database_and_not_cached(
+    entity_cache: str, alice_hive: DeviceHive
+) -> None:
+    """A tombstone means "ask the database, cache nothing": a lookup between the
+    revocation and the commit sees the old row, and must not cache it."""
+    assert hive_queries(alice_hive.key) == 1
+    signals.device_keys_revoke(device_key_hash(alice_hive.key))  # the change not committed
+    assert hive_queries(alice_hive.key) == 1
+    assert hive_queries(alice_hive.key) == 1  # still from the database
