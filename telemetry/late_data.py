@@ -4,14 +4,18 @@ The hourly continuous aggregate computes buckets above its watermark from raw re
 (real-time aggregation) and serves materialized rows below it; its refresh policy only
 looks back HOURLY_REFRESH_START_OFFSET_DAYS. A reading stored below the watermark (a
 gateway catching up after days offline, an import) is therefore stored but missing from
-``/hourly`` until its hours are refreshed.
+``/hourly`` until its hours are refreshed; one stored more than that far back while
+nothing is materialized yet (a new install) is shown by real-time aggregation until the
+policy's first run moves the watermark past it.
 
 Ingestion notes the hours of old readings here after its commit (no query: recent
 batches are recognized by their timestamps alone); a daemon thread per process, started
-lazily, merges the noted ranges every FLUSH_INTERVAL_SECONDS, clips them to the
-watermark (one query per flush) and refreshes them outside any transaction, off the
-request path. Failures are logged and retried a few times, never raised into requests.
-Plain PostgreSQL has nothing to do: its hourly query reads raw readings.
+lazily, merges the noted ranges every FLUSH_INTERVAL_SECONDS and refreshes them
+(telemetry.timescale.hourly_refresh: from -infinity, so no stale hour is left below the
+watermark) outside any transaction, off the request path. Failures are logged and
+retried a few times, never raised into requests. The catch-up job (migration 0006)
+refreshes whatever a process could not (it died before its flush). Plain PostgreSQL
+has nothing to do: triggers keep its hourly rollup on every write.
 """
 
 from __future__ import annotations
@@ -140,14 +144,17 @@ def late_refresh_flush(using: str = TELEMETRY_DB) -> list[Range]:
 
 
 def _refresh(ranges: list[Range], using: str) -> list[Range]:
-    watermark = hourly_watermark(using)
-    if watermark is None:  # nothing materialized: real-time aggregation shows every hour
+    # One refresh for all of them (hourly_refresh starts at -infinity and never leaves a
+    # stale hour below the watermark). With nothing materialized yet the noted hours are
+    # real-time for now, but the policy's first run would move the watermark past the
+    # ones older than its window: hourly_refresh materializes them first.
+    if not hourly_refresh(ranges[0][0], ranges[-1][1], using):
         return []
-    done = []
-    for start, end in ranges:
-        end = min(end, watermark)  # above the watermark real-time aggregation shows them
-        if start < end and hourly_refresh(start, end, using):
-            done.append((start, end))
+    watermark = hourly_watermark(using)
+    if watermark is None:  # nothing below the policy's end: all real-time
+        return []
+    # Above the watermark real-time aggregation shows them.
+    done = [(start, min(end, watermark)) for start, end in ranges if start < watermark]
     if done:
         logger.info("readings_hourly refreshed for late readings: %s", _describe(done))
     return done

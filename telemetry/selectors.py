@@ -283,7 +283,10 @@ def reading_latest(*, device_id: str) -> tuple[Any, ...] | None:
 
 
 def device_has_readings(*, device_id: str) -> bool:
-    return Reading.objects.filter(device_id=device_id).exists()
+    """Whether anything of ``device_id`` is stored: a raw reading or an hourly row (the
+    hourly aggregate may hold hours whose raw readings are gone, see
+    devices_with_readings)."""
+    return bool(devices_with_readings(device_ids=[device_id]))
 
 
 def devices_last_reading(*, device_ids: list[str]) -> dict[str, datetime]:
@@ -301,13 +304,20 @@ def devices_last_reading(*, device_ids: list[str]) -> dict[str, datetime]:
 
 
 def devices_with_readings(*, device_ids: list[str]) -> set[str]:
-    """Which of ``device_ids`` have any reading (one indexed probe per id)."""
+    """Which of ``device_ids`` have anything stored: a raw reading or an hourly row (one
+    indexed probe of each per id).
+
+    A device id is released only when this says nothing is left: raw readings and hourly
+    rows expire by separate jobs (TimescaleDB's retention of each, a purge's refresh), so
+    for a while one may outlive the other, and whoever gets the id next would read them.
+    """
     if not device_ids:
         return set()
     with connections[TELEMETRY_DB].cursor() as cursor:
         cursor.execute(
             "SELECT d FROM unnest(%s::varchar[]) AS d"
-            " WHERE EXISTS (SELECT 1 FROM readings WHERE device_id = d)",
+            " WHERE EXISTS (SELECT 1 FROM readings WHERE device_id = d)"
+            " OR EXISTS (SELECT 1 FROM readings_hourly WHERE device_id = d)",
             [device_ids],
         )
         return {row[0] for row in cursor.fetchall()}

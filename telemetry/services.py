@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, OperationalError, connections, transaction
 
 from telemetry import live
 from telemetry.late_data import late_readings_note
+from telemetry.selectors import devices_with_readings
 from telemetry.signals import readings_stored
 from telemetry.timescale import TELEMETRY_DB, hourly_refresh
 from telemetry.validation import ValidReading, messages, readings_validate
@@ -119,7 +120,11 @@ def readings_purge(*, device_id: str) -> int:
 
     Hourly rows follow: in plain mode the rollup's delete trigger removes them; in
     TimescaleDB mode the continuous aggregate is refreshed over the purged range so the
-    device's hourly history goes too.
+    device's hourly history goes too. A caller that frees the device id relies on that:
+    if hourly rows of the device remain (the refresh could not run here, inside a
+    transaction), this raises OperationalError (a 503 for the API, whose transaction
+    then keeps the hive and the id) rather than let another owner of the id see them.
+    Running it again, the raw readings already gone, retries the refresh.
     """
     with transaction.atomic(using=TELEMETRY_DB), connections[TELEMETRY_DB].cursor() as cursor:
         cursor.execute(
@@ -130,4 +135,13 @@ def readings_purge(*, device_id: str) -> int:
         count, first, last = cursor.fetchone()
     if count:
         hourly_refresh(first.replace(minute=0, second=0, microsecond=0), last + timedelta(hours=1))
+    if devices_with_readings(device_ids=[device_id]):
+        # Purged before (and the refresh failed then) or purged inside a transaction.
+        now = datetime.now(UTC)
+        hourly_refresh(now, now)
+        if devices_with_readings(device_ids=[device_id]):
+            raise OperationalError(
+                f"readings or hourly rows of {device_id} remain after the purge"
+                " (readings_hourly could not be refreshed); try again"
+            )
     return count

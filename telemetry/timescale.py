@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 
 logger = logging.getLogger("telemetry")
 
@@ -109,12 +110,24 @@ def log_mode(using: str = TELEMETRY_DB) -> str | None:
 
 # The hourly continuous aggregate's refresh policy recomputes buckets in
 # [now - start_offset, now - end_offset] every schedule interval; real-time aggregation
-# covers the rest up to now. Raw data must outlive the refresh window by a clear margin:
-# a refresh over a range whose raw chunks were dropped would empty those hourly buckets.
+# covers the rest up to now. Hourly rows have the same retention as raw readings: the
+# raw chunks and the hourly chunks are dropped after TELEMETRY_RETENTION_DAYS, and a
+# refresh over a range whose raw chunks were dropped empties those hourly buckets. Raw
+# data must therefore outlive the refresh window by a clear margin: the window the
+# policy keeps recomputing must never reach the hours retention is dropping, or hourly
+# history inside the window would vanish with them.
 HOURLY_REFRESH_START_OFFSET_DAYS = 3
 HOURLY_REFRESH_END_OFFSET_HOURS = 1
 HOURLY_REFRESH_SCHEDULE_MINUTES = 30
 RETENTION_MARGIN_DAYS = 7
+# The catch-up job (migration 0006): a refresh from the beginning of time up to the
+# policy's window, so that no invalidated hour stays below the watermark for long (see
+# hourly_refresh).
+HOURLY_CATCH_UP_PROC = "readings_hourly_catch_up"
+HOURLY_CATCH_UP_SCHEDULE_MINUTES = 30
+# A watermark further behind than this may fall below the policy's next window start:
+# that run would move it past hours never materialized. Refreshes then catch up first.
+HOURLY_WATERMARK_MAX_LAG = timedelta(days=HOURLY_REFRESH_START_OFFSET_DAYS - 1)
 
 
 def retention_problem(retention_days: int) -> str | None:
@@ -143,12 +156,30 @@ def is_hypertable(table: str = "readings", using: str = TELEMETRY_DB) -> bool:
 
 
 def hourly_refresh(start: datetime, end: datetime, using: str = TELEMETRY_DB) -> bool:
-    """Materialize ``readings_hourly`` for [start, end) (TimescaleDB mode; else a no-op).
+    """Materialize ``readings_hourly`` for [start, end) and every stale hour below it
+    (TimescaleDB mode; else a no-op). Returns whether a refresh ran.
 
     The refresh policy only looks back HOURLY_REFRESH_START_OFFSET_DAYS, so bulk loads of
-    older data (simulator backfills, imports) call this to bring their hours in. It must
-    run outside a transaction, which is why ingestion itself does not call it.
-    Returns whether a refresh ran.
+    older data (simulator backfills, imports), late readings and purges call this. It
+    must run outside a transaction, which is why ingestion itself does not call it.
+
+    Hourly history is lost when the watermark moves past hours that were never
+    materialized: real-time aggregation only computes buckets at or above it. That is
+    what a new install's first policy run did to readings stored more than 3 days back
+    while nothing was materialized (the watermark was at -infinity), and what a refresh
+    of [start, end) does to stale hours between the old watermark and ``start``. So:
+
+    - everything below the policy's window is refreshed from -infinity: TimescaleDB
+      recomputes only the hours its invalidation log holds (written, purged or dropped
+      since they were last materialized, or never materialized), which costs nothing
+      where the aggregate is right, and never overlaps the policy's own refresh;
+    - inside the window, from ``start`` or the watermark, whichever is earlier, to
+      ``end`` or the watermark, whichever is later, never past the policy's end (now -
+      HOURLY_REFRESH_END_OFFSET_HOURS: newer hours stay real-time, as late_data assumes);
+      with the watermark missing or lagging by more than HOURLY_WATERMARK_MAX_LAG, the
+      whole window, so the policy's next run cannot skip anything either.
+
+    A refresh overlapping one in progress (the policy's, another process's) is retried.
     """
     if timescale_version(using) is None:
         return False
@@ -156,17 +187,62 @@ def hourly_refresh(start: datetime, end: datetime, using: str = TELEMETRY_DB) ->
         # Real-time aggregation still shows these hours, computed from raw readings.
         logger.warning("readings_hourly not refreshed: a refresh cannot run in a transaction")
         return False
-    with connections[using].cursor() as cursor:
-        cursor.execute("CALL refresh_continuous_aggregate('readings_hourly', %s, %s)", [start, end])
+    now = datetime.now(UTC)
+    # The first hour the policy refreshes: TimescaleDB rounds a window inward to whole
+    # hours, so the policy leaves out the hour its window starts in. The catch-up below
+    # runs up to it, the window part from it.
+    boundary = _hour(now - timedelta(days=HOURLY_REFRESH_START_OFFSET_DAYS)) + timedelta(hours=1)
+    horizon = now - timedelta(hours=HOURLY_REFRESH_END_OFFSET_HOURS)
+    watermark = hourly_watermark(using)
+    if watermark is None or watermark < now - HOURLY_WATERMARK_MAX_LAG:
+        start, until = boundary, horizon
+    else:
+        start, until = min(start, watermark), min(max(end, watermark), horizon)
+    _refresh_window(None, min(until, boundary), using)
+    start = max(_hour(start), boundary)
+    if start + timedelta(hours=1) <= until:  # a window under an hour is refused
+        _refresh_window(start, until, using)
     return True
+
+
+REFRESH_ATTEMPTS = 5
+
+
+def _hour(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def _refresh_window(start: datetime | None, end: datetime, using: str) -> None:
+    for attempt in range(1, REFRESH_ATTEMPTS + 1):
+        try:
+            with connections[using].cursor() as cursor:
+                cursor.execute(
+                    "CALL refresh_continuous_aggregate('readings_hourly', %s, %s)", [start, end]
+                )
+            return
+        except OperationalError as exc:
+            # 55P03: "due to a concurrent refresh" on an overlapping window.
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03" or attempt == REFRESH_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
+
+
+def hourly_catch_up(using: str = TELEMETRY_DB) -> bool:
+    """Materialize every stale hour of ``readings_hourly`` up to the policy's end (what
+    the catch-up job does); see hourly_refresh. Returns whether a refresh ran."""
+    now = datetime.now(UTC)
+    return hourly_refresh(now, now, using)
 
 
 # --- Policies: what the settings ask for, what is in force, and bringing them in line. ---
 
+# Each kind: (job procedure, relation it works on: None for the catch-up job).
 POLICY_PROCS = {
-    "compression": "policy_compression",
-    "retention": "policy_retention",
-    "refresh": "policy_refresh_continuous_aggregate",
+    "compression": ("policy_compression", "readings"),
+    "retention": ("policy_retention", "readings"),
+    "hourly_retention": ("policy_retention", "readings_hourly"),
+    "refresh": ("policy_refresh_continuous_aggregate", "readings_hourly"),
+    "catch_up": (HOURLY_CATCH_UP_PROC, None),
 }
 
 
@@ -191,15 +267,19 @@ class Policy:
 
 
 def policies_wanted() -> dict[str, Policy]:
-    """The policies the settings (and the refresh-window constants) ask for."""
+    """The policies the settings (and the refresh-window constants) ask for.
+
+    Hourly rows are kept exactly as long as raw readings (``hourly_retention``), and the
+    catch-up job refreshes whatever the refresh policy's window does not reach.
+    """
+    retention = timedelta(days=int(settings.TELEMETRY_RETENTION_DAYS))
     return {
         "compression": Policy(
             "compression",
             {"compress_after": timedelta(days=int(settings.TELEMETRY_COMPRESS_AFTER_DAYS))},
         ),
-        "retention": Policy(
-            "retention", {"drop_after": timedelta(days=int(settings.TELEMETRY_RETENTION_DAYS))}
-        ),
+        "retention": Policy("retention", {"drop_after": retention}),
+        "hourly_retention": Policy("hourly_retention", {"drop_after": retention}),
         "refresh": Policy(
             "refresh",
             {
@@ -207,6 +287,9 @@ def policies_wanted() -> dict[str, Policy]:
                 "end_offset": timedelta(hours=HOURLY_REFRESH_END_OFFSET_HOURS),
             },
             schedule=timedelta(minutes=HOURLY_REFRESH_SCHEDULE_MINUTES),
+        ),
+        "catch_up": Policy(
+            "catch_up", {}, schedule=timedelta(minutes=HOURLY_CATCH_UP_SCHEDULE_MINUTES)
         ),
     }
 
@@ -222,33 +305,43 @@ def hourly_mat_hypertable_id(using: str = TELEMETRY_DB) -> int | None:
     return row[0] if row else None
 
 
-_POLICIES_SQL = """
-SELECT j.job_id, j.proc_name, j.schedule_interval, j.config,
+# The hourly retention job works on the aggregate's materialization hypertable; the jobs
+# view names the aggregate for it, as for the refresh job.
+_POLICIES_SQL = f"""
+SELECT j.job_id, j.proc_name, j.hypertable_name, j.schedule_interval, j.config,
        (j.config->>'compress_after')::interval, (j.config->>'drop_after')::interval,
        (j.config->>'start_offset')::interval, (j.config->>'end_offset')::interval
 FROM timescaledb_information.jobs j
 WHERE (j.proc_name IN ('policy_compression', 'policy_retention')
        AND j.hypertable_schema = current_schema() AND j.hypertable_name = 'readings')
-   OR (j.proc_name = 'policy_refresh_continuous_aggregate'
-       AND (j.config->>'mat_hypertable_id')::int = %s)
+   OR (j.proc_name IN ('policy_refresh_continuous_aggregate', 'policy_retention')
+       AND (j.config->>'mat_hypertable_id' = %s OR j.config->>'hypertable_id' = %s))
+   OR (j.proc_name = '{HOURLY_CATCH_UP_PROC}' AND j.proc_schema = current_schema())
 ORDER BY j.job_id
 """
 
 
 def policies_in_force(using: str = TELEMETRY_DB) -> dict[str, list[Policy]]:
-    """The compression, retention and refresh jobs of ``readings`` in force, by kind."""
+    """The policies of ``readings`` and ``readings_hourly`` in force, by kind."""
     found: dict[str, list[Policy]] = {kind: [] for kind in POLICY_PROCS}
-    kinds = {proc: kind for kind, proc in POLICY_PROCS.items()}
     mat_id = hourly_mat_hypertable_id(using)
+    mat = str(mat_id if mat_id is not None else -1)
     with connections[using].cursor() as cursor:
-        cursor.execute(_POLICIES_SQL, [mat_id if mat_id is not None else -1])
+        cursor.execute(_POLICIES_SQL, [mat, mat])
         rows = cursor.fetchall()
-    for job_id, proc, schedule, raw, compress_after, drop_after, start, end in rows:
-        kind = kinds[proc]
+    for job_id, proc, table, schedule, raw, compress_after, drop_after, start, end in rows:
+        if proc == HOURLY_CATCH_UP_PROC:
+            kind = "catch_up"
+        elif proc == "policy_retention":
+            kind = "retention" if table == "readings" else "hourly_retention"
+        else:
+            kind = "compression" if proc == "policy_compression" else "refresh"
         values = {
             "compression": {"compress_after": compress_after},
             "retention": {"drop_after": drop_after},
+            "hourly_retention": {"drop_after": drop_after},
             "refresh": {"start_offset": start, "end_offset": end},
+            "catch_up": {},
         }[kind]
         config = json.loads(raw) if isinstance(raw, str) else raw  # Django loads jsonb as text
         found[kind].append(Policy(kind, values, schedule, job_id, config))
@@ -269,10 +362,18 @@ def _add_policy_sql(policy: Policy) -> tuple[str, list[Any]]:
             "SELECT add_compression_policy('readings', compress_after => %s::interval)",
             [_interval(config["compress_after"])],
         )
-    if policy.kind == "retention":
+    if policy.kind in ("retention", "hourly_retention"):
+        table = POLICY_PROCS[policy.kind][1]
         return (
-            "SELECT add_retention_policy('readings', drop_after => %s::interval)",
+            f"SELECT add_retention_policy('{table}', drop_after => %s::interval)",
             [_interval(config["drop_after"])],
+        )
+    if policy.kind == "catch_up":
+        every = _interval(policy.schedule or timedelta(minutes=HOURLY_CATCH_UP_SCHEDULE_MINUTES))
+        return (
+            f"SELECT add_job('{HOURLY_CATCH_UP_PROC}', %s::interval,"
+            " initial_start => now() + %s::interval)",
+            [every, every],
         )
     return (
         "SELECT add_continuous_aggregate_policy('readings_hourly',"
@@ -289,7 +390,12 @@ def _add_policy_sql(policy: Policy) -> tuple[str, list[Any]]:
 _REMOVE_SQL = {
     "compression": "SELECT remove_compression_policy('readings', if_exists => true)",
     "retention": "SELECT remove_retention_policy('readings', if_exists => true)",
+    "hourly_retention": "SELECT remove_retention_policy('readings_hourly', if_exists => true)",
     "refresh": "SELECT remove_continuous_aggregate_policy('readings_hourly', if_exists => true)",
+    "catch_up": (
+        "SELECT delete_job(job_id) FROM timescaledb_information.jobs"
+        f" WHERE proc_name = '{HOURLY_CATCH_UP_PROC}' AND proc_schema = current_schema()"
+    ),
 }
 
 
@@ -335,6 +441,10 @@ def _human(value: timedelta | None) -> str:
 
 def describe_policy(policy: Policy) -> str:
     parts = [f"{key} {_human(value)}" for key, value in policy.config.items()]
+    if policy.kind == "catch_up":
+        parts.append(
+            "refresh from -infinity to the refresh window (to its end while the watermark lags)"
+        )
     parts.append(
         f"every {_human(policy.schedule)}" if policy.schedule else "schedule: TimescaleDB default"
     )

@@ -17,13 +17,18 @@ DELETE FROM readings WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM readings WHERE time < %s LIMIT %s
 ))
 """
+# Hours that end at or before the cutoff. The rollup's delete trigger already removed
+# those whose readings were deleted; this leaves none behind whatever put them there (a
+# data-only restore of the totals, a load with triggers disabled).
+DELETE_HOURLY_SQL = "DELETE FROM readings_hourly_totals WHERE bucket <= %s - INTERVAL '1 hour'"
 
 
 class Command(BaseCommand):
     help = (
-        "Delete raw readings older than the retention (TELEMETRY_RETENTION_DAYS) on a plain "
-        "PostgreSQL telemetry server (with TimescaleDB the retention policy does this), then "
-        "release the device ids of deleted hives that have no readings left."
+        "Delete raw readings and hourly rows older than the retention "
+        "(TELEMETRY_RETENTION_DAYS) on a plain PostgreSQL telemetry server (with TimescaleDB "
+        "the retention policies do this), then release the device ids of deleted hives that "
+        "have neither readings nor hourly rows left."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -41,8 +46,8 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         if is_hypertable("readings", TELEMETRY_DB):
             self.stdout.write(
-                "readings is a TimescaleDB hypertable: its retention policy drops old chunks "
-                "(see timescaledb_information.jobs)."
+                "readings is a TimescaleDB hypertable: its retention policy drops old chunks, "
+                "and readings_hourly's drops the same hours (see timescaledb_information.jobs)."
             )
         else:
             self._prune(days, batch_size, dry_run=options["dry_run"])
@@ -65,8 +70,14 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{total} readings older than {days} days (before {cutoff:%Y-%m-%d %H:%M} UTC)"
         )
-        if dry_run or not total:
+        if dry_run:
             return
+        if total:
+            self._delete(cutoff, total, batch_size)
+        self._prune_hourly(cutoff)
+
+    def _delete(self, cutoff: datetime, total: int, batch_size: int) -> None:
+        connection = connections[TELEMETRY_DB]
         deleted = 0
         while True:
             # Small transactions: the table stays writable and progress survives an abort.
@@ -78,3 +89,9 @@ class Command(BaseCommand):
             deleted += count
             self.stdout.write(f"  deleted {deleted}/{total} ({100 * deleted / total:.0f}%)")
         self.stdout.write(self.style.SUCCESS(f"Deleted {deleted} readings."))
+
+    def _prune_hourly(self, cutoff: datetime) -> None:
+        with transaction.atomic(using=TELEMETRY_DB), connections[TELEMETRY_DB].cursor() as cursor:
+            cursor.execute(DELETE_HOURLY_SQL, [cutoff])
+            if cursor.rowcount:
+                self.stdout.write(f"Deleted {cursor.rowcount} hourly row(s) without readings.")

@@ -1,8 +1,8 @@
 """python manage.py telemetry_policies [--apply]
 
 Shows the TimescaleDB policies of the telemetry database (compression and retention of
-``readings``, the refresh of ``readings_hourly``) next to what the settings ask for;
-``--apply`` brings them in line in one transaction. Idempotent.
+``readings``; retention, refresh and the catch-up job of ``readings_hourly``) next to what
+the settings ask for; ``--apply`` brings them in line in one transaction. Idempotent.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from telemetry.timescale import (
 
 class Command(BaseCommand):
     help = (
-        "Show the TimescaleDB compression, retention and hourly-refresh policies in force "
-        "next to what TELEMETRY_COMPRESS_AFTER_DAYS / TELEMETRY_RETENTION_DAYS ask for; "
-        "--apply brings them in line."
+        "Show the TimescaleDB compression, retention (raw and hourly), hourly-refresh and "
+        "hourly catch-up policies in force next to what TELEMETRY_COMPRESS_AFTER_DAYS / "
+        "TELEMETRY_RETENTION_DAYS ask for; --apply brings them in line."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
