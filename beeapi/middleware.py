@@ -7,14 +7,15 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from beeapi.entity_cache import CacheUnavailable
 from beeapi.exceptions import database_unavailable_body, is_unavailable
 
 logger = logging.getLogger("beeapi.errors")
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503 JSON (not a 500 page) when a database cannot be reached outside DRF,
-    e.g. in the admin or session lookups."""
+    """Answer 503 JSON (not a 500 page) when a database, or the cache a revocation needs,
+    cannot be reached outside DRF, e.g. in the admin or session lookups."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -23,6 +24,15 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, CacheUnavailable):
+            # A revocation the shared cache could not take (a device key replaced or a
+            # hive deleted from the admin): the change was rolled back; 503 as the API.
+            logger.warning("cache unavailable on %s: %s", request.path, exception.detail)
+            response = JsonResponse(
+                {"detail": str(exception.detail), "code": "cache_unavailable"}, status=503
+            )
+            response["Retry-After"] = "5"
+            return response
         if is_unavailable(exception):
             logger.warning("database unavailable on %s: %s", request.path, exception)
             response = JsonResponse(database_unavailable_body(), status=503)

@@ -148,3 +148,26 @@ def test_a_revoked_key_is_read_from_the_database_and_not_cached(
     signals.device_keys_revoke(device_key_hash(alice_hive.key))  # the change not committed
     assert hive_queries(alice_hive.key) == 1
     assert hive_queries(alice_hive.key) == 1  # still from the database
+
+
+def test_deleting_an_account_with_hives_in_the_admin_while_the_cache_is_down_is_a_503(
+    alice_hive: DeviceHive,
+) -> None:
+    """The admin deletes a user's hives by cascade: each key must be revoked, and the
+    cache being down refuses the deletion as a whole with a 503, never a 500 page."""
+    from django.test import Client
+
+    from tests.accounts.factories import SuperuserFactory
+
+    owner = alice_hive.hive.apiary.owner
+    admin = SuperuserFactory()
+    client = Client()
+    client.force_login(admin)
+    with override_settings(
+        CACHES={**settings.CACHES, "entities": redis_cache("redis://127.0.0.1:1/0")}
+    ):
+        response = client.post(f"/admin/accounts/user/{owner.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 503, response.content[:300]
+    assert response.json()["code"] == "cache_unavailable"
+    assert Hive.objects.filter(pk=alice_hive.hive.pk).exists()
+    assert type(owner).objects.filter(pk=owner.pk).exists()
