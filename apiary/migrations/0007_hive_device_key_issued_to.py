@@ -5,11 +5,15 @@ from django.db.models import OuterRef, Subquery
 
 
 def issued_to_owner(apps, schema_editor):
-    """Existing keys were issued under the apiary's owner of today: the best we know."""
+    """Existing keys were issued under the apiary's owner of today: the best we know.
+
+    On the migration's own connection: in single-database mode this may run on the
+    telemetry alias, whose open transaction holds the table the update needs."""
+    db = schema_editor.connection.alias
     Apiary = apps.get_model("apiary", "Apiary")
     Hive = apps.get_model("apiary", "Hive")
-    owner = Apiary.objects.filter(pk=OuterRef("apiary_id")).values("owner_id")[:1]
-    Hive.objects.update(device_key_issued_to=Subquery(owner))
+    owner = Apiary.objects.using(db).filter(pk=OuterRef("apiary_id")).values("owner_id")[:1]
+    Hive.objects.using(db).update(device_key_issued_to=Subquery(owner))
 
 
 class Migration(migrations.Migration):
