@@ -51,7 +51,7 @@ from django.db import DatabaseError
 from apiary.selectors import hive_get_owned
 from telemetry.live import access_group, hive_group, readings_frame, readings_history
 from telemetry.live_access import LOST_SIGN_IN, AccessClaim, access_verdicts, session_expiry
-from telemetry.live_hub import LayerUnavailable, LiveHub, live_hub
+from telemetry.live_hub import LAYER_CALL_TIMEOUT_SECONDS, LayerUnavailable, LiveHub, live_hub
 
 logger = logging.getLogger("telemetry.live")
 
@@ -175,7 +175,9 @@ class HiveTelemetryConsumer(AsyncJsonWebsocketConsumer):
     async def _join(self, group: str) -> None:
         """Join ``group``; every group joined is left at disconnect."""
         try:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await asyncio.wait_for(
+                self.channel_layer.group_add(group, self.channel_name), LAYER_CALL_TIMEOUT_SECONDS
+            )
         except Exception as exc:
             if self._hub is not None:
                 self._hub.layer_failed(exc)

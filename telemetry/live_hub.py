@@ -63,6 +63,13 @@ PROBE_GROUP = "live.probe"
 YIELD_EVERY = 250
 
 
+# A channel-layer call that has not answered within this long counts as failed (an
+# outage starts): with Redis just stopped, a call may wait on reconnection attempts before
+# the probe notices, and a socket's join must close it with 4503, not hang, nor hold the
+# hub's lock for the other sockets.
+LAYER_CALL_TIMEOUT_SECONDS = 3.0
+
+
 class Subscriber(Protocol):
     """What the hub needs of a socket (telemetry.consumers.HiveTelemetryConsumer)."""
 
@@ -129,7 +136,10 @@ class LiveHub:
                 channel = await self._ensure_channel()
                 # On every join, not only the first: layers that expire memberships
                 # (group_expiry) count from the latest add, as they did per socket.
-                await self.layer.group_add(device_group(device_id), channel)
+                await asyncio.wait_for(
+                    self.layer.group_add(device_group(device_id), channel),
+                    LAYER_CALL_TIMEOUT_SECONDS,
+                )
             except Exception as exc:
                 self.layer_failed(exc)
                 raise LayerUnavailable from exc
@@ -145,7 +155,10 @@ class LiveHub:
             if not sockets:
                 del self._sockets[socket.device_id]
                 try:
-                    await self.layer.group_discard(device_group(socket.device_id), self._channel)
+                    await asyncio.wait_for(
+                        self.layer.group_discard(device_group(socket.device_id), self._channel),
+                        LAYER_CALL_TIMEOUT_SECONDS,
+                    )
                 except Exception as exc:  # noqa: BLE001 - gone from the hub's table anyway
                     self.layer_failed(exc)
 

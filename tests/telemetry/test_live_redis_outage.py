@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,6 +94,14 @@ def _close_code(socket: ClientConnection, limit: int = 20) -> tuple[int | None, 
     raise AssertionError(f"the socket was not closed: {kinds}")
 
 
+def _wait_for_log(server: Daphne, text: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in server.logfile.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not logged:\n{server.logfile.read_text()}")
+        time.sleep(0.1)
+
+
 def _auth(user: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
 
@@ -145,6 +154,10 @@ def test_an_outage_refuses_new_sockets_4503_and_tells_open_ones_of_the_gap(
         assert json.loads(socket.recv(timeout=15))["type"] == "history"
         stopped = datetime.now(UTC)
         redis.stop()
+        # A socket opened in the moment before the server can know (its next probe, at
+        # most a second or so) is admitted, and told of the gap with the others; once
+        # the outage is known, new sockets are refused.
+        _wait_for_log(server, "channel layer is unreachable")
         with _open(server, hive_id, owner) as refused:
             code, kinds = _close_code(refused)
         assert (code, kinds) == (4503, [])
