@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.http import Http404
 from rest_framework import filters, serializers
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, MethodNotAllowed, ValidationError
 from rest_framework.request import Request
 
-# Query parameters every API view understands: DRF's format override.
-COMMON_QUERY_PARAMS = frozenset({"format"})
+# DRF's format override (?format=csv): a query parameter of the views that answer more
+# than one format, and of those only (beeapi.strict.accepted_query_params).
+FORMAT_PARAM = "format"
 # Keys of the error body itself (beeapi.schema.ERROR_SCHEMA), never field names.
 _RESERVED_KEYS = frozenset({"detail", "code"})
 
@@ -84,8 +86,8 @@ class StrictFieldsMixin:
 
 
 def query_params_check(request: Request, allowed: Iterable[str]) -> None:
-    """400 for any query parameter not in ``allowed`` (or the common ones)."""
-    allowed = COMMON_QUERY_PARAMS | set(allowed)
+    """400 for any query parameter not in ``allowed``."""
+    allowed = set(allowed)
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         hint = ", ".join(sorted(allowed)) or "none"
@@ -131,7 +133,8 @@ class StrictOrderingFilter(filters.OrderingFilter):
 class StrictQueryMixin:
     # An APIView that answers 400 for query parameters it does not read. ``query_params``
     # names them; views whose parameters depend on the action override
-    # ``allowed_query_params``.
+    # ``allowed_query_params``. What is checked and what the schema documents both come
+    # from accepted_query_params(), so the two cannot disagree.
 
     query_params: frozenset[str] = frozenset()
 
@@ -139,5 +142,55 @@ class StrictQueryMixin:
         return set(self.query_params)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # A method the view does not implement (TRACE, BREW, PUT on a list) is a 405 with
+        # its Allow header, whoever asks and whatever the query says. DRF would look the
+        # handler up only after authentication and this query check: TRACE /hives?page=1
+        # was a 400 "Unknown query parameter", anonymous TRACE a 401.
+        if not implements_method(self, request.method or ""):
+            raise MethodNotAllowed(request.method or "")
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        query_params_check(request, self.allowed_query_params(request))
+        query_params_check(request, accepted_query_params(self, request))
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # ?format= that no renderer of this view offers: DRF raises Http404, a 404 that
+        # says nothing (and that operations without an {id} do not document).
+        try:
+            return super().perform_content_negotiation(request, force)  # type: ignore[misc]
+        except Http404:
+            # A view with one format does not take the parameter at all: say that.
+            query_params_check(request, accepted_query_params(self, request))
+            formats = ", ".join(view_formats(self))
+            raise ValidationError({FORMAT_PARAM: [f"Choose from: {formats}."]}) from None
+
+
+def accepted_query_params(view: Any, request: Request) -> set[str]:
+    """Every query parameter ``view`` reads for ``request`` (its method and action).
+
+    The one list behind both the strict check (anything else is a 400) and the schema
+    (beeapi.schema.AutoSchema documents exactly these): the view's own
+    ``allowed_query_params``, plus ``format`` where it chooses between formats.
+    """
+    accepted = set(view.allowed_query_params(request))
+    if len(view_formats(view)) > 1:
+        accepted.add(FORMAT_PARAM)
+    return accepted
+
+
+def implements_method(view: Any, method: str) -> bool:
+    """Whether the DRF view has a handler for ``method`` (as APIView.dispatch decides)."""
+    name = method.lower()
+    return name in view.http_method_names and callable(getattr(view, name, None))
+
+
+def view_formats(view: Any) -> list[str]:
+    """The formats a view answers in, as the schema documents them (the browsable API, an
+    HTML page for people, is left out as drf-spectacular does)."""
+    from rest_framework.renderers import BrowsableAPIRenderer
+
+    return list(
+        dict.fromkeys(
+            renderer.format
+            for renderer in view.get_renderers()
+            if not isinstance(renderer, BrowsableAPIRenderer)
+        )
+    )

@@ -2,9 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from beeapi.views import favicon, health, home
+from beeapi.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+    favicon,
+    health,
+    home,
+)
 
 urlpatterns = [
     path("", home, name="home"),

@@ -1,12 +1,48 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib.staticfiles import finders
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular import views as spectacular_views
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from beeapi.health import health_report
+from beeapi.strict import implements_method
+
+
+def method_not_allowed(method: str, allowed: list[str]) -> JsonResponse:
+    """405 as JSON, with the Allow header RFC 9110 requires (as the API views answer)."""
+    response = JsonResponse(
+        {"detail": f'Method "{method}" not allowed.', "code": "method_not_allowed"}, status=405
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def require_GET(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """GET only; any other method (TRACE, BREW...) is a JSON 405.
+
+    Django's decorator answers an empty text/html 405, and, as these views never took a
+    form, the CSRF check would first answer a POST or BREW with its HTML 403 page. They
+    change nothing, so there is nothing for CSRF to protect.
+    """
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.method != "GET":
+            return method_not_allowed(request.method or "", ["GET"])
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(guarded)
 
 
 @require_GET
@@ -51,3 +87,33 @@ def server_error(request: HttpRequest) -> HttpResponse:
         {"detail": "Internal server error. It has been logged.", "code": "server_error"},
         status=500,
     )
+
+
+class _JSONErrorsMixin:
+    # The schema and its documentation pages answer errors as JSON like the API: DRF
+    # would render a 405 for TRACE /schema as OpenAPI YAML, and check credentials (CSRF
+    # included) before it looks at the method.
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if not implements_method(self, request.method or ""):
+            raise MethodNotAllowed(request.method or "")
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if response.status_code >= 400 and isinstance(response, Response):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class SpectacularAPIView(_JSONErrorsMixin, spectacular_views.SpectacularAPIView):
+    """``/schema``."""
+
+
+class SpectacularSwaggerView(_JSONErrorsMixin, spectacular_views.SpectacularSwaggerView):
+    """``/docs``."""
+
+
+class SpectacularRedocView(_JSONErrorsMixin, spectacular_views.SpectacularRedocView):
+    """``/redoc``."""

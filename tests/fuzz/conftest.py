@@ -379,6 +379,13 @@ def _part(location: ParameterLocation | None, name: str | None) -> str:
 
 
 @pytest.fixture
+def production_debug(settings: Any) -> None:
+    """The app answers as in production: DEBUG off (no debug 404 and 500 pages, no
+    development-only shortcuts), whatever DEBUG the shell running the suite exported."""
+    settings.DEBUG = False
+
+
+@pytest.fixture
 def fuzz_findings() -> Findings:
     return Findings()
 

@@ -7,8 +7,14 @@ everything (tests/fuzz/conftest.py), and fails if any response is
 
 - a server error (5xx),
 - an acceptance (2xx/3xx) of a request that violates the schema,
-- a body that does not match the schema documented for its status code, or
-- a status code the operation does not document.
+- a body that does not match the schema documented for its status code,
+- a status code or a Content-Type the operation does not document (or a documented
+  response header that does not match), or
+- anything but a JSON 405 with an Allow header for a method the path does not have
+  (the coverage phase sends each path TRACE, QUERY and the other methods it lacks; an
+  unknown method such as BREW is tested in tests/foundation/test_contract.py).
+
+The app runs as in production, with DEBUG off.
 
 All distinct failures of an operation are reported together, each with a curl command for
 the smallest request that showed it and, for a 500, the server's traceback.
@@ -45,6 +51,18 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASES))
 # per operation, and about two minutes for the whole run (~50 operations, two cores).
 MAX_EXAMPLES = 150
 
+
+@schemathesis.check
+def method_not_allowed_is_json(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> None:
+    """A 405 is JSON like every API error (unsupported_method checks status and Allow)."""
+    if response.status_code == 405:
+        content_type = (response.headers.get("content-type") or [""])[0]
+        if not content_type.startswith("application/json"):
+            raise AssertionError(f"405 for {case.method} answered as {content_type or 'no type'}")
+
+
 CONFIG = schemathesis.Config.from_dict(
     {
         "generation": {
@@ -65,6 +83,10 @@ CONFIG = schemathesis.Config.from_dict(
             "negative_data_rejection": {"enabled": True},
             "response_schema_conformance": {"enabled": True},
             "status_code_conformance": {"enabled": True},
+            "content_type_conformance": {"enabled": True},
+            "response_headers_conformance": {"enabled": True},
+            "unsupported_method": {"enabled": True},
+            "method_not_allowed_is_json": {"enabled": True},
         },
     }
 )
@@ -110,6 +132,7 @@ def _rolled_back() -> Iterator[None]:
 )
 def test_operation_conforms_to_schema(
     case: schemathesis.Case,
+    production_debug: None,
     world: FuzzWorld,
     fuzz_findings: Findings,
     server_crashes: ServerCrashes,
