@@ -13,13 +13,13 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.selectors import user_cache_key
-from beeapi import entity_cache
-from beeapi.db_router import DEFAULT_DB
+from core import entity_cache
+from core.databases import DEFAULT_DB
 
 
 class CachedUserJWTAuthentication(JWTAuthentication):
     """simplejwt's JWTAuthentication, with the token's user from the entities cache
-    (beeapi.entity_cache) when it is there, else from the primary database.
+    (core.entity_cache) when it is there, else from the primary database.
 
     The primary, not a read replica: a user cached from a lagging replica (say, before
     their deactivation arrived) would stay for ENTITY_CACHE_SECONDS, not for the lag.

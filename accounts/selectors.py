@@ -6,7 +6,7 @@ from typing import Any
 
 
 def user_cache_key(user_id: Any) -> str:
-    """The entities-cache key of a user (beeapi.entity_cache).
+    """The entities-cache key of a user (core.entity_cache).
 
     Every API request with a bearer token needs its user: a query of about 0.9 ms, a
     quarter of a telemetry page's time. accounts.authentication caches it; accounts.signals

@@ -7,7 +7,7 @@ invitations) listen, so accounts imports none of them.
 The cached users (accounts.authentication): users change through the ORM (registration,
 password changes, the admin, deletion with its cascades), so the model signals see every
 change. Each one forgets the user at once and again after the commit
-(beeapi.entity_cache.forget_now_and_after_commit).
+(core.entity_cache.forget_now_and_after_commit).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import Signal, receiver
 
 from accounts.selectors import user_cache_key
-from beeapi import entity_cache
+from core import entity_cache
 
 User = get_user_model()
 

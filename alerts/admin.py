@@ -205,7 +205,7 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
         # Rules watch the user's own hives and apiaries (any role: a rule is the user's
         # notification, not a change to the hive).
         if db_field.name == "hive":
-            kwargs["queryset"] = apiary_selectors.hive_list_owned(user=request.user)
+            kwargs["queryset"] = apiary_selectors.hive_list_visible(user=request.user)
         elif db_field.name == "apiary":
             kwargs["queryset"] = apiary_selectors.apiary_list(user=request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

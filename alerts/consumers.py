@@ -6,7 +6,7 @@ Messages, server to client:
     {"type": "gap", "since": "2026-06-01T12:00:00Z"}   the channel layer (Redis) was
         unreachable and is back: alerts since that time may not have been streamed
         (read them from GET /alerts)
-Authentication and close codes are the hive stream's (telemetry.consumers): 4401 no, bad
+Authentication and close codes are the hive stream's (monitoring.consumers): 4401 no, bad
 or expired token, or on an open socket its token or session ended or the user was
 deactivated (checked at least every LIVE_ACCESS_RECHECK_SECONDS); 4429 too many sockets;
 4503 the database, or the channel layer, is unavailable.
@@ -22,7 +22,7 @@ from django.db import DatabaseError
 
 from alerts.live import alert_payload, user_group
 from alerts.selectors import alert_list
-from telemetry.consumers import CLOSE_UNAVAILABLE, HiveTelemetryConsumer
+from monitoring.consumers import CLOSE_UNAVAILABLE, HiveTelemetryConsumer
 
 logger = logging.getLogger("alerts")
 

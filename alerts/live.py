@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from telemetry.live import hive_group
+from monitoring.live import hive_group
 from telemetry.validation import iso_time
 
 logger = logging.getLogger("alerts")

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from alerts.models import Kind
 from apiary.event_details import flatten_errors
-from beeapi.strict import json_type_problem
+from core.strict import json_type_problem
 from telemetry.validation import METRIC_RANGES, METRICS
 
 

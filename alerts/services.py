@@ -39,9 +39,9 @@ from alerts.models import (
     Webhook,
 )
 from alerts.webhooks import url_check
+from apiary.access import hive_require_role
 from apiary.models import Apiary, Event, Hive, Role
-from apiary.selectors import apiary_role, hive_get_owned
-from apiary.services import hive_require_role
+from apiary.selectors import apiary_role, hive_get_visible
 from telemetry.selectors import devices_last_reading
 from telemetry.validation import ValidReading
 
@@ -69,7 +69,7 @@ def default_rules_create(*, user: Any) -> list[AlertRule]:
 def _scope_check(actor: Any, hive: Hive | None, apiary: Apiary | None) -> None:
     if hive is not None and apiary is not None:
         raise ValidationError({"apiary": "Give a hive or an apiary, not both."})
-    if hive is not None and hive_get_owned(user=actor, hive_id=hive.pk) is None:
+    if hive is not None and hive_get_visible(user=actor, hive_id=hive.pk) is None:
         raise ValidationError({"hive": NOT_FOUND})
     if apiary is not None and apiary_role(user=actor, apiary=apiary) is None:
         raise ValidationError({"apiary": NOT_FOUND})

@@ -41,13 +41,13 @@ from django.utils.html import format_html
 from django.utils.text import Truncator, capfirst
 from django.views.decorators.http import require_http_methods
 
-from apiary import selectors, services
+from apiary import devices, selectors, services
 from apiary.device_keys import device_key_notice
 from apiary.event_csv import CSV_MAX_EVENTS, events_csv, split_labels
 from apiary.event_details import details_summary
 from apiary.event_forms import EventDetailsForm, detail_fieldsets
 from apiary.models import Apiary, Event, Hive, QueenBee, Role
-from beeapi.entity_cache import CacheUnavailable
+from core.entity_cache import CacheUnavailable
 
 # --- Service calls from the admin -------------------------------------------------------
 
@@ -300,7 +300,7 @@ def _hive_saved(request: HttpRequest, result: Hive | tuple[Hive, str | None]) ->
 
 
 def _editable_hives(*, user: Any) -> QuerySet:
-    return selectors.hive_list_owned(user=user).filter(
+    return selectors.hive_list_visible(user=user).filter(
         apiary__in=selectors.apiary_list_editable(user=user)
     )
 
@@ -310,7 +310,7 @@ def _role_allows(request: HttpRequest, apiary: Apiary | None, needed: str) -> bo
     return selectors.role_allows(role, needed)
 
 
-class OwnedAdminMixin:
+class VisibleAdminMixin:
     """Scope querysets and foreign-key choices to what the signed-in beekeeper may see:
     their own apiaries and those shared with them. What they may do with an object follows
     their role in its apiary, as in the services: a viewer gets read-only pages."""
@@ -457,7 +457,7 @@ class RecentEventInline(admin.TabularInline):
 
 
 @admin.register(Apiary)
-class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
+class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     list_display = ["name", "address", "hive_count", "owner", "your_role", "updated_at"]
     search_fields = ["name", "address", "notes"]
     list_filter = ["created_at"]
@@ -571,7 +571,7 @@ class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
         }
         if request.method == "POST":
             try:
-                replaced = services.apiary_rotate_device_keys(apiary=apiary, actor=request.user)
+                replaced = devices.apiary_rotate_device_keys(apiary=apiary, actor=request.user)
             except CacheUnavailable as exc:
                 messages.error(request, str(exc.detail))
                 return HttpResponseRedirect(request.get_full_path())
@@ -581,7 +581,7 @@ class ApiaryAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Hive)
-class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
+class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "apiary",
@@ -665,16 +665,19 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
         context["device_key_notice"] = (
             device_key_notice(obj) if context["may_replace_device_key"] else None
         )
-        context.update(self.inspection_context(request, obj))
-        if obj is not None and obj.pk is not None:
-            # Telemetry, queen lineage and recent events above the form (panels.html).
-            from apiary.admin_pages import hive_page
-
-            context.update(hive_page(user=request.user, hive=obj))
+        context.update(self.page_context(request, obj))
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
+    def page_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
+        """What the console adds to a hive's page (console.admin: panels, inspection)."""
+        return {}
+
+    def page_urls(self) -> list:
+        """The console's views under a hive's page (console.admin: inspection buttons)."""
+        return []
+
     def _replace_device_key(self, request: HttpRequest, hive: Hive) -> str:
-        key = services.hive_rotate_device_key(hive=hive, actor=request.user)
+        key = devices.hive_rotate_device_key(hive=hive, actor=request.user)
         self.log_change(request, hive, "Replaced the device key.")
         return key
 
@@ -695,7 +698,7 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(view),  # staff only, CSRF-protected, never cached
                 name=f"{opts.app_label}_{opts.model_name}_device_key",
             ),
-            *self.inspection_urls(),
+            *self.page_urls(),
             *super().get_urls(),
         ]
 
@@ -730,92 +733,6 @@ class HiveAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/apiary/hive/device_key_confirm.html", context)
 
-    # --- Inspection windows (alerts app) ------------------------------------------------
-    # "Start inspection" and "Stop inspection" buttons on the hive's page (change_form.html)
-    # POST here; alerts.services decides (editor role or above) and says why not.
-
-    INSPECTION_MINUTES = 60
-
-    def may_inspect(self, request: HttpRequest, hive: Hive) -> bool:
-        return _role_allows(request, hive.apiary, Role.EDITOR)
-
-    def inspection_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
-        if hive is None or hive.pk is None or not self.may_inspect(request, hive):
-            return {"may_inspect": False}
-        from alerts.selectors import inspection_open  # alerts builds on apiary
-
-        return {
-            "may_inspect": True,
-            "inspection_minutes": self.INSPECTION_MINUTES,
-            "inspection_open": inspection_open(hive=hive, now=timezone.now()),
-        }
-
-    def inspection_urls(self) -> list:
-        opts = self.opts
-        return [
-            path(
-                f"<path:object_id>/inspection/{action}/",
-                # staff only, CSRF-protected, never cached; a button's POST only
-                self.admin_site.admin_view(require_http_methods(["POST"])(view)),
-                name=f"{opts.app_label}_{opts.model_name}_inspection_{action}",
-            )
-            for action, view in (
-                ("start", self.inspection_start_view),
-                ("stop", self.inspection_stop_view),
-            )
-        ]
-
-    def inspection_start_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        from alerts.services import inspection_start
-
-        def start(hive: Hive) -> str:
-            window = inspection_start(
-                hive=hive, actor=request.user, minutes=self.INSPECTION_MINUTES
-            )
-            self.log_change(request, hive, "Started an inspection.")
-            until = timezone.localtime(window.ends_at)
-            return f"Inspection of {hive.name} open until {until:%H:%M}: weight alerts paused."
-
-        return self._inspection_action(request, object_id, start)
-
-    def inspection_stop_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        from alerts.services import inspection_stop
-
-        def stop(hive: Hive) -> str:
-            inspection_stop(hive=hive, actor=request.user)
-            self.log_change(request, hive, "Stopped the inspection.")
-            return f"Inspection of {hive.name} stopped."
-
-        return self._inspection_action(request, object_id, stop)
-
-    def _inspection_action(
-        self, request: HttpRequest, object_id: str, action: Callable[[Hive], str]
-    ) -> HttpResponse:
-        hive = self.get_object(request, unquote(object_id))  # hives the user may see
-        if hive is None:
-            raise Http404("No such hive.")
-        if not self.may_inspect(request, hive):
-            raise PermissionDenied
-        try:
-            with transaction.atomic():
-                done = action(hive)
-        except ValidationError as exc:
-            for message in _error_messages(exc, Hive):
-                messages.error(request, message)
-        except PermissionDenied as exc:  # the role changed since the check above
-            messages.error(request, str(exc) or "You may not do this.")
-        else:
-            messages.success(request, done)
-        return HttpResponseRedirect(
-            reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                args=[hive.pk],
-                current_app=self.admin_site.name,
-            )
-        )
-
-    # --- end of inspection windows ------------------------------------------------------
-
 
 class OwnApiaryFilter(admin.SimpleListFilter):
     title = "apiary"
@@ -829,7 +746,7 @@ class OwnApiaryFilter(admin.SimpleListFilter):
 
 
 @admin.register(QueenBee)
-class QueenBeeAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
+class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     form = QueenAdminForm
     list_display = [
         "__str__",
@@ -905,7 +822,7 @@ class QueenBeeAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ServiceAdminMixin, OwnedAdminMixin, admin.ModelAdmin):
+class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     """Events with typed details: the page has a section of fields per type, and
     apiary/event_form.js shows the chosen type's (``add/?type=inspection`` chooses one;
     the list links to those). The list shows the details as short text, and exports

@@ -12,8 +12,8 @@ from rest_framework import serializers
 
 from apiary.event_details import details_summary
 from apiary.models import Event
-from apiary.selectors import hive_list_owned, queen_list
-from telemetry.api.renderers import CSVRenderer
+from apiary.selectors import hive_list_visible, queen_list
+from core.renderers import CSVRenderer
 
 # hive and apiary are ids, as in the JSON; apiary is the hive's for an event of a hive, so
 # a file filtered by ?apiary= says which apiary each row belongs to. details is the JSON
@@ -54,7 +54,7 @@ def split_labels(*, user: Any, events: Iterable[Event]) -> dict[tuple[str, Any],
                     ids.add(value)
     labels: dict[tuple[str, Any], str] = {}
     if wanted["new_hive"]:
-        hives = hive_list_owned(user=user).filter(pk__in=wanted["new_hive"])
+        hives = hive_list_visible(user=user).filter(pk__in=wanted["new_hive"])
         labels.update((("new_hive", pk), name) for pk, name in hives.values_list("pk", "name"))
     if wanted["new_queen"]:
         for queen in queen_list(user=user).filter(pk__in=wanted["new_queen"]):

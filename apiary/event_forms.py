@@ -22,7 +22,7 @@ from rest_framework import serializers
 
 from apiary.event_details import OPEN_SCHEMAS, SCHEMAS, schema_fields
 from apiary.models import Event
-from apiary.selectors import hive_list_owned, queen_list
+from apiary.selectors import hive_list_visible, queen_list
 
 # {type: {key: form field name}}: "inspection" -> {"queen_seen": "inspection_queen_seen"}
 DETAIL_FIELD_NAMES: dict[str, dict[str, str]] = {
@@ -132,7 +132,7 @@ class EventDetailsForm(forms.Form):
     def _hive_choices(self) -> list[tuple[int, str]]:
         if self.actor is None:
             return []
-        hives = hive_list_owned(user=self.actor).select_related("apiary")
+        hives = hive_list_visible(user=self.actor).select_related("apiary")
         return [
             (hive.pk, f"{hive.name} ({hive.apiary.name})")
             for hive in hives.order_by("apiary__name", "name", "pk")

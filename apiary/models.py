@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from beeapi.validators import validate_event_time, validate_past_date
+from core.validators import validate_event_time, validate_past_date
 
 # A queen lives a few years; a year of birth outside this range is a typo.
 QUEEN_YEAR_MIN, QUEEN_YEAR_MAX = 1950, 2100

@@ -12,8 +12,8 @@ from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Valu
 
 from apiary.device_keys import device_key_hash
 from apiary.models import ROLE_RANK, Apiary, Event, Hive, Membership, QueenBee, Role
-from beeapi import entity_cache
-from beeapi.db_router import DEFAULT_DB
+from core import entity_cache
+from core.databases import DEFAULT_DB
 
 logger = logging.getLogger("apiary")
 
@@ -69,7 +69,7 @@ def role_allows(role: str | None, needed: str) -> bool:
     return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
 
 
-def hive_list_owned(*, user: Any) -> QuerySet[Hive]:
+def hive_list_visible(*, user: Any) -> QuerySet[Hive]:
     """Hives of the user's apiaries and of those shared with them (any role)."""
     if _is_superuser(user):
         return Hive.objects.all()
@@ -83,7 +83,7 @@ def hive_list(*, user: Any) -> QuerySet[Hive]:
         hive=OuterRef("pk"), type=Event.Type.INSPECTION
     ).order_by("-occurred_at")
     return (
-        hive_list_owned(user=user)
+        hive_list_visible(user=user)
         .select_related("apiary")
         .annotate(
             current_queen_id=Subquery(current.values("pk")[:1]),
@@ -96,7 +96,7 @@ def hive_list(*, user: Any) -> QuerySet[Hive]:
     )
 
 
-# hive_list_owned(user).filter(pk=...) written out once: the telemetry reads ask it on
+# hive_list_visible(user).filter(pk=...) written out once: the telemetry reads ask it on
 # every request and need only the device_id. Django took 2 ms to build, compile and load
 # the ORM query (a fifth of a 24 h page); this takes 0.3 ms. The rule is _visible's: the
 # owner, or a member in any role (tests/apiary/test_selectors.py compares the two).
@@ -118,7 +118,7 @@ _DEVICE_ID_SQL = (
 
 
 def hive_device_id_visible(*, user: Any, hive_id: int | str) -> str | None:
-    """The device_id of a hive the user may see (hive_get_owned's rule), or None.
+    """The device_id of a hive the user may see (hive_get_visible's rule), or None.
     ``hive_id`` may be the URL's digits; one that no id column can hold is no hive (as
     the ORM's empty result), not a database error."""
     connection = connections[router.db_for_read(Hive)]
@@ -136,10 +136,10 @@ def hive_device_id_visible(*, user: Any, hive_id: int | str) -> str | None:
     return row[0] if row else None
 
 
-def hive_get_owned(*, user: Any, hive_id: int) -> Hive | None:
+def hive_get_visible(*, user: Any, hive_id: int) -> Hive | None:
     """A hive the user may see (own or shared), or None: another user's hive is
     indistinguishable from none."""
-    return hive_list_owned(user=user).select_related("apiary").filter(pk=hive_id).first()
+    return hive_list_visible(user=user).select_related("apiary").filter(pk=hive_id).first()
 
 
 class KeyedDevice(NamedTuple):
@@ -150,13 +150,13 @@ class KeyedDevice(NamedTuple):
 
 
 def device_key_cache_key(key_hash: str) -> str:
-    """The entities-cache key of a device key's lookup (beeapi.entity_cache)."""
+    """The entities-cache key of a device key's lookup (core.entity_cache)."""
     return f"device-key:{key_hash}"
 
 
 def device_by_key(*, key: str) -> KeyedDevice | None:
     """The device a key writes, or None for an unknown key; the hottest lookup there is
-    (every ingestion request), so known keys are cached (beeapi.entity_cache, one round
+    (every ingestion request), so known keys are cached (core.entity_cache, one round
     trip on a hit). A replaced key, a deleted hive or a new device_id revokes the entry
     with a tombstone before the change commits (apiary.signals); a tombstoned key is
     read from the database and not cached, and what is read is stored only where no

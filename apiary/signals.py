@@ -3,7 +3,7 @@ and turn an address's invitations into memberships when accounts says it is veri
 
 Every change of a hive goes through the ORM (services, the admin, cascades from a deleted
 apiary or account), so the model signals see them all. A key that stops opening what the
-cache says it opens is revoked (beeapi.entity_cache.revoke) inside the change's
+cache says it opens is revoked (core.entity_cache.revoke) inside the change's
 transaction: a replaced key, the key of a deleted hive, and the key of a hive whose
 device_id changed. A tombstone overwrites whatever the cache holds and readers cannot
 overwrite it, so the old key is refused as soon as the change commits. When the cache
@@ -20,10 +20,10 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from accounts.signals import email_verified
-from apiary import services
+from apiary import members
 from apiary.models import Hive
 from apiary.selectors import device_key_cache_key
-from beeapi import entity_cache
+from core import entity_cache
 
 
 def device_keys_revoke(*hashes: str, detail: str | None = None) -> None:
@@ -70,4 +70,4 @@ def _revoke_deleted(sender: Any, instance: Hive, **kwargs: Any) -> None:
 @receiver(email_verified, dispatch_uid="apiary.accept_invitations")
 def _accept_invitations(sender: Any, user: Any, **kwargs: Any) -> None:
     # Apiaries shared with the address before it was proven become the account's.
-    services.invitations_accept(user=user)
+    members.invitations_accept(user=user)

@@ -9,7 +9,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beeapi.settings")
 django.setup(set_prefix=False)
 
-from beeapi.asgi_http import OneHopASGIHandler  # noqa: E402
+from core.asgi_http import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()
 
@@ -17,15 +17,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from alerts.routing import websocket_urlpatterns as alert_sockets  # noqa: E402
 from beeapi import gc_tuning  # noqa: E402
-from telemetry.live import server_loop_set  # noqa: E402
-from telemetry.live_hub import autobahn_plain_log_arguments  # noqa: E402
-from telemetry.routing import websocket_urlpatterns as telemetry_sockets  # noqa: E402
+from monitoring.live import server_loop_set  # noqa: E402
+from monitoring.live_hub import autobahn_plain_log_arguments  # noqa: E402
+from monitoring.routing import websocket_urlpatterns as telemetry_sockets  # noqa: E402
+from monitoring.ws_auth import websocket_stack  # noqa: E402
 from telemetry.timescale import log_mode  # noqa: E402
-from telemetry.ws_auth import websocket_stack  # noqa: E402
 
 
 async def http_application(scope: dict, receive: Any, send: Any) -> None:
-    # Live messages sent from views go through this loop (telemetry.live.group_send).
+    # Live messages sent from views go through this loop (monitoring.live.group_send).
     server_loop_set(asyncio.get_running_loop())
     await django_asgi_app(scope, receive, send)
 

@@ -8,10 +8,9 @@ from typing import Any
 from django.conf import settings
 
 from beeapi import replicas
+from core.databases import DEFAULT_DB, TELEMETRY_DB
 
 TELEMETRY_APP = "telemetry"
-TELEMETRY_DB = "telemetry"
-DEFAULT_DB = "default"
 
 
 class TelemetryRouter:

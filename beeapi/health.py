@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from telemetry.timescale import TELEMETRY_DB, describe_mode, timescale_version
+from core.databases import TELEMETRY_DB
+from telemetry.timescale import describe_mode, timescale_version
 
 
 def database_health(alias: str) -> dict[str, Any]:

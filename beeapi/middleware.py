@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from beeapi.entity_cache import CacheUnavailable
-from beeapi.exceptions import database_unavailable_body, is_unavailable
+from core.entity_cache import CacheUnavailable
+from core.exceptions import body_too_large_body, database_unavailable_body, is_unavailable
 
 logger = logging.getLogger("beeapi.errors")
 
@@ -39,15 +39,6 @@ class DatabaseUnavailableMiddleware:
             response["Retry-After"] = "5"
             return response
         return None
-
-
-def body_too_large_body() -> dict[str, object]:
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return {
-        "detail": f"Request body too large: at most {limit} bytes.",
-        "code": "body_too_large",
-        "max_bytes": limit,
-    }
 
 
 def body_too_large_response() -> JsonResponse:

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.authentication import SessionAuthentication
 
-from beeapi.strict import FORMAT_PARAM, StrictQueryMixin, accepted_query_params, view_formats
+from core.strict import FORMAT_PARAM, StrictQueryMixin, accepted_query_params, view_formats
 
 
 def strip_optional_trailing_slash(
@@ -57,7 +57,7 @@ class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, with exactly the query parameters each operation accepts
     and every error answer it can give.
 
-    - Query parameters come from the view's ``allowed_query_params`` (beeapi.strict), the
+    - Query parameters come from the view's ``allowed_query_params`` (core.strict), the
       same method that refuses the others with a 400: drf-spectacular would document
       ``search`` and ``ordering`` on every list, read or not.
     - The API answers 400/404/406/413/415/429/503 (and 401/403/409 where they apply) as
@@ -89,7 +89,7 @@ class AutoSchema(openapi.AutoSchema):
 
     def _accepted_query_params(self) -> set[str] | None:
         """What the view reads from the query string for this operation, or None for a
-        view that does not check (not a beeapi.strict.StrictQueryMixin)."""
+        view that does not check (not a core.strict.StrictQueryMixin)."""
         request = getattr(self.view, "request", None)
         if not isinstance(self.view, StrictQueryMixin) or request is None:
             return None
@@ -161,7 +161,7 @@ def add_error_component(
 ) -> dict[str, Any]:
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
-    # Request bodies refuse fields they do not have (beeapi.strict.StrictFieldsMixin).
+    # Request bodies refuse fields they do not have (core.strict.StrictFieldsMixin).
     for name, component in schemas.items():
         if name.endswith("Request") and component.get("type") == "object":
             component.setdefault("additionalProperties", False)

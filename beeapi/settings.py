@@ -29,7 +29,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "beeapi.admin_site.BeeAdminConfig",  # django.contrib.admin with BeeAPI's site
+    "console.admin_site.BeeAdminConfig",  # django.contrib.admin with BeeAPI's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -46,7 +46,9 @@ INSTALLED_APPS = [
     "accounts",
     "apiary",
     "telemetry",
+    "monitoring",
     "alerts",
+    "console",
 ]
 # Development tools (the benchmark commands): installed by `make run`, `make manage` and
 # `make test` (devtools/devstack.py sets BEEAPI_DEVTOOLS), never in the image, which
@@ -130,7 +132,7 @@ DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 # Seconds a request waits for a pooled connection (or a new one) before the database
 # counts as unavailable and the request answers 503.
 DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 3)
-# Threads of a server process that answer HTTP requests (beeapi/asgi_http.py). One
+# Threads of a server process that answer HTTP requests (core/asgi_http.py). One
 # request holds at most one connection of each pool, so as many threads as pooled
 # connections never wait for one; more requests queue for a thread.
 HTTP_THREADS = env_int("HTTP_THREADS", DB_POOL_MAX_SIZE)
@@ -333,16 +335,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only: one way in to validate (forms and multipart bodies are refused with 415).
-    "DEFAULT_PARSER_CLASSES": ["beeapi.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "beeapi.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "beeapi.strict.StrictOrderingFilter",
+        "core.strict.StrictOrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "beeapi.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "beeapi.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("AUTH_THROTTLE_RATE", "10/min"),
@@ -450,7 +452,7 @@ def _shared_cache(name: str) -> dict:
     if not REDIS_URL:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": name}
     return {
-        "BACKEND": "beeapi.redis_cache.SharedPoolRedisCache",
+        "BACKEND": "core.redis_cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": f"beeapi.{name}",
         # A Redis that hangs costs a request a second, then it reads the database.

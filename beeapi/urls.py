@@ -23,7 +23,7 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("", include("beeapi.api_router")),
+    path("", include("beeapi.api_urls")),
 ]
 
 handler404 = "beeapi.views.not_found"

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from beeapi.health import health_report
-from beeapi.strict import implements_method
+from core.strict import implements_method
 
 
 def method_not_allowed(method: str, allowed: list[str]) -> JsonResponse:

@@ -15,8 +15,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from websockets.sync.client import connect
 
 from alerts.models import Alert, AlertRule, AlertState
+from apiary.devices import hive_rotate_device_key
 from apiary.models import Apiary, Event, Hive
-from apiary.services import hive_rotate_device_key
 from telemetry.models import Reading
 from telemetry.validation import iso_time
 

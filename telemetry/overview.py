@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connections
 
-from telemetry.timescale import TELEMETRY_DB
+from core.databases import TELEMETRY_DB
 from telemetry.validation import METRICS
 
 TREND_DAYS = 7

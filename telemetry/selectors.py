@@ -15,8 +15,8 @@ from django.db.models import Avg, Case, Count, F, Max, Min, Model, When
 from timescale.db.models.aggregates import First, Last
 from timescale.db.models.expressions import TimeBucket
 
+from core.databases import TELEMETRY_DB
 from telemetry.models import Reading, ReadingHourly
-from telemetry.timescale import TELEMETRY_DB
 from telemetry.validation import METRICS, iso_time
 
 HOURLY_COLUMNS: tuple[str, ...] = (

@@ -11,12 +11,12 @@ from typing import Any
 
 from django.db import IntegrityError, OperationalError, connections, transaction
 
-from telemetry import live
+from core.databases import TELEMETRY_DB
 from telemetry.late_data import late_readings_note
 from telemetry.selectors import devices_with_readings
 from telemetry.signals import readings_stored
-from telemetry.timescale import TELEMETRY_DB, hourly_refresh
-from telemetry.validation import ValidReading, messages, readings_validate
+from telemetry.timescale import hourly_refresh
+from telemetry.validation import ValidReading, readings_validate
 
 logger = logging.getLogger("telemetry")
 
@@ -99,20 +99,12 @@ def _insert_ignoring_conflicts(device_id: str, readings: list[ValidReading]) -> 
 
 
 def _committed(device_id: str, readings: list[ValidReading], now: datetime | None) -> None:
-    _publish(device_id, readings)
     # Readings below readings_hourly's watermark need their hours refreshed (TimescaleDB);
     # free for recent readings, the refresh itself runs on a background thread.
     late_readings_note([reading.time for reading in readings])
-    # Alerts evaluate here (alerts.signals); receivers log their own failures.
+    # The live stream (monitoring.signals) publishes, then alerts evaluate (alerts.signals);
+    # receivers log their own failures: the readings are stored whatever they do.
     readings_stored.send(sender=readings_ingest, device_id=device_id, readings=readings, now=now)
-
-
-def _publish(device_id: str, readings: list[ValidReading]) -> None:
-    # The readings are stored; a failing live stream must not turn that into an error.
-    try:
-        live.publish_readings(device_id, messages(readings))
-    except Exception:  # noqa: BLE001
-        logger.exception("publishing %d live reading(s) of %s failed", len(readings), device_id)
 
 
 def readings_purge(*, device_id: str) -> int:

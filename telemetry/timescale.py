@@ -16,9 +16,9 @@ from typing import Any
 from django.conf import settings
 from django.db import OperationalError, connections, transaction
 
-logger = logging.getLogger("telemetry")
+from core.databases import TELEMETRY_DB
 
-TELEMETRY_DB = "telemetry"
+logger = logging.getLogger("telemetry")
 
 
 def timescale_version(using: str = TELEMETRY_DB) -> str | None:

@@ -16,7 +16,7 @@ LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCA
 def redis_cache(url: str) -> dict:
     """A Redis cache as settings._shared_cache writes it, under a test prefix."""
     return {
-        "BACKEND": "beeapi.redis_cache.SharedPoolRedisCache",
+        "BACKEND": "core.redis_cache.SharedPoolRedisCache",
         "LOCATION": url,
         "KEY_PREFIX": "beeapi-test-entities",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

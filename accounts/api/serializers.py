@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from accounts.models import User
-from beeapi.strict import StrictFieldsMixin
+from core.strict import StrictFieldsMixin
 
 
 class PasswordField(serializers.CharField):

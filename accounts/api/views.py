@@ -40,7 +40,7 @@ from accounts.api.serializers import (
 )
 from accounts.api.throttles import AuthRateThrottle
 from accounts.models import normalize_email
-from beeapi.strict import StrictQueryMixin
+from core.strict import StrictQueryMixin
 
 _BAD_INPUT = OpenApiResponse(description="Invalid input; the body names each failing field.")
 _BAD_TOKEN = OpenApiResponse(description="The token is invalid, expired or blacklisted.")

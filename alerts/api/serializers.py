@@ -9,8 +9,8 @@ from rest_framework import serializers
 from alerts.live import alert_payload
 from alerts.models import Alert, AlertRule, Delivery, Inspection, Webhook
 from apiary import selectors as apiary_selectors
-from apiary.api.serializers import _OwnedRelatedField
-from beeapi.strict import StrictFieldsMixin
+from apiary.api.serializers import _VisibleRelatedField
+from core.strict import StrictFieldsMixin
 
 PARAMS_HELP = (
     "Per kind, defaults filled in: swarm {drop_kg (1.5), window_minutes (30)}; "
@@ -21,13 +21,13 @@ PARAMS_HELP = (
 
 
 class AlertRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    hive = _OwnedRelatedField(
-        apiary_selectors.hive_list_owned,
+    hive = _VisibleRelatedField(
+        apiary_selectors.hive_list_visible,
         allow_null=True,
         required=False,
         help_text="The one hive this rule watches.",
     )
-    apiary = _OwnedRelatedField(
+    apiary = _VisibleRelatedField(
         apiary_selectors.apiary_list,
         allow_null=True,
         required=False,

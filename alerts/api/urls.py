@@ -1,7 +1,7 @@
 from django.urls import path
 
 from alerts.api import views
-from beeapi.routers import OptionalSlashRouter
+from core.routers import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.include_root_view = False

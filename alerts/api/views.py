@@ -27,8 +27,8 @@ from alerts.api.serializers import (
 )
 from alerts.models import Alert, AlertRule, Delivery, Webhook
 from apiary.api.views import _ListMixin, _valid
-from apiary.selectors import hive_get_owned
-from beeapi.strict import StrictQueryMixin
+from apiary.selectors import hive_get_visible
+from core.strict import StrictQueryMixin
 
 
 class AlertRuleViewSet(
@@ -131,7 +131,7 @@ _HIVE_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
 
 
 def _hive(request: Request, pk: int) -> Any:
-    hive = hive_get_owned(user=request.user, hive_id=pk)
+    hive = hive_get_visible(user=request.user, hive_id=pk)
     if hive is None:
         raise NotFound("No such hive.")
     return hive

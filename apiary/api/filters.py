@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from apiary.models import Apiary, Event, Hive, QueenBee, Role
-from beeapi.validators import utc_datetime
+from core.validators import utc_datetime
 
 
 class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):

@@ -11,10 +11,10 @@ from rest_framework import serializers
 from apiary import selectors
 from apiary.device_keys import device_key_notice
 from apiary.models import Apiary, Event, Hive, Membership, QueenBee, Role
-from beeapi.strict import StrictFieldsMixin
+from core.strict import StrictFieldsMixin
 
 
-class _OwnedRelatedField(serializers.PrimaryKeyRelatedField):
+class _VisibleRelatedField(serializers.PrimaryKeyRelatedField):
     """A foreign key whose choices are the requesting user's objects: another user's id
     is answered like an id that does not exist."""
 
@@ -60,7 +60,7 @@ class CurrentQueenSerializer(serializers.Serializer):
 
 
 class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    apiary = _OwnedRelatedField(selectors.apiary_list)
+    apiary = _VisibleRelatedField(selectors.apiary_list)
     current_queen = serializers.SerializerMethodField()
     last_inspection_at = serializers.DateTimeField(read_only=True, allow_null=True)
     device_key_notice = serializers.SerializerMethodField(
@@ -179,7 +179,7 @@ class DeviceKeysSerializer(serializers.Serializer):
 
 class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     hive = serializers.PrimaryKeyRelatedField(read_only=True)
-    mother = _OwnedRelatedField(selectors.queen_list, allow_null=True, required=False)
+    mother = _VisibleRelatedField(selectors.queen_list, allow_null=True, required=False)
     # Blank while the queen is current: the schema's enum must include "".
     removal_reason = serializers.ChoiceField(
         QueenBee.RemovalReason.choices, allow_blank=True, read_only=True
@@ -214,7 +214,7 @@ class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class QueenIntroduceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    mother = _OwnedRelatedField(selectors.queen_list, allow_null=True, required=False)
+    mother = _VisibleRelatedField(selectors.queen_list, allow_null=True, required=False)
     introduced_at = serializers.DateField(required=False)
     removal_reason = serializers.ChoiceField(
         QueenBee.RemovalReason.choices,
@@ -241,8 +241,8 @@ class QueenRetireSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class EventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    hive = _OwnedRelatedField(selectors.hive_list_owned, allow_null=True, required=False)
-    apiary = _OwnedRelatedField(selectors.apiary_list, allow_null=True, required=False)
+    hive = _VisibleRelatedField(selectors.hive_list_visible, allow_null=True, required=False)
+    apiary = _VisibleRelatedField(selectors.apiary_list, allow_null=True, required=False)
     details = serializers.JSONField(
         required=False,
         help_text=(

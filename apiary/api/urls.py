@@ -1,5 +1,5 @@
 from apiary.api import views
-from beeapi.routers import OptionalSlashRouter
+from core.routers import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.include_root_view = False

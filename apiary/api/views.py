@@ -15,7 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apiary import selectors, services
+from apiary import devices, members, selectors, services
 from apiary.api import filters
 from apiary.api.serializers import (
     ApiarySerializer,
@@ -37,8 +37,8 @@ from apiary.api.serializers import (
 )
 from apiary.event_csv import CSV_MAX_EVENTS, EVENT_CSV_COLUMNS, event_csv_rows
 from apiary.models import Apiary, Event, Hive, QueenBee
-from beeapi.strict import StrictQueryMixin
-from telemetry.api.renderers import CSVRenderer
+from core.renderers import CSVRenderer
+from core.strict import StrictQueryMixin
 
 
 def _valid(
@@ -214,7 +214,7 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         apiary = self._parent()
         if request.method == "GET":
             return self._paginated(selectors.member_list(apiary=apiary), MemberSerializer)
-        membership = services.member_invite(
+        membership = members.member_invite(
             actor=request.user, apiary=apiary, **_valid(MemberInviteSerializer, request)
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
@@ -233,9 +233,9 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         previous owner may still know, for the new owner to replace."""
         membership = get_object_or_404(selectors.member_list(apiary=self._parent()), pk=member_id)
         if request.method == "DELETE":
-            services.member_remove(actor=request.user, membership=membership)
+            members.member_remove(actor=request.user, membership=membership)
             return Response(status=status.HTTP_204_NO_CONTENT)
-        membership = services.member_update(
+        membership = members.member_update(
             actor=request.user, membership=membership, **_valid(MemberUpdateSerializer, request)
         )
         return Response(MemberUpdatedSerializer(membership).data)
@@ -246,7 +246,7 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         """Replace the device key of every hive of the apiary at once (owner; after a
         handover, say). The new keys are shown once; the old ones stop working. All or
         nothing: 503 and no key replaced when the old keys cannot be revoked."""
-        replaced = services.apiary_rotate_device_keys(apiary=self._parent(), actor=request.user)
+        replaced = devices.apiary_rotate_device_keys(apiary=self._parent(), actor=request.user)
         return Response(DeviceKeysSerializer.answer(replaced), status=status.HTTP_201_CREATED)
 
 
@@ -313,7 +313,7 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
     def device_key(self, request: Request, pk: str | None = None) -> Response:
         """Replace the hive's device key. The new key is shown once; the old one stops working."""
         hive = self.get_object()
-        key = services.hive_rotate_device_key(hive=hive, actor=request.user)
+        key = devices.hive_rotate_device_key(hive=hive, actor=request.user)
         return Response(
             {"device_id": hive.device_id, "device_key": key}, status=status.HTTP_201_CREATED
         )

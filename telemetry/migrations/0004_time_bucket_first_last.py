@@ -30,6 +30,7 @@ from django.db import migrations
 
 from telemetry.timescale import timescale_version
 
+
 ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"
 MONTHS = "(extract(year FROM bucket_width) * 12 + extract(month FROM bucket_width))"
 

@@ -37,6 +37,7 @@ from django.db import migrations
 
 from telemetry.timescale import timescale_version
 
+
 METRICS = ("temperature", "humidity", "weight", "sound_level")
 TOTALS = "readings_hourly_totals"
 # UTC hours, as 0003's view and TimescaleDB's time_bucket.

@@ -1,4 +1,4 @@
-"""The user of a bearer token is cached (accounts.authentication, beeapi.entity_cache) and
+"""The user of a bearer token is cached (accounts.authentication, core.entity_cache) and
 forgotten on every save and delete of the user: a deactivated or deleted account is
 refused at once, a changed one is seen at once. Run with the per-process cache and,
 where the test run has one, with Redis (the cache every server process shares)."""
@@ -87,9 +87,9 @@ def test_a_changed_user_is_seen_at_once(entity_cache: str, carol: User) -> None:
 
 
 def test_a_socket_token_user_comes_from_the_same_cache(entity_cache: str, carol: User) -> None:
-    """WebSockets (telemetry.ws_auth) find a token's user as the API does: cached, and
+    """WebSockets (monitoring.ws_auth) find a token's user as the API does: cached, and
     refused at once once deactivated."""
-    from telemetry.ws_auth import user_for_token
+    from monitoring.ws_auth import user_for_token
 
     token = str(AccessToken.for_user(carol))
     for queries_expected in (1, 0):
@@ -120,7 +120,7 @@ def test_a_cache_that_did_not_answer_is_not_written_to(carol: User, monkeypatch:
     """A Redis that hangs costs a lookup its timeout once, not again for the store."""
     from apiary.device_keys import device_key_generate, device_key_hash
     from apiary.models import Apiary, Hive
-    from beeapi import entity_cache
+    from core import entity_cache
 
     stored: list[str] = []
     monkeypatch.setattr(entity_cache, "remember", lambda key, value: stored.append(key))

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from alerts import services
 from alerts.models import Alert, AlertRule, Inspection, Status, Webhook
-from apiary import services as apiary_services
+from apiary import members as apiary_members
 from tests.accounts.factories import BeekeeperFactory
 from tests.factories import HiveFactory, SuperuserFactory
 
@@ -43,7 +43,7 @@ def _alert(user: Any, hive: Any, kind: str = "swarm", message: str = "", **field
 
 def _member(apiary: Any, email: str, role: str) -> Any:
     user = BeekeeperFactory(email=email)
-    apiary_services.member_invite(actor=apiary.owner, apiary=apiary, email=email, role=role)
+    apiary_members.member_invite(actor=apiary.owner, apiary=apiary, email=email, role=role)
     return user
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apiary import services
+from apiary import members
 from apiary.models import Hive
 from tests.accounts.factories import BeekeeperFactory
 
@@ -22,7 +22,7 @@ def _admin(user: Any) -> Client:
 
 def _member(alice_apiary: Any, email: str, role: str) -> Any:
     user = BeekeeperFactory(email=email)
-    services.member_invite(actor=alice_apiary.owner, apiary=alice_apiary, email=email, role=role)
+    members.member_invite(actor=alice_apiary.owner, apiary=alice_apiary, email=email, role=role)
     return user
 
 

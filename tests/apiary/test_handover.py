@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from apiary import services
+from apiary import members
 from apiary.device_keys import device_key_hash
 from apiary.models import Apiary, Hive, Membership
 from tests.accounts.factories import BeekeeperFactory
@@ -55,7 +55,7 @@ def yard(alice_apiary: Apiary) -> list[Hive]:
 
 @pytest.fixture
 def bob_member(alice_apiary: Apiary, bob: Any) -> Membership:
-    return services.member_invite(
+    return members.member_invite(
         actor=alice_apiary.owner, apiary=alice_apiary, email=bob.email, role="editor"
     )
 
@@ -138,7 +138,7 @@ def test_members_may_not_replace_the_keys(
     alice_apiary: Apiary, yard: list[Hive], role: str, named: str
 ) -> None:
     member = BeekeeperFactory(email=f"{role}@example.com")
-    services.member_invite(
+    members.member_invite(
         actor=alice_apiary.owner, apiary=alice_apiary, email=member.email, role=role
     )
     response = _api(member).post(f"/apiaries/{alice_apiary.pk}/device-keys")
@@ -198,7 +198,7 @@ def test_the_console_action_is_the_owners(
     alice_apiary: Apiary, yard: list[Hive], role: str
 ) -> None:
     member = BeekeeperFactory(email=f"{role}@example.com")
-    services.member_invite(
+    members.member_invite(
         actor=alice_apiary.owner, apiary=alice_apiary, email=member.email, role=role
     )
     console = _admin(member)

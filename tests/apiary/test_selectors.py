@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from apiary.models import Membership, Role
-from apiary.selectors import hive_device_id_visible, hive_get_owned
+from apiary.selectors import hive_device_id_visible, hive_get_visible
 from tests.accounts.factories import BeekeeperFactory, SuperuserFactory
 
 
 def _expected(user: Any, hive_id: int) -> str | None:
-    hive = hive_get_owned(user=user, hive_id=hive_id)
+    hive = hive_get_visible(user=user, hive_id=hive_id)
     return hive.device_id if hive is not None else None
 
 

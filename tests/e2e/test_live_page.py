@@ -17,9 +17,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 from alerts.models import Alert
 from alerts.services import rule_create
 from apiary.models import Membership
+from monitoring.simulation import SWARM, HiveSimulator
 from telemetry.late_data import late_refresh_flush
 from telemetry.services import readings_ingest
-from telemetry.simulation import SWARM, HiveSimulator
 from telemetry.validation import iso_time
 from tests.accounts.factories import BeekeeperFactory
 from tests.e2e.conftest import log_in, needs_browser

@@ -1,4 +1,4 @@
-"""The HTTP side of the ASGI application (beeapi/asgi_http.py), driven in-process through
+"""The HTTP side of the ASGI application (core/asgi_http.py), driven in-process through
 the real application and real databases: one worker thread per request, from the
 request_started signal to request_finished, on a fixed pool of threads."""
 
@@ -18,7 +18,7 @@ from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
 from beeapi.asgi import application
-from beeapi.asgi_http import OneHopASGIHandler
+from core.asgi_http import OneHopASGIHandler
 from telemetry.models import Reading
 from tests.accounts.factories import BeekeeperFactory
 from tests.telemetry.conftest import make_hive, reading
@@ -218,7 +218,7 @@ def test_live_messages_of_a_post_go_out_after_its_answer(monkeypatch: Any) -> No
 
 
 def test_after_response_outside_a_served_request_is_refused() -> None:
-    from beeapi.asgi_http import after_response
+    from core.asgi_http import after_response
 
     async def work() -> None:
         pass
@@ -229,7 +229,7 @@ def test_after_response_outside_a_served_request_is_refused() -> None:
 def test_work_handed_over_after_the_answer_is_not_lost() -> None:
     """A view still running after its request was abandoned (the list already started)
     is told to do its work at once."""
-    from beeapi.asgi_http import _AfterResponse
+    from core.asgi_http import _AfterResponse
 
     ran: list[str] = []
 

@@ -173,7 +173,7 @@ def test_a_model_wide_error_is_answered_as_non_field_errors() -> None:
     # full_clean() reports a violated constraint under "__all__", a Django detail.
     from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-    from beeapi.exceptions import exception_handler
+    from core.exceptions import exception_handler
 
     error = ValidationError({NON_FIELD_ERRORS: ["This hive already has a current queen."]})
     response = exception_handler(error, {})

@@ -1,5 +1,5 @@
 """Requests served by the ASGI application reuse their server process's Redis connections
-(beeapi/redis_cache.py). Each request runs in a context of its own, where Django's
+(core/redis_cache.py). Each request runs in a context of its own, where Django's
 RedisCache built a new pool for every request and so opened a new connection to Redis
 for every bearer-token lookup (Django ticket #35651)."""
 

@@ -30,8 +30,8 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.openapi.checks import JsonSchemaError, UndefinedStatusCode
 
 from accounts.models import User
+from apiary.members import member_invite
 from apiary.models import Event, QueenBee
-from apiary.services import member_invite
 from telemetry.services import readings_ingest
 from telemetry.validation import iso_time
 from tests.factories import (

@@ -41,6 +41,7 @@ from accounts.models import User
 from accounts.services import BEEKEEPERS_GROUP, email_verification_token
 from alerts import services as alert_services
 from alerts.models import Alert, Inspection, Webhook
+from apiary import members as apiary_members
 from apiary import services as apiary_services
 from apiary.models import Apiary, Hive, Role
 from telemetry.models import Reading
@@ -227,12 +228,12 @@ def build_world() -> World:
     # alice shares her apiary with dave (viewer) and erin (editor), as the API does.
     alice_apiary = Apiary.objects.get(pk=alice_ids["apiary"])
     members = {
-        role: apiary_services.member_invite(
+        role: apiary_members.member_invite(
             actor=users["alice"], apiary=alice_apiary, email=users[role].email, role=shared_as
         ).pk
         for role, shared_as in MEMBER_ROLES.items()
     }
-    bob_invitation = apiary_services.member_invite(
+    bob_invitation = apiary_members.member_invite(
         actor=users["bob"],
         apiary=Apiary.objects.get(pk=bob_ids["apiary"]),
         email=f"{MARKS['bob']}-invitee@example.com",

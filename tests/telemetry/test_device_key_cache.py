@@ -16,7 +16,7 @@ from apiary import signals
 from apiary.device_keys import device_key_hash
 from apiary.models import Hive
 from apiary.selectors import device_by_key, device_key_cache_key
-from beeapi import entity_cache as entity_cache_module
+from core import entity_cache as entity_cache_module
 from tests.conftest import redis_cache
 from tests.telemetry.conftest import DeviceHive, jwt_client, reading
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from beeapi.health import database_health, pool_settings, replica_health
-from telemetry.timescale import TELEMETRY_DB
+from core.databases import TELEMETRY_DB
 
 TABLE_SIZES_SQL = """
 SELECT tablename, pg_size_pretty(pg_total_relation_size(quote_ident(schemaname) || '.' || quote_ident(tablename)))

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from psycopg import sql
 
 from beeapi import backups
-from telemetry.timescale import TELEMETRY_DB
+from core.databases import TELEMETRY_DB
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ N of them, the sockets spread evenly, the posts in turn, which needs Redis), ope
 --sockets WebSockets on one hive, then posts --posts single readings to POST /telemetry
 one after another and measures, for every socket, the time from the POST returning to
 that socket receiving the reading, and from the POST being sent. The server publishes
-a request's readings once its answer is written (beeapi.asgi_http.after_response), so
+a request's readings once its answer is written (core.asgi_http.after_response), so
 the first figure is the fan-out and the second adds the POST itself.
 It prints each server process's resident memory when it starts, with every socket open,
 after the posts and after --hold seconds more with the sockets open, and uses the Redis

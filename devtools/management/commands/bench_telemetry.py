@@ -44,11 +44,12 @@ from django.db import connections
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
+from apiary.devices import hive_rotate_device_key
 from apiary.models import Apiary, Device, Hive
-from apiary.services import hive_rotate_device_key
+from core.databases import TELEMETRY_DB
 from devtools.devserver import DaphneProcess, rss_mib
 from telemetry.services import COPY_SQL, COPY_TYPES
-from telemetry.timescale import TELEMETRY_DB, hourly_refresh, timescale_version
+from telemetry.timescale import hourly_refresh, timescale_version
 from telemetry.validation import iso_time
 
 BENCH_EMAIL = "bench@beeapi.invalid"

@@ -1,0 +1,117 @@
+"""The hive's page in the console: the panels above its form (latest readings, charts,
+queen lineage, recent events) and the "Start / Stop inspection" buttons, which POST to
+views here; alerts.services decides (editor role or above) and says why not.
+
+The apiary app's HiveAdmin knows nothing of telemetry or alerts; this subclass, registered
+in its place, adds them through its page_context() and page_urls() hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from alerts.selectors import inspection_open
+from alerts.services import inspection_start, inspection_stop
+from apiary.admin import HiveAdmin, _error_messages, _role_allows
+from apiary.models import Hive, Role
+from console.admin_pages import hive_page
+
+
+class ConsoleHiveAdmin(HiveAdmin):
+    def page_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
+        context = self.inspection_context(request, hive)
+        if hive is not None and hive.pk is not None:
+            # Telemetry, queen lineage and recent events above the form (panels.html).
+            context.update(hive_page(user=request.user, hive=hive))
+        return context
+
+    def page_urls(self) -> list:
+        return self.inspection_urls()
+
+    INSPECTION_MINUTES = 60
+
+    def may_inspect(self, request: HttpRequest, hive: Hive) -> bool:
+        return _role_allows(request, hive.apiary, Role.EDITOR)
+
+    def inspection_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
+        if hive is None or hive.pk is None or not self.may_inspect(request, hive):
+            return {"may_inspect": False}
+        return {
+            "may_inspect": True,
+            "inspection_minutes": self.INSPECTION_MINUTES,
+            "inspection_open": inspection_open(hive=hive, now=timezone.now()),
+        }
+
+    def inspection_urls(self) -> list:
+        opts = self.opts
+        return [
+            path(
+                f"<path:object_id>/inspection/{action}/",
+                # staff only, CSRF-protected, never cached; a button's POST only
+                self.admin_site.admin_view(require_http_methods(["POST"])(view)),
+                name=f"{opts.app_label}_{opts.model_name}_inspection_{action}",
+            )
+            for action, view in (
+                ("start", self.inspection_start_view),
+                ("stop", self.inspection_stop_view),
+            )
+        ]
+
+    def inspection_start_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def start(hive: Hive) -> str:
+            window = inspection_start(
+                hive=hive, actor=request.user, minutes=self.INSPECTION_MINUTES
+            )
+            self.log_change(request, hive, "Started an inspection.")
+            until = timezone.localtime(window.ends_at)
+            return f"Inspection of {hive.name} open until {until:%H:%M}: weight alerts paused."
+
+        return self._inspection_action(request, object_id, start)
+
+    def inspection_stop_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def stop(hive: Hive) -> str:
+            inspection_stop(hive=hive, actor=request.user)
+            self.log_change(request, hive, "Stopped the inspection.")
+            return f"Inspection of {hive.name} stopped."
+
+        return self._inspection_action(request, object_id, stop)
+
+    def _inspection_action(
+        self, request: HttpRequest, object_id: str, action: Callable[[Hive], str]
+    ) -> HttpResponse:
+        hive = self.get_object(request, unquote(object_id))  # hives the user may see
+        if hive is None:
+            raise Http404("No such hive.")
+        if not self.may_inspect(request, hive):
+            raise PermissionDenied
+        try:
+            with transaction.atomic():
+                done = action(hive)
+        except ValidationError as exc:
+            for message in _error_messages(exc, Hive):
+                messages.error(request, message)
+        except PermissionDenied as exc:  # the role changed since the check above
+            messages.error(request, str(exc) or "You may not do this.")
+        else:
+            messages.success(request, done)
+        return HttpResponseRedirect(
+            reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                args=[hive.pk],
+                current_app=self.admin_site.name,
+            )
+        )
+
+
+admin.site.unregister(Hive)
+admin.site.register(Hive, ConsoleHiveAdmin)

@@ -1,0 +1,454 @@
+"""The data of the console's pages beyond Django's own: the overview (the admin's start
+page, console.admin_site.BeeAdminSite.index) and the panels of a hive's page
+(HiveAdmin.render_change_form), with their charts drawn here as inline SVG.
+
+Everything is read through the selectors, scoped to the requesting user: their own
+apiaries and those shared with them (superusers: all). The overview costs one query on
+``default`` (hives with their queen, last inspection, role and the user's open alerts)
+and one on ``telemetry`` (telemetry.overview), whatever the number of hives.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DatabaseError
+from django.db.models import OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
+
+from apiary import selectors
+from apiary.event_details import details_summary
+from apiary.models import Apiary, Event, Hive, QueenBee
+from core.exceptions import is_unavailable
+
+logger = logging.getLogger("beeapi.errors")
+T = TypeVar("T")
+
+# A sensor not heard from for longer than this is marked stale.
+STALE_AFTER = timedelta(hours=1)
+RECENT_EVENTS = 10
+# Charts draw no line across a longer gap between hourly points: the sensor was silent.
+OUTAGE = timedelta(hours=3)
+
+# name, label, unit, decimals
+METRIC_DISPLAY: tuple[tuple[str, str, str, int], ...] = (
+    ("temperature", "Temperature", "°C", 1),
+    ("humidity", "Humidity", "%", 0),
+    ("weight", "Weight", "kg", 2),
+    ("sound_level", "Sound level", "dB", 1),
+)
+_UNITS = {name: (unit, decimals) for name, _, unit, decimals in METRIC_DISPLAY}
+
+
+def format_value(value: float | None, unit: str, decimals: int, *, signed: bool = False) -> str:
+    """``35.1 °C``, ``+0.42 kg``; an en dash for no value."""
+    if value is None:
+        return "–"
+    text = f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+    return f"{text.replace('-', '−')} {unit}"  # a real minus sign
+
+
+def metric_text(metric: str, value: float | None, *, signed: bool = False) -> str:
+    unit, decimals = _UNITS[metric]
+    return format_value(value, unit, decimals, signed=signed)
+
+
+# --- Inline SVG charts ------------------------------------------------------------------
+
+Point = tuple[datetime, float]
+
+
+def _segments(points: Sequence[Point], gap: timedelta) -> list[list[Point]]:
+    """``points`` (oldest first) split where no data came for longer than ``gap``: a
+    line is never drawn across an outage."""
+    segments: list[list[Point]] = []
+    for point in points:
+        if segments and point[0] - segments[-1][-1][0] <= gap:
+            segments[-1].append(point)
+        else:
+            segments.append([point])
+    return segments
+
+
+@dataclass(frozen=True)
+class _Frame:
+    start: datetime
+    end: datetime
+    low: float
+    high: float
+    left: float
+    top: float
+    width: float
+    height: float
+
+    def x(self, when: datetime) -> float:
+        span = (self.end - self.start).total_seconds() or 1.0
+        return self.left + self.width * (when - self.start).total_seconds() / span
+
+    def y(self, value: float) -> float:
+        return self.top + self.height * (self.high - value) / ((self.high - self.low) or 1.0)
+
+
+def _value_range(values: Iterable[float], min_span: float) -> tuple[float, float]:
+    values = list(values)
+    low, high = min(values), max(values)
+    if high - low < min_span:  # a flat line sits in the middle, not on an edge
+        middle = (low + high) / 2
+        low, high = middle - min_span / 2, middle + min_span / 2
+    pad = (high - low) * 0.08
+    return low - pad, high + pad
+
+
+def _paths(frame: _Frame, points: Sequence[Point], gap: timedelta, css: str) -> list[str]:
+    out = []
+    for segment in _segments(points, gap):
+        if len(segment) == 1:
+            when, value = segment[0]
+            out.append(
+                f'<circle class="{css}" cx="{frame.x(when):.1f}" cy="{frame.y(value):.1f}" r="1.5"/>'
+            )
+        else:
+            coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in segment)
+            out.append(f'<polyline class="{css}" points="{coords}"/>')
+    return out
+
+
+def sparkline_svg(
+    points: Sequence[Point], *, start: datetime, end: datetime, unit: str = "kg"
+) -> SafeString:
+    """A small chart of ``points`` (oldest first) over [start, end], no axes: the
+    overview's weight trend. Its title and label give the range in words."""
+    width, height = 140, 34
+    if not points:
+        return mark_safe(
+            f'<svg class="bee-spark empty" width="{width}" height="{height}"'
+            f' viewBox="0 0 {width} {height}" role="img"'
+            f' aria-label="no weight data"><title>No weight data in this period</title>'
+            f'<line x1="2" y1="{height / 2}" x2="{width - 2}" y2="{height / 2}"/></svg>'
+        )
+    low, high = _value_range((v for _, v in points), 0.5)
+    frame = _Frame(start, end, low, high, 2, 3, width - 4, height - 6)
+    values = [v for _, v in points]
+    label = escape(
+        f"Weight, last {(end - start).days} days: {min(values):.1f}–{max(values):.1f} {unit}, "
+        f"now {values[-1]:.1f} {unit}"
+    )
+    body = "".join(_paths(frame, points, OUTAGE, "line"))
+    return mark_safe(
+        f'<svg class="bee-spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}"'
+        f' role="img" aria-label="{label}"><title>{label}</title>{body}</svg>'
+    )
+
+
+def chart_svg(
+    points: Sequence[Point],
+    *,
+    start: datetime,
+    end: datetime,
+    title: str,
+    unit: str,
+    decimals: int = 1,
+    band: Sequence[tuple[datetime, float, float]] = (),
+    css: str = "",
+) -> SafeString:
+    """A chart of hourly ``points`` (oldest first) over [start, end] with a min–max
+    ``band``, a value axis in ``unit`` and a tick at each UTC midnight."""
+    width, height = 640, 180
+    left, right, top, bottom = 58, 10, 22, 22
+    plot_w, plot_h = width - left - right, height - top - bottom
+    label = escape(title)
+    head = (
+        f'<svg class="bee-chart {escape(css)}" viewBox="0 0 {width} {height}" role="img"'
+        f' aria-label="{label}" preserveAspectRatio="xMinYMin meet">'
+        f"<title>{label}</title>"
+        f'<text class="chart-title" x="{left}" y="14">{label}</text>'
+    )
+    if not points:
+        return mark_safe(
+            head + f'<text class="chart-empty" x="{left + plot_w / 2}" y="{top + plot_h / 2}"'
+            ' text-anchor="middle">No data in this period</text></svg>'
+        )
+    values = [v for _, v in points] + [v for _, lo, hi in band for v in (lo, hi)]
+    low, high = _value_range(values, 1.0 if unit != "kg" else 0.5)
+    frame = _Frame(start, end, low, high, left, top, plot_w, plot_h)
+    parts = [head]
+    # Value axis: three labelled grid lines.
+    for value in (high, (low + high) / 2, low):
+        y = frame.y(value)
+        text = escape(format_value(value, unit, decimals))
+        parts.append(
+            f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{text}</text>'
+        )
+    # Time axis: UTC midnights.
+    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= end:
+        if day >= start:
+            x = frame.x(day)
+            parts.append(
+                f'<line class="grid day" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}"/>'
+                f'<text class="axis" x="{x + 3:.1f}" y="{height - 6}">{day:%a %d}</text>'
+            )
+        day += timedelta(days=1)
+    gap = OUTAGE
+    for segment in _segments([(t, lo) for t, lo, _ in band], gap):
+        highs = [(t, hi) for t, _, hi in band if segment[0][0] <= t <= segment[-1][0]]
+        if len(segment) > 1:
+            outline = [*highs, *reversed(segment)]
+            coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in outline)
+            parts.append(f'<polygon class="band" points="{coords}"/>')
+    parts += _paths(frame, points, gap, "line")
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+# --- The overview -----------------------------------------------------------------------
+
+
+def _telemetry(read: Callable[[], T], fallback: T) -> tuple[T, bool]:
+    """``read()`` and True; ``fallback`` and False when the telemetry database cannot be
+    reached: the console's pages go on without readings (core.exceptions.is_unavailable),
+    as the rest of BeeAPI degrades only what needs the telemetry database."""
+    try:
+        return read(), True
+    except DatabaseError as exc:
+        if not is_unavailable(exc):
+            raise
+        logger.warning("telemetry unavailable for the console: %s", exc)
+        return fallback, False
+
+
+@dataclass
+class HiveRow:
+    hive: Hive
+    admin_url: str
+    live_url: str
+    last_heard: datetime | None
+    heard: str  # "5 minutes ago"
+    stale: bool
+    latest: dict[str, str]  # metric -> text
+    weight_change_today: str
+    trend_svg: SafeString
+    queen: str
+    last_inspection: datetime | None
+    alerts: list[str]
+
+
+@dataclass
+class ApiaryGroup:
+    apiary: Apiary
+    role: str
+    hives: list[HiveRow] = field(default_factory=list)
+
+
+def heard_text(heard: datetime | None, now: datetime) -> str:
+    """``5 minutes ago``, ``just now``; empty when never heard from."""
+    if heard is None:
+        return ""
+    if now - heard < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(heard, now)} ago"
+
+
+def queen_label(year: int | None, color: str | None, origin: str | None = None) -> str:
+    if not year and not color:
+        text = "queen"
+    else:
+        text = f"{year or '?'} {color or ''}".strip()
+    return f"{text} ({origin})" if origin else text
+
+
+def _overview_hives(user: Any) -> list[Hive]:
+    """The hives the user sees, each with their open alerts' messages, in one query."""
+    from alerts.selectors import alert_list  # alerts builds on apiary
+
+    open_alerts = alert_list(user=user).filter(resolved_at=None, hive=OuterRef("pk"))
+    return list(
+        selectors.hive_list(user=user)
+        .select_related("apiary__owner")
+        .annotate(open_alert_messages=ArraySubquery(open_alerts.values("message")))
+        .order_by("apiary__name", "apiary_id", "name", "id")
+    )
+
+
+def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
+    """The overview's context: ``apiaries`` (ApiaryGroup, each with its HiveRows),
+    ``hive_count`` and ``open_alert_count``."""
+    from telemetry.overview import TREND_DAYS, device_summaries, trend_start
+
+    now = now or timezone.now()
+    hives = _overview_hives(user)
+    summaries, telemetry_ok = _telemetry(
+        lambda: device_summaries(device_ids=[h.device_id for h in hives], now=now), {}
+    )
+    start = trend_start(now, TREND_DAYS)
+    groups: dict[int, ApiaryGroup] = {}
+    for hive in hives:
+        summary = summaries.get(hive.device_id)
+        latest = summary.latest if summary else {}
+        heard = summary.last_heard if summary else None
+        group = groups.setdefault(
+            hive.apiary_id, ApiaryGroup(apiary=hive.apiary, role=getattr(hive, "role", "owner"))
+        )
+        group.hives.append(
+            HiveRow(
+                hive=hive,
+                admin_url=reverse("admin:apiary_hive_change", args=[hive.pk]),
+                live_url=reverse("hive-live", args=[hive.pk]),
+                last_heard=heard,
+                heard=heard_text(heard, now),
+                stale=telemetry_ok and (heard is None or now - heard > STALE_AFTER),
+                latest={m: metric_text(m, latest.get(m)) for m, *_ in METRIC_DISPLAY},
+                weight_change_today=metric_text(
+                    "weight", summary.weight_change_today if summary else None, signed=True
+                ),
+                trend_svg=sparkline_svg(summary.trend if summary else [], start=start, end=now),
+                queen=queen_label(hive.current_queen_year, hive.current_queen_color)
+                if hive.current_queen_id
+                else "",
+                last_inspection=hive.last_inspection_at,
+                alerts=list(hive.open_alert_messages or []),
+            )
+        )
+    return {
+        "apiaries": list(groups.values()),
+        "hive_count": len(hives),
+        "open_alert_count": sum(len(row.alerts) for g in groups.values() for row in g.hives),
+        "telemetry_ok": telemetry_ok,
+        "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
+        "now": now,
+    }
+
+
+# --- A hive's page ----------------------------------------------------------------------
+
+
+@dataclass
+class QueenLine:
+    queen: QueenBee
+    label: str
+    url: str
+    mother: tuple[str, str] | None  # (label, url)
+    daughters: list[tuple[str, str]]
+
+
+def _queen_link(queen: QueenBee) -> tuple[str, str]:
+    label = f"{queen_label(queen.year_born, queen.marking_color)} in {queen.hive.name}"
+    return label, reverse("admin:apiary_queenbee_change", args=[queen.pk])
+
+
+def queen_history(*, user: Any, hive: Hive) -> list[QueenLine]:
+    """The hive's queens, newest first, each with her mother and daughters that the user
+    may see (a relative in a hive the user has no role in is left out). Two queries."""
+    visible = selectors.queen_list(user=user)
+    queens = list(visible.filter(hive=hive).order_by("-introduced_at", "-id"))
+    ids = [q.pk for q in queens]
+    mother_ids = {q.mother_id for q in queens if q.mother_id}
+    relatives = (
+        list(visible.filter(Q(pk__in=mother_ids) | Q(mother_id__in=ids)).order_by("introduced_at"))
+        if queens
+        else []
+    )
+    by_id = {q.pk: q for q in relatives}
+    lines = []
+    for queen in queens:
+        mother = by_id.get(queen.mother_id) if queen.mother_id else None
+        lines.append(
+            QueenLine(
+                queen=queen,
+                label=queen_label(queen.year_born, queen.marking_color, queen.origin),
+                url=reverse("admin:apiary_queenbee_change", args=[queen.pk]),
+                mother=_queen_link(mother) if mother else None,
+                daughters=[_queen_link(d) for d in relatives if d.mother_id == queen.pk],
+            )
+        )
+    return lines
+
+
+@dataclass
+class EventLine:
+    event: Event
+    url: str
+    details: str
+
+
+def recent_events(*, user: Any, hive: Hive, limit: int = RECENT_EVENTS) -> list[EventLine]:
+    events = selectors.event_list(user=user).filter(hive=hive).order_by("-occurred_at", "-id")
+    return [
+        EventLine(
+            event=event,
+            url=reverse("admin:apiary_event_change", args=[event.pk]),
+            details=details_summary(event.type, event.details),
+        )
+        for event in events[:limit]
+    ]
+
+
+def hive_telemetry(*, hive: Hive, now: datetime | None = None) -> dict[str, Any]:
+    """Latest readings and the 7-day charts of one hive (two queries on telemetry)."""
+    from telemetry.overview import TREND_DAYS, device_summaries, trend_start
+    from telemetry.selectors import HOURLY_COLUMNS, readings_hourly_list
+
+    now = now or timezone.now()
+    start = trend_start(now, TREND_DAYS)
+
+    def read() -> tuple[Any, list[tuple[Any, ...]]]:
+        summaries = device_summaries(device_ids=[hive.device_id], now=now)
+        hourly = readings_hourly_list(device_id=hive.device_id, start=start)
+        return summaries.get(hive.device_id), hourly
+
+    (summary, hourly), available = _telemetry(read, (None, []))
+    if not available:
+        return {"unavailable": True}
+    heard = summary.last_heard if summary else None
+    latest = summary.latest if summary else {}
+    rows = [dict(zip(HOURLY_COLUMNS, row, strict=True)) for row in reversed(hourly)]
+
+    def chart(metric: str, title: str) -> SafeString:
+        unit, decimals = _UNITS[metric]
+        with_values = [r for r in rows if r[f"{metric}_avg"] is not None]
+        return chart_svg(
+            [(r["bucket"], r[f"{metric}_avg"]) for r in with_values],
+            band=[(r["bucket"], r[f"{metric}_min"], r[f"{metric}_max"]) for r in with_values],
+            start=start,
+            end=now,
+            title=title,
+            unit=unit,
+            decimals=decimals,
+            css=metric,
+        )
+
+    return {
+        "last_heard": heard,
+        "heard": heard_text(heard, now),
+        "stale": heard is None or now - heard > STALE_AFTER,
+        "latest": [(label, metric_text(m, latest.get(m))) for m, label, *_ in METRIC_DISPLAY],
+        "weight_change_today": metric_text(
+            "weight", summary.weight_change_today if summary else None, signed=True
+        ),
+        "charts": [
+            chart("temperature", f"Temperature (°C), hourly, last {TREND_DAYS} days"),
+            chart("weight", f"Weight (kg), hourly, last {TREND_DAYS} days"),
+        ],
+        "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
+    }
+
+
+def hive_page(*, user: Any, hive: Hive, now: datetime | None = None) -> dict[str, Any]:
+    """The context of a hive page's panels (HiveAdmin.render_change_form)."""
+    return {
+        "hive_panels": True,
+        "live_url": reverse("hive-live", args=[hive.pk]),
+        "telemetry": hive_telemetry(hive=hive, now=now),
+        "queen_history": queen_history(user=user, hive=hive),
+        "recent_events": recent_events(user=user, hive=hive),
+    }

@@ -1,0 +1,171 @@
+"""Telemetry API shapes.
+
+Query parameters go through DRF serializers (few fields). Readings do not: a batch of
+thousands is validated in bulk by telemetry.validation and rendered from plain tuples;
+the reading serializers here document those shapes for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from core.validators import utc_datetime
+from telemetry.validation import MAX_FUTURE_SKEW, METRIC_RANGES
+
+RAW_DEFAULT_RANGE = timedelta(hours=24)
+RAW_MAX_RANGE = timedelta(days=31)
+RAW_DEFAULT_LIMIT = 500
+RAW_MAX_LIMIT = 5000
+HOURLY_DEFAULT_RANGE = timedelta(days=7)
+HOURLY_MAX_RANGE = timedelta(days=366)
+DAILY_DEFAULT_RANGE = timedelta(days=30)
+DAILY_MAX_RANGE = timedelta(days=366)
+
+
+def _metric_field(name: str, **kwargs: Any) -> serializers.FloatField:
+    low, high, unit = METRIC_RANGES[name]
+    return serializers.FloatField(
+        min_value=low, max_value=high, allow_null=True, help_text=unit, **kwargs
+    )
+
+
+class ReadingSerializer(serializers.Serializer):
+    """One reading; ``time`` is ISO 8601 with a timezone."""
+
+    time = serializers.DateTimeField(
+        help_text=f"ISO 8601 with timezone; at most {int(MAX_FUTURE_SKEW.total_seconds() // 60)}"
+        " minutes ahead of the server clock."
+    )
+    temperature = _metric_field("temperature", required=False)
+    humidity = _metric_field("humidity", required=False)
+    weight = _metric_field("weight", required=False)
+    sound_level = _metric_field("sound_level", required=False)
+
+
+class ReadingBatchSerializer(serializers.Serializer):
+    readings = ReadingSerializer(many=True, help_text="Up to TELEMETRY_MAX_BATCH readings.")
+
+
+class IngestResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Readings stored by this request.")
+    duplicates = serializers.IntegerField(
+        help_text="Readings already stored (or repeated in the batch), ignored."
+    )
+
+
+class TelemetryPageSerializer(serializers.Serializer):
+    device_id = serializers.CharField()
+    results = ReadingSerializer(many=True, help_text="Newest first.")
+    next = serializers.URLField(
+        allow_null=True, help_text="The next (older) page, or null on the last page."
+    )
+
+
+class HourlySerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField(help_text="Start of the hour (UTC).")
+    temperature_avg = serializers.FloatField(allow_null=True)
+    temperature_min = serializers.FloatField(allow_null=True)
+    temperature_max = serializers.FloatField(allow_null=True)
+    humidity_avg = serializers.FloatField(allow_null=True)
+    humidity_min = serializers.FloatField(allow_null=True)
+    humidity_max = serializers.FloatField(allow_null=True)
+    weight_avg = serializers.FloatField(allow_null=True)
+    weight_min = serializers.FloatField(allow_null=True)
+    weight_max = serializers.FloatField(allow_null=True)
+    sound_level_avg = serializers.FloatField(allow_null=True)
+    sound_level_min = serializers.FloatField(allow_null=True)
+    sound_level_max = serializers.FloatField(allow_null=True)
+    reading_count = serializers.IntegerField()
+
+
+class HourlyPageSerializer(serializers.Serializer):
+    device_id = serializers.CharField()
+    results = HourlySerializer(many=True, help_text="Newest hour first.")
+
+
+class DailySerializer(HourlySerializer):
+    """The hourly figures' columns per UTC day, and the day's weight change."""
+
+    bucket = serializers.DateTimeField(help_text="Start of the day (00:00 UTC).")
+    weight_change = serializers.FloatField(
+        allow_null=True,
+        help_text="kg: the day's last weight minus its first, over the readings that have a "
+        "weight (0 with one such reading, null with none). Nectar flow shows as a gain.",
+    )
+
+
+class DailyPageSerializer(serializers.Serializer):
+    device_id = serializers.CharField()
+    results = DailySerializer(
+        many=True, help_text="Newest day first; days without readings have no row."
+    )
+
+
+class LatestReadingSerializer(ReadingSerializer):
+    device_id = serializers.CharField()
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """A query time in UTC, between the years 1900 and 9000 (arithmetic on it is safe)."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return utc_datetime(super().to_internal_value(value))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
+class _RangeQuerySerializer(serializers.Serializer):
+    default_range: timedelta
+    max_range: timedelta
+
+    start = UtcDateTimeField(required=False, help_text="ISO 8601; inclusive.")
+    end = UtcDateTimeField(required=False, help_text="ISO 8601; inclusive.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        end = attrs.get("end")
+        start = attrs.get("start") or (end or now) - self.default_range
+        if end is not None and end < start:
+            raise serializers.ValidationError({"end": ["Must not be before start."]})
+        if (end or now) - start > self.max_range:
+            raise serializers.ValidationError(
+                {"start": [f"The range may span at most {self.max_range.days} days."]}
+            )
+        return {**attrs, "start": start, "end": end}
+
+
+class TelemetryQuerySerializer(_RangeQuerySerializer):
+    default_range = RAW_DEFAULT_RANGE
+    max_range = RAW_MAX_RANGE
+
+    before = UtcDateTimeField(
+        required=False, help_text="Cursor: only readings older than this (see `next`)."
+    )
+    limit = serializers.IntegerField(
+        required=False, default=RAW_DEFAULT_LIMIT, min_value=1, max_value=RAW_MAX_LIMIT
+    )
+
+
+class HourlyQuerySerializer(_RangeQuerySerializer):
+    default_range = HOURLY_DEFAULT_RANGE
+    max_range = HOURLY_MAX_RANGE
+
+
+class DailyQuerySerializer(_RangeQuerySerializer):
+    default_range = DAILY_DEFAULT_RANGE
+    max_range = DAILY_MAX_RANGE
+
+    start = UtcDateTimeField(
+        required=False,
+        help_text="ISO 8601 date or time (a date is its 00:00 UTC); the whole UTC day it "
+        "falls in is included.",
+    )
+    end = UtcDateTimeField(
+        required=False,
+        help_text="ISO 8601 date or time; the whole UTC day it falls in is included.",
+    )
