@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt manage bench check-deploy compose-secrets compose-config compose-config-if-available clean-db help
+.PHONY: run test lint mypy-baseline fmt manage bench check-deploy compose-secrets compose-config compose-config-if-available clean-db help
 
 help:
 	@echo "make run     start local databases (or use POSTGRES_URL/TIMESCALE_URL), migrate, serve on 127.0.0.1:8000"
 	@echo "make test    run the test suite against throwaway PostgreSQL servers (or the URLs given)"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff, import contracts (.importlinter), mypy against its baseline, makemigrations --check"
 	@echo "make manage ARGS='...'   manage.py against the make-run databases"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -27,6 +27,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m devtools.mypy_baseline
+	DEBUG=true BEEAPI_DEVTOOLS=true DJANGO_SETTINGS_MODULE=devtools.settings_nodb $(PY) manage.py makemigrations --check --dry-run
+
+# mypy errors may only shrink (devtools/mypy_baseline.py): lock in the current counts.
+mypy-baseline: $(STAMP)
+	$(PY) -m devtools.mypy_baseline --update
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
