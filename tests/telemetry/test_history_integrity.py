@@ -9,6 +9,7 @@ runs a job in between, the figures must be right all the same.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -225,12 +226,21 @@ def _old_readings(device_id: str, days_ago: int = 400) -> datetime:
     first = (datetime.now(UTC) - timedelta(days=days_ago)).replace(
         minute=0, second=0, microsecond=0
     )
+    late_refresh_flush()  # no refresh of earlier tests' late readings runs alongside
     query(
         "INSERT INTO readings (device_id, time, temperature, weight)"
         " SELECT %s, %s + make_interval(mins => m), 31.1, 44.4 FROM generate_series(0, 59) m",
         [device_id, first],
     )
     assert hourly_refresh(first, first + HOUR) == _timescale()
+    # A refresh that found the hour's invalidation taken by one still running elsewhere
+    # (TimescaleDB's job, a late-refresh thread) returns before that one commits.
+    deadline = time.monotonic() + 30
+    while not query(
+        "SELECT 1 FROM readings_hourly WHERE device_id = %s AND bucket = %s", [device_id, first]
+    ):
+        assert time.monotonic() < deadline, "the hour was never materialized"
+        time.sleep(0.2)
     return first
 
 
