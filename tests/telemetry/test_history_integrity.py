@@ -62,6 +62,9 @@ def new_install(telemetry_mode: str | None) -> Iterator[None]:
     if telemetry_mode:
         _recreate_aggregate()
         assert hourly_watermark() is None
+        # The tests run the jobs themselves (CALL run_job); the scheduler must not run
+        # the recreated ones at a moment of its choosing in between.
+        _postpone_jobs()
     try:
         yield
     finally:
@@ -71,10 +74,14 @@ def new_install(telemetry_mode: str | None) -> Iterator[None]:
             _recreate_aggregate()
             # The recreated jobs would run at once: later tests expect an install whose
             # jobs ran a while ago (test_import stores readings beyond the retention).
-            query(
-                "SELECT alter_job(job_id, next_start => now() + schedule_interval)"
-                " FROM timescaledb_information.jobs WHERE job_id >= 1000"
-            )
+            _postpone_jobs()
+
+
+def _postpone_jobs() -> None:
+    query(
+        "SELECT alter_job(job_id, next_start => now() + schedule_interval)"
+        " FROM timescaledb_information.jobs WHERE job_id >= 1000"
+    )
 
 
 def policy_jobs(*procs: str) -> list[int]:
