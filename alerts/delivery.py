@@ -21,6 +21,7 @@ from django.utils import timezone
 from alerts import webhooks
 from alerts.live import alert_payload
 from alerts.models import Delivery
+from core.times import iso_time
 
 logger = logging.getLogger("alerts")
 
@@ -58,7 +59,7 @@ def _email(delivery: Delivery) -> tuple[bool, str]:
 
 def _attempt(delivery: Delivery) -> None:
     now = timezone.now()
-    entry: dict[str, Any] = {"at": now.isoformat().replace("+00:00", "Z")}
+    entry: dict[str, Any] = {"at": iso_time(now)}
     retry = True
     if delivery.channel == Delivery.Channel.WEBHOOK:
         result = webhooks.send(

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.models import Kind
-from telemetry.validation import METRIC_RANGES, METRICS, ValidReading
+from core.times import iso_time
+from telemetry.validation import METRIC_BY_NAME, METRICS, ValidReading
 
 _INDEX = {name: i + 1 for i, name in enumerate(METRICS)}  # ValidReading field positions
 
@@ -50,7 +51,7 @@ def _minutes(seconds: float) -> int:
 
 
 def _at(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    return iso_time(datetime.fromtimestamp(epoch, UTC))
 
 
 def evaluate(
@@ -74,6 +75,7 @@ def evaluate(
     if kind == Kind.SWARM:
         return _swarm(params, data, readings, epochs, active, hive_name, suppressed)
     if kind == Kind.BROOD_TEMPERATURE:
+        unit = METRIC_BY_NAME["temperature"].unit
         return _sustained(
             "temperature",
             params["min"],
@@ -83,14 +85,14 @@ def evaluate(
             readings,
             active,
             lambda value, since: (
-                f"{hive_name}: brood temperature {value:.1f} °C, outside "
-                f"{params['min']:g}–{params['max']:g} °C for {since} min"
+                f"{hive_name}: brood temperature {value:.1f} {unit}, outside "
+                f"{params['min']:g}–{params['max']:g} {unit} for {since} min"
             ),
             None,
         )
     if kind == Kind.THRESHOLD:
         metric = params["metric"]
-        unit = METRIC_RANGES[metric][2]
+        unit = METRIC_BY_NAME[metric].unit
         low = params.get("below")
         high = params.get("above")
 

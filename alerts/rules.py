@@ -13,9 +13,16 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from alerts.models import Kind
-from apiary.event_details import flatten_errors
+from core.errors import flatten_errors
 from core.strict import json_type_problem
-from telemetry.validation import METRIC_RANGES, METRICS
+from telemetry.validation import METRIC_BY_NAME, METRICS
+
+_TEMPERATURE = METRIC_BY_NAME["temperature"]
+
+
+def _bound(value: float) -> float:
+    """A range's bound as DRF's error message should show it: ``-40``, not ``-40.0``."""
+    return int(value) if value.is_integer() else value
 
 
 class SwarmParams(serializers.Serializer):
@@ -28,8 +35,13 @@ class SwarmParams(serializers.Serializer):
 
 
 class BroodTemperatureParams(serializers.Serializer):
-    min = serializers.FloatField(min_value=-40, max_value=85, default=32.0)
-    max = serializers.FloatField(min_value=-40, max_value=85, default=36.5)
+    # Bounds a sensor can report (telemetry.validation.METRIC_TABLE).
+    min = serializers.FloatField(
+        min_value=_bound(_TEMPERATURE.low), max_value=_bound(_TEMPERATURE.high), default=32.0
+    )
+    max = serializers.FloatField(
+        min_value=_bound(_TEMPERATURE.low), max_value=_bound(_TEMPERATURE.high), default=36.5
+    )
     for_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=30)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -54,12 +66,15 @@ class ThresholdParams(serializers.Serializer):
         above, below = attrs.get("above"), attrs.get("below")
         if above is None and below is None:
             raise serializers.ValidationError({"above": "Give above, below or both."})
-        low, high, unit = METRIC_RANGES[attrs["metric"]]
+        metric = METRIC_BY_NAME[attrs["metric"]]
         for name in ("above", "below"):
             value = attrs.get(name)
-            if value is not None and not low <= value <= high:
+            if value is not None and not metric.low <= value <= metric.high:
                 raise serializers.ValidationError(
-                    {name: f"Out of range for {attrs['metric']}: {low:g} to {high:g} {unit}."}
+                    {
+                        name: f"Out of range for {metric.name}: {metric.low:g} to "
+                        f"{metric.high:g} {metric.unit}."
+                    }
                 )
         return attrs
 

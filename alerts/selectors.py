@@ -8,21 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from alerts.models import Alert, AlertRule, AlertSettings, Delivery, Inspection, Webhook
-from apiary.models import Hive, Membership
+from apiary.models import Hive
+from apiary.selectors import (
+    APIARY_TABLE,
+    HIVE_TABLE,
+    owner_sql,
+    role_holder_q,
+    role_q,
+    role_sql,
+)
 
-
-def _hive_visible(user: Any, path: str) -> Q:
-    member = Membership.objects.filter(apiary=OuterRef(f"{path}apiary_id"), user=user)
-    return Q(**{f"{path}apiary__owner": user}) | Q(Exists(member))
+# Alerts and rules follow the role a user holds in the hive's apiary (apiary.selectors'
+# role rule), with no exception for superusers: a rule works for its own user only where
+# that user is the owner or a member.
 
 
 def alert_list(*, user: Any) -> QuerySet[Alert]:
     return (
         Alert.objects.filter(user=user)
-        .filter(_hive_visible(user, "hive__"))
+        .filter(role_q(user, "hive__apiary__"))
         .select_related("hive", "rule")
     )
 
@@ -32,21 +39,19 @@ def alert_get(*, user: Any, alert_id: int) -> Alert | None:
 
 
 def rule_list(*, user: Any) -> QuerySet[AlertRule]:
-    scoped_hive = Q(hive__isnull=True) | _hive_visible(user, "hive__")
-    member = Membership.objects.filter(apiary=OuterRef("apiary_id"), user=user)
-    scoped_apiary = Q(apiary__isnull=True) | Q(apiary__owner=user) | Q(Exists(member))
+    scoped_hive = Q(hive__isnull=True) | role_q(user, "hive__apiary__")
+    scoped_apiary = Q(apiary__isnull=True) | role_q(user, "apiary__")
     return AlertRule.objects.filter(user=user).filter(scoped_hive, scoped_apiary)
 
 
 def rules_for_hive(*, hive: Hive) -> QuerySet[AlertRule]:
     """Enabled rules of every user that apply to ``hive``: on the hive, on its apiary
     (the rule's user still has a role there) or account-wide (the user owns the apiary)."""
-    owner_id = hive.apiary.owner_id
-    member = Membership.objects.filter(apiary_id=hive.apiary_id, user=OuterRef("user_id"))
+    apiary = hive.apiary
     in_scope = Q(hive=hive) | Q(apiary_id=hive.apiary_id)
     return AlertRule.objects.filter(enabled=True).filter(
-        (in_scope & (Q(user_id=owner_id) | Q(Exists(member))))
-        | Q(hive__isnull=True, apiary__isnull=True, user_id=owner_id)
+        (in_scope & role_holder_q(apiary))
+        | Q(hive__isnull=True, apiary__isnull=True, user_id=apiary.owner_id)
     )
 
 
@@ -55,12 +60,10 @@ def rules_for_hive(*, hive: Hive) -> QuerySet[AlertRule]:
 # with its state and whether that state's alert is still active, and the inspection
 # windows near the batch. One round trip per batch instead of five ORM queries.
 # rules_for_hive as SQL, for rule r, hive h and its apiary a: one scope for both statements.
-_RULE_APPLIES_SQL = """(
-        (r.hive_id IS NULL AND r.apiary_id IS NULL AND r.user_id = a.owner_id)
+_RULE_APPLIES_SQL = f"""(
+        (r.hive_id IS NULL AND r.apiary_id IS NULL AND {owner_sql(user="r.user_id", apiary="a")})
      OR ((r.hive_id = h.id OR r.apiary_id = h.apiary_id)
-         AND (r.user_id = a.owner_id
-              OR EXISTS (SELECT 1 FROM apiary_members m
-                          WHERE m.apiary_id = h.apiary_id AND m.user_id = r.user_id))))"""
+         AND {role_sql(user="r.user_id", apiary="a")}))"""
 
 _CONTEXT_SQL = f"""
 SELECT h.id, h.name, r.id, r.user_id, r.kind, r.params,
@@ -69,8 +72,8 @@ SELECT h.id, h.name, r.id, r.user_id, r.kind, r.params,
        (SELECT json_agg(json_build_array(i.started_at, i.ends_at))
           FROM inspections i
          WHERE i.hive_id = h.id AND i.started_at <= %(last)s AND i.ends_at >= %(first)s)
-  FROM hives h
-  JOIN apiaries a ON a.id = h.apiary_id
+  FROM {HIVE_TABLE} h
+  JOIN {APIARY_TABLE} a ON a.id = h.apiary_id
   JOIN alert_rules r ON r.enabled AND {_RULE_APPLIES_SQL}
   LEFT JOIN alert_states s ON s.rule_id = r.id AND s.hive_id = h.id
   LEFT JOIN alerts al ON al.id = s.active_alert_id
@@ -97,9 +100,9 @@ def evaluation_context(*, device_id: str, first: Any, last: Any) -> list[tuple[A
 _UNWATCHED_SQL = f"""
 SELECT r.id, h.id, h.device_id
   FROM alert_rules r
-  JOIN hives h ON (r.hive_id = h.id OR r.apiary_id = h.apiary_id
+  JOIN {HIVE_TABLE} h ON (r.hive_id = h.id OR r.apiary_id = h.apiary_id
                    OR (r.hive_id IS NULL AND r.apiary_id IS NULL))
-  JOIN apiaries a ON a.id = h.apiary_id
+  JOIN {APIARY_TABLE} a ON a.id = h.apiary_id
  WHERE r.enabled AND r.kind = 'no_data' AND {_RULE_APPLIES_SQL}
    AND NOT EXISTS (SELECT 1 FROM alert_states s WHERE s.rule_id = r.id AND s.hive_id = h.id)
 """

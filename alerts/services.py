@@ -41,7 +41,8 @@ from alerts.models import (
 from alerts.webhooks import url_check
 from apiary.access import hive_require_role
 from apiary.models import Apiary, Event, Hive, Role
-from apiary.selectors import apiary_role, hive_get_visible
+from apiary.selectors import apiary_is_owned_by, apiary_role, hive_get_visible
+from core.times import iso_time
 from telemetry.selectors import devices_last_reading
 from telemetry.validation import ValidReading
 
@@ -201,7 +202,7 @@ def _writes_history(rule: AlertRule, hive: Hive) -> bool:
     /alerts, /ws/alerts, their email and webhooks), and no member writes into the
     history every other member reads through a rule of their own.
     """
-    return rule.user_id == hive.apiary.owner_id
+    return apiary_is_owned_by(apiary=hive.apiary, user_id=rule.user_id)
 
 
 def _raise(rule: AlertRule, hive: Hive, fire: Fire) -> Alert | None:
@@ -422,7 +423,7 @@ def no_data_check(*, now: datetime | None = None) -> list[Alert]:
                 at=now,
                 message=f"{hive.name}: no data from sensor {hive.device_id} for {minutes} min",
                 values={
-                    "last_reading_at": state.last_time.isoformat().replace("+00:00", "Z"),
+                    "last_reading_at": iso_time(state.last_time),
                     "silent_minutes": minutes,
                     "minutes": rule.params.get("minutes", 60),
                 },

@@ -1,6 +1,12 @@
 """Reads of the apiary domain. Every query is scoped to what the requesting user may see:
 their own apiaries and the ones shared with them (apiary.models.Membership), with the
-user's role. Another user's object is indistinguishable from one that does not exist."""
+user's role. Another user's object is indistinguishable from one that does not exist.
+
+The visibility rule is written here once, for every app: ``role_q`` (the user owns the
+apiary or is a member of it), ``visible_q`` (that, or any apiary for a superuser),
+``role_sql`` (role_q for raw SQL), ``role_holder_q`` (the same rule from the apiary's
+side: which users hold a role in it), ``role_annotation`` and ``apiary_role`` (which
+role), ``apiary_is_owned_by`` (ownership alone)."""
 
 from __future__ import annotations
 
@@ -17,44 +23,81 @@ from core.databases import DEFAULT_DB
 
 logger = logging.getLogger("apiary")
 
+# Apiary's tables, for other apps' raw SQL: they name these, never the literal names.
+APIARY_TABLE = Apiary._meta.db_table
+HIVE_TABLE = Hive._meta.db_table
+
+
+def _column(model: Any, field: str) -> str:
+    return model._meta.get_field(field).column
+
 
 def _is_superuser(user: Any) -> bool:
     return bool(getattr(user, "is_superuser", False))
 
 
-def _visible(user: Any, path: str = "") -> Q:
+# --- Who may see an apiary or hive: the one rule ----------------------------------------
+
+
+def role_q(user: Any, path: str = "") -> Q:
     """Rows whose apiary, reached through ``path`` ("" for apiaries, "apiary__" for
-    hives, ...), the user owns or is a member of: the one visibility rule."""
+    hives, "hive__apiary__" for queens, ...), the user owns or is a member of, in any
+    role. Superusers get no exception here (see visible_q)."""
     member = Membership.objects.filter(apiary=OuterRef(f"{path}id"), user=user)
     return Q(**{f"{path}owner": user}) | Q(Exists(member))
 
 
-def _role_annotation(user: Any, apiary_ref: str, owner_ref: str) -> Case:
+def visible_q(user: Any, path: str = "") -> Q:
+    """What the user may see: rows of apiaries they hold a role in (role_q), and every
+    row for a superuser."""
+    return Q() if _is_superuser(user) else role_q(user, path)
+
+
+def role_holder_q(apiary: Apiary, user_field: str = "user") -> Q:
+    """Rows whose user (``user_field``, a foreign key to a user) owns ``apiary`` or is a
+    member of it: role_q from the apiary's side."""
+    member = Membership.objects.filter(apiary_id=apiary.pk, user=OuterRef(f"{user_field}_id"))
+    return Q(**{f"{user_field}_id": apiary.owner_id}) | Q(Exists(member))
+
+
+def role_sql(*, user: str, apiary: str) -> str:
+    """role_q for raw SQL: true when ``user`` (an SQL expression: a parameter such as
+    ``%(user)s`` or a column) owns or is a member of the apiary row aliased ``apiary``
+    (a row of APIARY_TABLE)."""
+    return (
+        f"({apiary}.{_column(Apiary, 'owner')} = {user} OR EXISTS ("
+        f"SELECT 1 FROM {Membership._meta.db_table} m"
+        f" WHERE m.{_column(Membership, 'apiary')} = {apiary}.id"
+        f" AND m.{_column(Membership, 'user')} = {user}))"
+    )
+
+
+def owner_sql(*, user: str, apiary: str) -> str:
+    """apiary_is_owned_by for raw SQL: ``user`` owns the apiary row aliased ``apiary``."""
+    return f"{apiary}.{_column(Apiary, 'owner')} = {user}"
+
+
+def role_annotation(user: Any, path: str = "") -> Case:
+    """The user's role in the apiary reached through ``path`` (as role_q), for
+    ``annotate(role=...)``: owner for a superuser, None where they hold none."""
     if _is_superuser(user):
         return Case(default=Value(Role.OWNER.value))
-    member_role = Membership.objects.filter(apiary=OuterRef(apiary_ref), user=user)
+    member_role = Membership.objects.filter(apiary=OuterRef(f"{path}id"), user=user)
     return Case(
-        When(**{owner_ref: user.pk}, then=Value(Role.OWNER.value)),
+        When(**{f"{path}owner_id": user.pk}, then=Value(Role.OWNER.value)),
         default=Subquery(member_role.values("role")[:1]),
     )
 
 
-def apiary_list(*, user: Any) -> QuerySet[Apiary]:
-    """The user's apiaries and those shared with them, each with the user's ``role``."""
-    qs = Apiary.objects.select_related("owner").annotate(
-        role=_role_annotation(user, "pk", "owner_id")
-    )
-    return qs if _is_superuser(user) else qs.filter(_visible(user))
-
-
-def apiary_list_editable(*, user: Any) -> QuerySet[Apiary]:
-    """Apiaries where the user may record hives, queens and events (editor or owner)."""
-    return apiary_list(user=user).filter(role__in=[Role.EDITOR, Role.OWNER])
+def apiary_is_owned_by(*, apiary: Apiary, user_id: int | None) -> bool:
+    """Whether the user owns ``apiary`` (a member, or a superuser, does not)."""
+    return user_id is not None and apiary.owner_id == user_id
 
 
 def apiary_role(*, user: Any, apiary: Apiary) -> str | None:
-    """The user's role in ``apiary``, or None when they have none."""
-    if _is_superuser(user) or apiary.owner_id == getattr(user, "pk", None):
+    """The user's role in ``apiary``, or None when they have none (owner for a
+    superuser)."""
+    if _is_superuser(user) or apiary_is_owned_by(apiary=apiary, user_id=getattr(user, "pk", None)):
         return Role.OWNER.value
     if not getattr(user, "is_authenticated", False):
         return None
@@ -69,11 +112,23 @@ def role_allows(role: str | None, needed: str) -> bool:
     return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
 
 
+# --- Selectors ----------------------------------------------------------------------------
+
+
+def apiary_list(*, user: Any) -> QuerySet[Apiary]:
+    """The user's apiaries and those shared with them, each with the user's ``role``."""
+    qs = Apiary.objects.select_related("owner").annotate(role=role_annotation(user))
+    return qs.filter(visible_q(user))
+
+
+def apiary_list_editable(*, user: Any) -> QuerySet[Apiary]:
+    """Apiaries where the user may record hives, queens and events (editor or owner)."""
+    return apiary_list(user=user).filter(role__in=[Role.EDITOR, Role.OWNER])
+
+
 def hive_list_visible(*, user: Any) -> QuerySet[Hive]:
     """Hives of the user's apiaries and of those shared with them (any role)."""
-    if _is_superuser(user):
-        return Hive.objects.all()
-    return Hive.objects.filter(_visible(user, "apiary__"))
+    return Hive.objects.filter(visible_q(user, "apiary__"))
 
 
 def hive_list(*, user: Any) -> QuerySet[Hive]:
@@ -91,30 +146,21 @@ def hive_list(*, user: Any) -> QuerySet[Hive]:
             current_queen_color=Subquery(current.values("marking_color")[:1]),
             current_queen_origin=Subquery(current.values("origin")[:1]),
             last_inspection_at=Subquery(last_inspection.values("occurred_at")[:1]),
-            role=_role_annotation(user, "apiary_id", "apiary__owner_id"),
+            role=role_annotation(user, "apiary__"),
         )
     )
 
 
 # hive_list_visible(user).filter(pk=...) written out once: the telemetry reads ask it on
-# every request and need only the device_id. Django took 2 ms to build, compile and load
-# the ORM query (a fifth of a 24 h page); this takes 0.3 ms. The rule is _visible's: the
-# owner, or a member in any role (tests/apiary/test_selectors.py compares the two).
-def _column(model: Any, field: str) -> str:
-    return model._meta.get_field(field).column
-
-
+# every request and need only the device_id, and compiling the ORM query would cost more
+# than running it. The rule is role_sql's (tests/apiary/test_selectors.py compares the
+# two).
 _DEVICE_ID_VISIBLE_SQL = (
-    f"SELECT h.{_column(Hive, 'device_id')} FROM {Hive._meta.db_table} h"
-    f" JOIN {Apiary._meta.db_table} a ON a.id = h.{_column(Hive, 'apiary')}"
-    f" WHERE h.id = %(hive)s AND (a.{_column(Apiary, 'owner')} = %(user)s OR EXISTS ("
-    f"SELECT 1 FROM {Membership._meta.db_table} m"
-    f" WHERE m.{_column(Membership, 'apiary')} = a.id"
-    f" AND m.{_column(Membership, 'user')} = %(user)s))"
+    f"SELECT h.{_column(Hive, 'device_id')} FROM {HIVE_TABLE} h"
+    f" JOIN {APIARY_TABLE} a ON a.id = h.{_column(Hive, 'apiary')}"
+    f" WHERE h.id = %(hive)s AND {role_sql(user='%(user)s', apiary='a')}"
 )
-_DEVICE_ID_SQL = (
-    f"SELECT {_column(Hive, 'device_id')} FROM {Hive._meta.db_table} WHERE id = %(hive)s"
-)
+_DEVICE_ID_SQL = f"SELECT {_column(Hive, 'device_id')} FROM {HIVE_TABLE} WHERE id = %(hive)s"
 
 
 def hive_device_id_visible(*, user: Any, hive_id: int | str) -> str | None:
@@ -199,17 +245,13 @@ def hives_keyed_by_previous_owner(*, apiary: Apiary) -> QuerySet[Hive]:
 
 def queen_list(*, user: Any) -> QuerySet[QueenBee]:
     qs = QueenBee.objects.select_related("hive", "hive__apiary", "mother")
-    if _is_superuser(user):
-        return qs
-    return qs.filter(_visible(user, "hive__apiary__"))
+    return qs.filter(visible_q(user, "hive__apiary__"))
 
 
 def event_list(*, user: Any) -> QuerySet[Event]:
     qs = Event.objects.select_related("hive", "apiary")
-    if _is_superuser(user):
-        return qs
     # An event belongs to a hive or to an apiary.
-    return qs.filter(_visible(user, "hive__apiary__") | _visible(user, "apiary__"))
+    return qs.filter(visible_q(user, "hive__apiary__") | visible_q(user, "apiary__"))
 
 
 def member_list(*, apiary: Apiary) -> QuerySet[Membership]:

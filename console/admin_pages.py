@@ -29,6 +29,7 @@ from apiary import selectors
 from apiary.event_details import details_summary
 from apiary.models import Apiary, Event, Hive, QueenBee
 from core.exceptions import is_unavailable
+from telemetry.validation import METRIC_BY_NAME, METRIC_TABLE
 
 logger = logging.getLogger("beeapi.errors")
 T = TypeVar("T")
@@ -39,14 +40,7 @@ RECENT_EVENTS = 10
 # Charts draw no line across a longer gap between hourly points: the sensor was silent.
 OUTAGE = timedelta(hours=3)
 
-# name, label, unit, decimals
-METRIC_DISPLAY: tuple[tuple[str, str, str, int], ...] = (
-    ("temperature", "Temperature", "°C", 1),
-    ("humidity", "Humidity", "%", 0),
-    ("weight", "Weight", "kg", 2),
-    ("sound_level", "Sound level", "dB", 1),
-)
-_UNITS = {name: (unit, decimals) for name, _, unit, decimals in METRIC_DISPLAY}
+_WEIGHT = METRIC_BY_NAME["weight"]
 
 
 def format_value(value: float | None, unit: str, decimals: int, *, signed: bool = False) -> str:
@@ -58,8 +52,8 @@ def format_value(value: float | None, unit: str, decimals: int, *, signed: bool 
 
 
 def metric_text(metric: str, value: float | None, *, signed: bool = False) -> str:
-    unit, decimals = _UNITS[metric]
-    return format_value(value, unit, decimals, signed=signed)
+    shown = METRIC_BY_NAME[metric]
+    return format_value(value, shown.unit, shown.decimals, signed=signed)
 
 
 # --- Inline SVG charts ------------------------------------------------------------------
@@ -123,7 +117,7 @@ def _paths(frame: _Frame, points: Sequence[Point], gap: timedelta, css: str) -> 
 
 
 def sparkline_svg(
-    points: Sequence[Point], *, start: datetime, end: datetime, unit: str = "kg"
+    points: Sequence[Point], *, start: datetime, end: datetime, unit: str = _WEIGHT.unit
 ) -> SafeString:
     """A small chart of ``points`` (oldest first) over [start, end], no axes: the
     overview's weight trend. Its title and label give the range in words."""
@@ -139,8 +133,8 @@ def sparkline_svg(
     frame = _Frame(start, end, low, high, 2, 3, width - 4, height - 6)
     values = [v for _, v in points]
     label = escape(
-        f"Weight, last {(end - start).days} days: {min(values):.1f}–{max(values):.1f} {unit}, "
-        f"now {values[-1]:.1f} {unit}"
+        f"{_WEIGHT.label}, last {(end - start).days} days: "
+        f"{min(values):.1f}–{max(values):.1f} {unit}, now {values[-1]:.1f} {unit}"
     )
     body = "".join(_paths(frame, points, OUTAGE, "line"))
     return mark_safe(
@@ -178,7 +172,7 @@ def chart_svg(
             ' text-anchor="middle">No data in this period</text></svg>'
         )
     values = [v for _, v in points] + [v for _, lo, hi in band for v in (lo, hi)]
-    low, high = _value_range(values, 1.0 if unit != "kg" else 0.5)
+    low, high = _value_range(values, 1.0 if unit != _WEIGHT.unit else 0.5)
     frame = _Frame(start, end, low, high, left, top, plot_w, plot_h)
     parts = [head]
     # Value axis: three labelled grid lines.
@@ -307,7 +301,7 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
                 last_heard=heard,
                 heard=heard_text(heard, now),
                 stale=telemetry_ok and (heard is None or now - heard > STALE_AFTER),
-                latest={m: metric_text(m, latest.get(m)) for m, *_ in METRIC_DISPLAY},
+                latest={m.name: metric_text(m.name, latest.get(m.name)) for m in METRIC_TABLE},
                 weight_change_today=metric_text(
                     "weight", summary.weight_change_today if summary else None, signed=True
                 ),
@@ -413,17 +407,17 @@ def hive_telemetry(*, hive: Hive, now: datetime | None = None) -> dict[str, Any]
     latest = summary.latest if summary else {}
     rows = [dict(zip(HOURLY_COLUMNS, row, strict=True)) for row in reversed(hourly)]
 
-    def chart(metric: str, title: str) -> SafeString:
-        unit, decimals = _UNITS[metric]
+    def chart(metric: str) -> SafeString:
+        shown = METRIC_BY_NAME[metric]
         with_values = [r for r in rows if r[f"{metric}_avg"] is not None]
         return chart_svg(
             [(r["bucket"], r[f"{metric}_avg"]) for r in with_values],
             band=[(r["bucket"], r[f"{metric}_min"], r[f"{metric}_max"]) for r in with_values],
             start=start,
             end=now,
-            title=title,
-            unit=unit,
-            decimals=decimals,
+            title=f"{shown.label} ({shown.unit}), hourly, last {TREND_DAYS} days",
+            unit=shown.unit,
+            decimals=shown.decimals,
             css=metric,
         )
 
@@ -431,14 +425,11 @@ def hive_telemetry(*, hive: Hive, now: datetime | None = None) -> dict[str, Any]
         "last_heard": heard,
         "heard": heard_text(heard, now),
         "stale": heard is None or now - heard > STALE_AFTER,
-        "latest": [(label, metric_text(m, latest.get(m))) for m, label, *_ in METRIC_DISPLAY],
+        "latest": [(m.label, metric_text(m.name, latest.get(m.name))) for m in METRIC_TABLE],
         "weight_change_today": metric_text(
             "weight", summary.weight_change_today if summary else None, signed=True
         ),
-        "charts": [
-            chart("temperature", f"Temperature (°C), hourly, last {TREND_DAYS} days"),
-            chart("weight", f"Weight (kg), hourly, last {TREND_DAYS} days"),
-        ],
+        "charts": [chart("temperature"), chart("weight")],
         "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
     }
 

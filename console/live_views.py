@@ -23,10 +23,12 @@ from django.urls import reverse
 
 from alerts.models import Kind
 from alerts.selectors import alert_list
-from apiary.selectors import hive_get_visible
+from apiary.models import Role
+from apiary.selectors import apiary_role, hive_get_visible, role_allows
+from core.times import iso_time
 from monitoring.api.serializers import RAW_MAX_LIMIT
 from telemetry.selectors import device_has_readings
-from telemetry.validation import METRIC_RANGES
+from telemetry.validation import MAX_FUTURE_SKEW, METRIC_TABLE
 
 logger = logging.getLogger("telemetry.live")
 
@@ -59,16 +61,8 @@ RANGES: dict[str, Range] = {
 }
 DEFAULT_RANGE = "24h"
 
-# The charts, in page order: metric, heading, unit (the unit as validation states it).
-CHARTS = [
-    (metric, label, METRIC_RANGES[metric][2])
-    for metric, label in (
-        ("temperature", "Temperature"),
-        ("humidity", "Humidity"),
-        ("weight", "Weight"),
-        ("sound_level", "Sound level"),
-    )
-]
+# The charts, in page order: metric, heading, unit.
+CHARTS = [(metric.name, metric.label, metric.unit) for metric in METRIC_TABLE]
 
 
 def _range(request: HttpRequest) -> tuple[Range, str | None]:
@@ -103,7 +97,8 @@ def hive_live(request: HttpRequest, hive_id: int) -> HttpResponse:
     chosen, notice = _range(request)
     alerts = alert_list(user=request.user).filter(hive=hive, resolved_at=None)[:ALERTS_SHOWN]
     has_readings = _has_readings(hive.device_id)
-    is_owner = hive.apiary.owner_id == request.user.pk
+    # Who may replace the device key (the owner, or a superuser): the page links them to it.
+    is_owner = role_allows(apiary_role(user=request.user, apiary=hive.apiary), Role.OWNER)
     now = datetime.now(UTC).replace(microsecond=0)
     config = {
         "hive": hive.pk,
@@ -131,7 +126,8 @@ def hive_live(request: HttpRequest, hive_id: int) -> HttpResponse:
             "is_owner": is_owner,
             "ingest_url": request.build_absolute_uri(reverse("telemetry-ingest")),
             "device_key_url": f"/hives/{hive.pk}/device-key",
-            "example_time": now.isoformat().replace("+00:00", "Z"),
+            "example_time": iso_time(now),
             "max_batch": settings.TELEMETRY_MAX_BATCH,
+            "max_future_minutes": int(MAX_FUTURE_SKEW.total_seconds() // 60),
         },
     )

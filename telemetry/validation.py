@@ -9,25 +9,46 @@ clock and not older than the retention; each metric is a finite number in its pl
 range; at least one metric; no other keys (``device_id`` is accepted only when it is the
 device being written). The same ``time`` twice in one batch is a duplicate, like a
 re-sent reading: the first occurrence is kept and the rest are counted as duplicates.
+
+METRIC_TABLE is the one list of the metrics: their names, plausible ranges, labels and
+units. Validation (both paths), the API schema, the migrations' SQL, import_readings,
+the alert rules and the console's pages all read it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 
-METRICS: tuple[str, ...] = ("temperature", "humidity", "weight", "sound_level")
-# Plausible sensor ranges, inclusive: anything outside is a faulty sensor or a unit error.
+from core.times import iso_time
+
+
+class Metric(NamedTuple):
+    name: str  # the key in readings, the column in the database
+    low: float  # plausible range, inclusive: outside is a faulty sensor or a unit error
+    high: float
+    unit: str
+    label: str  # a heading on the console's pages
+    decimals: int  # digits after the point where the console shows a value
+
+
+# In the order of the columns of ``readings`` (and of ValidReading's fields).
+METRIC_TABLE: tuple[Metric, ...] = (
+    Metric("temperature", -40.0, 85.0, "°C", "Temperature", 1),
+    Metric("humidity", 0.0, 100.0, "%", "Humidity", 0),
+    Metric("weight", 0.0, 500.0, "kg", "Weight", 2),
+    Metric("sound_level", 0.0, 160.0, "dB", "Sound level", 1),
+)
+METRICS: tuple[str, ...] = tuple(metric.name for metric in METRIC_TABLE)
+METRIC_BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRIC_TABLE}
+# name: (low, high, unit)
 METRIC_RANGES: dict[str, tuple[float, float, str]] = {
-    "temperature": (-40.0, 85.0, "°C"),
-    "humidity": (0.0, 100.0, "%"),
-    "weight": (0.0, 500.0, "kg"),
-    "sound_level": (0.0, 160.0, "dB"),
+    metric.name: (metric.low, metric.high, metric.unit) for metric in METRIC_TABLE
 }
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 ALLOWED_KEYS = frozenset(("time", "device_id", *METRICS))
@@ -60,7 +81,7 @@ def messages(readings: list[ValidReading]) -> list[dict[str, Any]]:
     """
     return [
         {
-            "time": stamp or time.isoformat()[:-6] + "Z",
+            "time": stamp or iso_time(time),
             "temperature": temperature,
             "humidity": humidity,
             "weight": weight,
@@ -89,13 +110,6 @@ class ReadingsInvalid(Exception):
         self.errors = errors
 
 
-def iso_time(value: datetime) -> str:
-    """UTC ISO 8601 with a ``Z``, as DRF renders datetimes."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat()[:-6] + "Z"
-
-
 def _time(value: Any, now: datetime, oldest: datetime) -> tuple[datetime | None, str | None]:
     if not isinstance(value, str):
         return None, "A time string in ISO 8601 format with a timezone is required."
@@ -105,12 +119,17 @@ def _time(value: Any, now: datetime, oldest: datetime) -> tuple[datetime | None,
         return None, "Not an ISO 8601 time (e.g. 2025-06-01T12:00:00Z)."
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return None, "The time needs a timezone (Z or an offset such as +02:00)."
-    if parsed > now + MAX_FUTURE_SKEW:
+    problem = _time_bounds(parsed, now, oldest)
+    return (None, problem) if problem else (parsed, None)
+
+
+def _time_bounds(time: datetime, now: datetime, oldest: datetime | None) -> str | None:
+    if time > now + MAX_FUTURE_SKEW:
         minutes = int(MAX_FUTURE_SKEW.total_seconds() // 60)
-        return None, f"More than {minutes} minutes in the future; check the device clock."
-    if parsed < oldest:
-        return None, "Older than the retention period; it would be deleted."
-    return parsed, None
+        return f"More than {minutes} minutes in the future; check the device clock."
+    if oldest is not None and time < oldest:
+        return "Older than the retention period; it would be deleted."
+    return None
 
 
 def _metric(name: str, value: Any) -> tuple[float | None, str | None]:
@@ -120,10 +139,19 @@ def _metric(name: str, value: Any) -> tuple[float | None, str | None]:
         return None, "A number is required."
     if type(value) is float and not math.isfinite(value):
         return None, "A finite number is required."
-    low, high, unit = METRIC_RANGES[name]
-    if not low <= value <= high:
-        return None, f"Out of range: expected {low:g} to {high:g} {unit}."
+    metric = METRIC_BY_NAME[name]
+    if not metric.low <= value <= metric.high:
+        return None, f"Out of range: expected {metric.low:g} to {metric.high:g} {metric.unit}."
     return float(value), None
+
+
+def wrong_device(data: dict[str, Any], device_id: str) -> str | None:
+    """The error when ``data`` (a reading, or a batch's body) names a ``device_id`` other
+    than the device being written (the device key's, or the hive's): a device writes only
+    its own readings. None when it names none or the same one."""
+    if "device_id" in data and data["device_id"] != device_id:
+        return f"This key writes only device {device_id!r}."
+    return None
 
 
 def _item_errors(item: Any, device_id: str, now: datetime, oldest: datetime) -> Errors:
@@ -131,22 +159,44 @@ def _item_errors(item: Any, device_id: str, now: datetime, oldest: datetime) -> 
     if not isinstance(item, dict):
         return {"non_field_errors": ["Each reading must be a JSON object."]}
     errors: Errors = {key: ["Unknown field."] for key in item.keys() - ALLOWED_KEYS}
-    if "device_id" in item and item["device_id"] != device_id:
-        errors["device_id"] = [f"This key writes only device {device_id!r}."]
+    problem = wrong_device(item, device_id)
+    if problem:
+        errors["device_id"] = [problem]
     if "time" in item:
         _, problem = _time(item["time"], now, oldest)
         if problem:
             errors["time"] = [problem]
     else:
         errors["time"] = ["This field is required."]
-    for name in METRICS:
-        _, problem = _metric(name, item.get(name))
+    _add_metric_errors(errors, [item.get(name) for name in METRICS])
+    return errors
+
+
+def _add_metric_errors(errors: Errors, values: Sequence[Any]) -> None:
+    """The problems of a reading's metrics (``values`` in METRICS order), added to
+    ``errors``; a reading without any metric is refused when it has no other problem."""
+    for name, value in zip(METRICS, values, strict=True):
+        _, problem = _metric(name, value)
         if problem:
             errors[name] = [problem]
-    if not errors and all(item.get(name) is None for name in METRICS):
+    if not errors and all(value is None for value in values):
         errors["non_field_errors"] = [
             "At least one metric is required: " + ", ".join(METRICS) + "."
         ]
+
+
+def stored_reading_errors(
+    time: datetime, values: Sequence[Any], *, now: datetime | None = None
+) -> Errors:
+    """Every problem of a reading already typed (an aware ``time``, the metrics in
+    METRICS order), as readings_validate finds it, except the retention: import_readings
+    copies history from another database, however old. Empty when the reading is valid."""
+    now = now or datetime.now(UTC)
+    errors: Errors = {}
+    problem = _time_bounds(time, now, None)
+    if problem:
+        errors["time"] = [problem]
+    _add_metric_errors(errors, values)
     return errors
 
 
@@ -162,6 +212,7 @@ def readings_validate(
     now = now or datetime.now(UTC)
     oldest = now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS)
     latest = now + MAX_FUTURE_SKEW
+    # The ranges of METRIC_TABLE as locals, for the one inlined check below.
     t_lo, t_hi = METRIC_RANGES["temperature"][:2]
     h_lo, h_hi = METRIC_RANGES["humidity"][:2]
     w_lo, w_hi = METRIC_RANGES["weight"][:2]
@@ -189,7 +240,7 @@ def readings_validate(
                 and (s is None or ((type(s) is float or type(s) is int) and s_lo <= s <= s_hi))
                 and not (t is None and h is None and w is None and s is None)
                 and item.keys() <= ALLOWED_KEYS
-                and ("device_id" not in item or item["device_id"] == device_id)
+                and ("device_id" not in item or wrong_device(item, device_id) is None)
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             ok = False

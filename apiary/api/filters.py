@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from apiary.models import Apiary, Event, Hive, QueenBee, Role
+from core.times import query_time
 from core.validators import utc_datetime
 
 
@@ -18,7 +19,7 @@ class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     def to_python(self, value):  # noqa: ANN001, ANN201
         # A "+" in an unencoded offset (...T12:00:00+02:00) arrives as a space.
         if isinstance(value, str):
-            value = value.strip().replace(" ", "+")
+            value = query_time(value.strip())
         parsed = super().to_python(value)
         if parsed is None:
             return None

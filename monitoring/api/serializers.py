@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.validators import utc_datetime
-from telemetry.validation import MAX_FUTURE_SKEW, METRIC_RANGES
+from telemetry.validation import MAX_FUTURE_SKEW, METRIC_BY_NAME
 
 RAW_DEFAULT_RANGE = timedelta(hours=24)
 RAW_MAX_RANGE = timedelta(days=31)
@@ -27,9 +27,15 @@ DAILY_MAX_RANGE = timedelta(days=366)
 
 
 def _metric_field(name: str, **kwargs: Any) -> serializers.FloatField:
-    low, high, unit = METRIC_RANGES[name]
+    """A metric as telemetry.validation.METRIC_TABLE defines it (the schema documents what
+    readings_validate checks)."""
+    metric = METRIC_BY_NAME[name]
     return serializers.FloatField(
-        min_value=low, max_value=high, allow_null=True, help_text=unit, **kwargs
+        min_value=metric.low,
+        max_value=metric.high,
+        allow_null=True,
+        help_text=metric.unit,
+        **kwargs,
     )
 
 
@@ -93,8 +99,9 @@ class DailySerializer(HourlySerializer):
     bucket = serializers.DateTimeField(help_text="Start of the day (00:00 UTC).")
     weight_change = serializers.FloatField(
         allow_null=True,
-        help_text="kg: the day's last weight minus its first, over the readings that have a "
-        "weight (0 with one such reading, null with none). Nectar flow shows as a gain.",
+        help_text=f"{METRIC_BY_NAME['weight'].unit}: the day's last weight minus its first,"
+        " over the readings that have a weight (0 with one such reading, null with none)."
+        " Nectar flow shows as a gain.",
     )
 
 

@@ -37,6 +37,7 @@ from core.exceptions import body_too_large_body
 from core.parsers import JSONParser
 from core.renderers import CSVRenderer
 from core.strict import StrictQueryMixin
+from core.times import query_time
 from monitoring.api import serializers as s
 from telemetry.selectors import (
     DAILY_COLUMNS,
@@ -51,7 +52,7 @@ from telemetry.selectors import (
     readings_page_json,
 )
 from telemetry.services import readings_ingest
-from telemetry.validation import METRICS, ReadingsInvalid, iso_time, timed_rows
+from telemetry.validation import METRICS, ReadingsInvalid, iso_time, timed_rows, wrong_device
 
 READING_COLUMNS = ("time", *METRICS)
 TIME_PARAMS = ("start", "end", "before")
@@ -106,8 +107,9 @@ def _readings_from_body(request: HttpRequest, device_id: str) -> tuple[list[Any]
     unknown = body.keys() - {"readings", "device_id"}
     if unknown:
         raise BodyError(400, {key: ["Unknown field."] for key in sorted(unknown)})
-    if "device_id" in body and body["device_id"] != device_id:
-        raise BodyError(400, {"device_id": [f"This key writes only device {device_id!r}."]})
+    problem = wrong_device(body, device_id)
+    if problem:
+        raise BodyError(400, {"device_id": [problem]})
     readings = body["readings"]
     if not isinstance(readings, list):
         raise BodyError(400, {"readings": ["Expected a list of readings."]})
@@ -235,7 +237,7 @@ def _visible_device_id(request: Request, pk: int) -> str:
 def _query(request: Request, serializer_class: type[s._RangeQuerySerializer]) -> dict[str, Any]:
     # A "+" in an unencoded offset (…T12:00:00+02:00) arrives as a space.
     params = {
-        key: (value.replace(" ", "+") if key in TIME_PARAMS else value)
+        key: (query_time(value) if key in TIME_PARAMS else value)
         for key, value in request.query_params.items()
     }
     serializer = serializer_class(data=params)

@@ -16,6 +16,7 @@ from django.db.models import Count, Sum
 
 from telemetry.models import Reading, ReadingHourly
 from telemetry.timescale import hourly_refresh
+from telemetry.validation import iso_time
 from tests.servers import ThrowawayPostgres, database_url, throwaway_postgres
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"], transaction=True)
@@ -231,3 +232,82 @@ def test_the_command_line_shows_an_error_not_a_traceback(tmp_path) -> None:  # n
     assert "CommandError: Cannot connect to the source database" in result.stderr
     assert "Traceback" not in result.stderr
     assert connections["telemetry"].settings_dict["NAME"]  # the test database, untouched
+
+
+def _odd_source(url: str, rows: list[tuple]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS readings")
+        conn.execute(READINGS_TABLE)
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO readings (device_id, time, temperature, humidity, weight,"
+                " sound_level) VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+
+
+def test_readings_post_telemetry_would_refuse_are_refused_by_name(
+    source_server: ThrowawayPostgres,
+) -> None:
+    """The rules of POST /telemetry (telemetry.validation): a metric out of its range, not
+    finite, or a time in the future is named in the error, and nothing of its chunk is
+    stored. History older than the retention is not refused (START is)."""
+    future = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    _odd_source(
+        source_server.url,
+        [("a-good", START + timedelta(minutes=n), 35.0, 55.0, 40.0, None) for n in range(4)]
+        + [
+            ("b-bad", START, 120.0, 55.0, 40.0, None),
+            ("b-bad", START + timedelta(minutes=1), 35.0, float("nan"), 40.0, None),
+            ("b-bad", future, 35.0, 55.0, 40.0, None),
+            ("b-bad", future + timedelta(minutes=1), 35.0, None, -3.0, 200.0),
+        ],
+    )
+    try:
+        with pytest.raises(CommandError) as caught:
+            _import("--from", source_server.url, "--batch-size", "4", "--delete-source")
+        message = str(caught.value)
+        assert "Refused: 4 reading(s) of the source break the rules of POST /telemetry" in message
+        assert (
+            "device 'b-bad' at 2025-03-01T00:00:00Z: temperature: Out of range: expected -40 "
+            "to 85 °C." in message
+        )
+        assert "device 'b-bad' at 2025-03-01T00:01:00Z: humidity: A finite number is required." in (
+            message
+        )
+        assert (
+            f"device 'b-bad' at {iso_time(future)}: time: More than 5 minutes in the future; "
+            "check the device clock." in message
+        )
+        assert (
+            f"device 'b-bad' at {iso_time(future + timedelta(minutes=1))}: time: More than 5 "
+            "minutes in the future; check the device clock.; weight: Out of range: expected 0 "
+            "to 500 kg.; sound_level: Out of range: expected 0 to 160 dB." in message
+        )
+        # The chunk before the refused one is stored; nothing of the refused one, and the
+        # source is left alone.
+        assert _target_counts() == {"a-good": 4}
+        assert _source_count(source_server.url) == 8
+    finally:
+        with psycopg.connect(source_server.url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS readings")
+
+
+def test_the_refusal_lists_at_most_ten_rows(source_server: ThrowawayPostgres) -> None:
+    _odd_source(
+        source_server.url,
+        [("hot", START + timedelta(minutes=n), 90.0 + n, None, None, None) for n in range(12)]
+        + [("ok", START, 35.0, None, None, None)],
+    )
+    try:
+        with pytest.raises(CommandError) as caught:
+            _import("--from", source_server.url)
+        message = str(caught.value)
+        assert "Refused: 12 reading(s)" in message
+        assert message.count("device 'hot' at ") == 10
+        assert "... and 2 more" in message
+        assert "Correct or delete these rows in the source and run the command again" in message
+        assert _target_counts() == {}
+    finally:
+        with psycopg.connect(source_server.url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS readings")

@@ -9,6 +9,10 @@ database laid out as in the design's Migration Notes) into the telemetry databas
   ``INSERT ... ON CONFLICT (device_id, time) DO NOTHING``. Re-running (after an
   interruption, or to pick up readings that reached the source late) stores only what is
   missing and otherwise changes nothing.
+- Validated: every row passes the rules of POST /telemetry (telemetry.validation: each
+  metric in its plausible range, a finite number; the time not in the future), except the
+  retention, as history of any age is what an import brings. A chunk holding a row that
+  breaks them is not stored and the command stops, naming the rows.
 - Verified: at the end the readings of every source device are counted on both sides
   (the target over the source's time span of that device, so readings a device sent
   to the new database after the switch do not count) and any difference is an error.
@@ -20,7 +24,7 @@ database laid out as in the design's Migration Notes) into the telemetry databas
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -28,20 +32,22 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections, transaction
 
 from core.databases import TELEMETRY_DB
+from core.times import iso_time
 from telemetry.timescale import hourly_refresh
+from telemetry.validation import METRICS, stored_reading_errors
 
-COLUMNS = ("device_id", "time", "temperature", "humidity", "weight", "sound_level")
-COPY_TYPES = ["text", "timestamptz", "float8", "float8", "float8", "float8"]
+COLUMNS = ("device_id", "time", *METRICS)
+COPY_TYPES = ["text", "timestamptz", *("float8" for _ in METRICS)]
 # Source rows are cast to the staging table's types, so the binary streams match.
 SOURCE_SELECT = (
-    "SELECT device_id::text, time::timestamptz, temperature::float8, humidity::float8,"
-    " weight::float8, sound_level::float8 FROM readings"
+    "SELECT device_id::text, time::timestamptz, "
+    + ", ".join(f"{metric}::float8" for metric in METRICS)
+    + " FROM readings"
 )
 # The target's CHECK constraint: a reading has at least one metric.
-HAS_METRIC = (
-    "(temperature IS NOT NULL OR humidity IS NOT NULL OR weight IS NOT NULL"
-    " OR sound_level IS NOT NULL)"
-)
+HAS_METRIC = "(" + " OR ".join(f"{metric} IS NOT NULL" for metric in METRICS) + ")"
+# Refused rows named in the error, at most.
+REFUSED_SHOWN = 10
 SOURCE_COUNTS_SQL = (
     "SELECT device_id::text, count(DISTINCT time), min(time::timestamptz),"
     f" max(time::timestamptz) FROM readings WHERE {HAS_METRIC} GROUP BY 1 ORDER BY 1"
@@ -55,8 +61,9 @@ SELECT d.device_id, (
 FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS d(device_id, first, last)
 """
 STAGING_SQL = (
-    "CREATE TEMPORARY TABLE import_readings_staging (device_id text, time timestamptz,"
-    " temperature float8, humidity float8, weight float8, sound_level float8) ON COMMIT DROP"
+    "CREATE TEMPORARY TABLE import_readings_staging (device_id text, time timestamptz, "
+    + ", ".join(f"{metric} float8" for metric in METRICS)
+    + ") ON COMMIT DROP"
 )
 MERGE_SQL = f"""
 WITH new AS (
@@ -75,6 +82,12 @@ def _identity_sql() -> str:
         "SELECT pg_postmaster_start_time(), current_database(),"
         " (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
+
+
+def _refusal(device_id: str, time: datetime, errors: dict[str, list[str]]) -> str:
+    """``device 'hive-7' at 2025-06-01T12:00:00Z: temperature: Out of range: ...``"""
+    problems = "; ".join(f"{field}: {' '.join(texts)}" for field, texts in errors.items())
+    return f"device {device_id!r} at {iso_time(time)}: {problems}"
 
 
 def _redact(url: str) -> str:
@@ -210,6 +223,9 @@ class Command(BaseCommand):
             params = [after[0], after[1], batch_size]
         rows = 0
         last: tuple[str, datetime] | None = after
+        refused: list[str] = []
+        refused_count = 0
+        now = datetime.now(UTC)
         target = connections[TELEMETRY_DB]
         with transaction.atomic(using=TELEMETRY_DB), target.cursor() as cursor:
             cursor.execute(STAGING_SQL)
@@ -226,15 +242,36 @@ class Command(BaseCommand):
                 copy_out.set_types(COPY_TYPES)
                 copy_in.set_types(COPY_TYPES)
                 for row in copy_out.rows():
-                    copy_in.write_row(row)
+                    errors = stored_reading_errors(row[1], row[2:], now=now)
+                    if errors:
+                        refused_count += 1
+                        if len(refused) < REFUSED_SHOWN:
+                            refused.append(_refusal(row[0], row[1], errors))
+                    elif not refused_count:
+                        copy_in.write_row(row)
                     rows += 1
                     last = (row[0], row[1])
             source.rollback()
+            if refused_count:
+                raise CommandError(self._refused_message(refused, refused_count))
             if not rows:
                 return 0, 0, None, None, last
             cursor.execute(MERGE_SQL)
             stored, lo, hi = cursor.fetchone()
         return rows, stored, lo, hi, last
+
+    @staticmethod
+    def _refused_message(refused: list[str], count: int) -> str:
+        more = f"\n  ... and {count - len(refused):,} more" if count > len(refused) else ""
+        return (
+            f"Refused: {count:,} reading(s) of the source break the rules of POST /telemetry"
+            " (counted in the chunk where the import stopped; the chunks before it are"
+            " stored):\n  "
+            + "\n  ".join(refused)
+            + more
+            + "\nCorrect or delete these rows in the source and run the command again: it "
+            "stores only what is missing."
+        )
 
     def _progress(self, done: int, total: int, new: int) -> None:
         share = min(done / total, 1.0) if total else 1.0
