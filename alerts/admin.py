@@ -1,10 +1,11 @@
 """Alerts in the beekeeper's console: each beekeeper sees only their own alerts, rules and
 webhooks (alerts.selectors); superusers see everyone's.
 
-As in apiary.admin, writes go through alerts.services: rule and webhook forms dry-run
-the service call their save makes (ServiceAdminMixin), so a refused parameter or an
-internal webhook address is an error on the form, and deletes call the delete services.
-Alerts themselves are read-only; the one thing a beekeeper does to them is acknowledge.
+As in apiary.admin, writes go through alerts.services (core.admin.ServiceAdminMixin):
+rule and webhook forms dry-run the service call their save makes, so a refused parameter
+or an internal webhook address is an error on the form, and deletes call the delete
+services. Alerts themselves are read-only; the one thing a beekeeper does to them is
+acknowledge.
 
 Who may use these pages: beekeepers (the Beekeepers group) and superusers. The group's
 Django permissions cover the apiary app only, so the permission methods here grant the
@@ -28,7 +29,12 @@ from alerts import selectors, services
 from alerts.api.serializers import PARAMS_HELP
 from alerts.models import Alert, AlertRule, Status, Webhook
 from apiary import selectors as apiary_selectors
-from apiary.admin import ServiceAdminMixin, ServiceModelForm, _cleaned, _error_messages
+from core.admin import (
+    ServiceAdminMixin,
+    ServiceModelForm,
+    cleaned_fields,
+    service_error_messages,
+)
 
 # --- Who may use these pages ------------------------------------------------------------
 
@@ -157,7 +163,7 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
             try:
                 services.alert_acknowledge(alert=alert, actor=request.user)
             except ValidationError as exc:
-                for message in _error_messages(exc, Alert):
+                for message in service_error_messages(exc, Alert):
                     messages.error(request, f"{alert}: {message}")
             else:
                 acknowledged += 1
@@ -243,7 +249,7 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
     def service_save(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> Any:
         if change:
             return services.rule_update(
-                rule=obj, actor=request.user, **_cleaned(form, services.RULE_FIELDS)
+                rule=obj, actor=request.user, **cleaned_fields(form, services.RULE_FIELDS)
             )
         data = form.cleaned_data
         return services.rule_create(

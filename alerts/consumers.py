@@ -6,7 +6,7 @@ Messages, server to client:
     {"type": "gap", "since": "2026-06-01T12:00:00Z"}   the channel layer (Redis) was
         unreachable and is back: alerts since that time may not have been streamed
         (read them from GET /alerts)
-Authentication and close codes are the hive stream's (monitoring.consumers): 4401 no, bad
+Authentication and close codes are every live stream's (monitoring.sockets): 4401 no, bad
 or expired token, or on an open socket its token or session ended or the user was
 deactivated (checked at least every LIVE_ACCESS_RECHECK_SECONDS); 4429 too many sockets;
 4503 the database, or the channel layer, is unavailable.
@@ -22,7 +22,7 @@ from django.db import DatabaseError
 
 from alerts.live import alert_payload, user_group
 from alerts.selectors import alert_list
-from monitoring.consumers import CLOSE_UNAVAILABLE, HiveTelemetryConsumer
+from monitoring.sockets import CLOSE_UNAVAILABLE, UserSocketConsumer
 
 logger = logging.getLogger("alerts")
 
@@ -34,17 +34,18 @@ def _active(user: Any) -> list[dict[str, Any]]:
     return [alert_payload(alert) for alert in alerts]
 
 
-class AlertsConsumer(HiveTelemetryConsumer):
-    """Shares the hive stream's authentication, socket limits, expiry and ping."""
+class AlertsConsumer(UserSocketConsumer):
+    """The user's alerts; the base (monitoring.sockets) authenticates, limits, expires and
+    watches the socket, and answers pings."""
 
     async def stream_open(self) -> None:
-        user = await self._user()
-        if user is None or not await self._admit(user):
+        user = await self.authenticated_user()
+        if user is None or not await self.admit(user):
             return
-        await self._join(user_group(user.pk))
-        if self._hub is None:
+        await self.join_group(user_group(user.pk))
+        if self.hub is None:
             return  # closed meanwhile (its token expired)
-        self._hub.watch(self)
+        self.hub.watch(self)
         try:
             alerts = await database_sync_to_async(_active)(user)
         except DatabaseError as exc:
@@ -52,9 +53,6 @@ class AlertsConsumer(HiveTelemetryConsumer):
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         await self.send_json({"type": "open", "alerts": alerts})
-
-    async def gap(self, since: str) -> None:
-        await self.send_json({"type": "gap", "since": since})
 
     async def alert_message(self, event: dict[str, Any]) -> None:
         # Only this user's alerts reach their group (alerts.live.alert_publish).

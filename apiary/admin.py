@@ -1,44 +1,28 @@
 """The beekeeper's console. Every beekeeper (staff, in the Beekeepers group) sees and
 edits only their own apiaries, hives, queens and events; superusers see everything.
 
-Writes go through apiary.services, so the API's rules hold here too:
-
-- Every form ends its validation with a dry run of the very service call its save will
-  make, in a transaction that is always rolled back. A ValidationError from it becomes a
-  form error on its field (or on the form when the field is not shown) and the page is
-  shown again with the user's input. Nothing here knows the rules: services and models
-  may add any, and they show up the same way. (ServiceAdminMixin, ServiceInlineMixin.)
-- Should a service still refuse at save time (the data changed since the dry run), the
-  whole save is rolled back and the page comes back with the reason as a message.
-- Deletes, one object or "delete selected", call the delete services object by object.
+Writes go through apiary.services, so the API's rules hold here too: every admin here is
+service-backed (core.admin): forms dry-run the service call their save makes, a refusal
+at save time rolls the save back with the reason as a message, and deletes call the
+delete services object by object.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
-from django.core.exceptions import (
-    NON_FIELD_ERRORS,
-    FieldDoesNotExist,
-    ImproperlyConfigured,
-    PermissionDenied,
-    ValidationError,
-)
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Model, QuerySet
-from django.forms.formsets import DELETION_FIELD_NAME
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator, capfirst
+from django.utils.text import Truncator
 from django.views.decorators.http import require_http_methods
 
 from apiary import devices, selectors, services
@@ -47,227 +31,13 @@ from apiary.event_csv import CSV_MAX_EVENTS, events_csv, split_labels
 from apiary.event_details import details_summary
 from apiary.event_forms import EventDetailsForm, detail_fieldsets
 from apiary.models import Apiary, Event, Hive, QueenBee, Role
+from core.admin import (
+    ServiceAdminMixin,
+    ServiceInlineMixin,
+    ServiceModelForm,
+    cleaned_fields,
+)
 from core.entity_cache import CacheUnavailable
-
-# --- Service calls from the admin -------------------------------------------------------
-
-
-class _DryRun(Exception):
-    """Rolls a dry run's transaction back once its service call has succeeded."""
-
-
-def _dry_run(call: Callable[[], Any]) -> None:
-    """Make ``call`` in a transaction that is always rolled back; a ValidationError escapes.
-
-    Services write only the ``default`` database (apiary.services), so rolling back this
-    transaction undoes everything the call did.
-    """
-    try:
-        with transaction.atomic():
-            call()
-            raise _DryRun
-    except _DryRun:
-        pass
-
-
-def _field_label(model: type[Model] | None, name: str) -> str:
-    try:
-        return capfirst(model._meta.get_field(name).verbose_name)  # type: ignore[union-attr]
-    except (AttributeError, FieldDoesNotExist):
-        return capfirst(name.replace("_", " "))
-
-
-def _add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
-    """Show a service's errors on ``form``: on their field when the form has it, otherwise
-    as errors of the whole form naming the field (a read-only or hidden one), so no error
-    is lost; ``add_error`` itself refuses a field the form does not have."""
-    errors = exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
-    for field, field_errors in errors.items():
-        if field in form.fields:
-            form.add_error(field, field_errors)
-        elif field == NON_FIELD_ERRORS:
-            form.add_error(None, field_errors)
-        else:
-            label = _field_label(form._meta.model, field)  # type: ignore[attr-defined]
-            form.add_error(None, [f"{label}: {m}" for error in field_errors for m in error])
-
-
-def _error_messages(exc: ValidationError, model: type[Model]) -> list[str]:
-    if not hasattr(exc, "error_dict"):
-        return exc.messages
-    return [
-        message if field == NON_FIELD_ERRORS else f"{_field_label(model, field)}: {message}"
-        for field, field_messages in exc.message_dict.items()
-        for message in field_messages
-    ]
-
-
-class ServiceFormMixin:
-    """Ends a ModelForm's validation with a dry run of the service call its save makes.
-
-    ``service_call(form)`` is set, per request, on the form class the admin builds for
-    that request (ServiceAdminMixin.get_form, ServiceInlineMixin.get_formset).
-    """
-
-    service_call: Callable[[Any], Any] | None = None
-
-    def _post_clean(self) -> None:
-        # ModelForm's last step: the input is now on self.instance and the model's own
-        # validation has run. Django's password forms hook in here the same way.
-        super()._post_clean()  # type: ignore[misc]
-        call = type(self).service_call
-        # A form with errors is shown again anyway (fix those first); an inline row
-        # marked for deletion is not saved at all.
-        if call is None or self.errors or self.cleaned_data.get(DELETION_FIELD_NAME):  # type: ignore[attr-defined]
-            return
-        try:
-            _dry_run(lambda: call(self))
-        except ValidationError as exc:
-            _add_service_errors(self, exc)  # type: ignore[arg-type]
-        except CacheUnavailable as exc:  # a device key could not be revoked: nothing saved
-            self.add_error(None, str(exc.detail))  # type: ignore[attr-defined]
-
-
-class ServiceModelForm(ServiceFormMixin, forms.ModelForm):
-    """The base of every form saved through a service (a Meta is added by the admin)."""
-
-
-def _bind(form_class: type, call: Callable[[Any], Any]) -> type:
-    if not issubclass(form_class, ServiceFormMixin):
-        raise ImproperlyConfigured(
-            f"{form_class.__name__} must subclass ServiceModelForm: its validation dry-runs "
-            "the service save."
-        )
-    # The admin builds a new form class per request, so this binds this request only.
-    form_class.service_call = staticmethod(call)  # type: ignore[assignment]
-    return form_class
-
-
-def _adopt(obj: Model, saved: Model) -> None:
-    """Point the admin's instance at the row a service saved. Create services make their
-    own object, while the admin goes on with its instance (log entry, redirect, inlines)."""
-    if saved is not obj:
-        obj.pk = saved.pk
-        obj.refresh_from_db()
-
-
-class _ServiceSaves:
-    """What a ModelAdmin or an inline saves and deletes with.
-
-    ``service_save`` makes the one service call that saves a form and returns what the
-    service returned; it runs twice per save: as the form's dry run, then for real.
-    ``service_saved`` then turns that result into the saved object and may tell the user
-    something once (a new device key); it never runs in a dry run.
-    """
-
-    form: type = ServiceModelForm
-
-    def service_save(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Any:
-        raise NotImplementedError
-
-    def service_saved(self, request: HttpRequest, result: Any) -> Any:
-        return result
-
-    def service_delete(self, request: HttpRequest, obj: Any) -> None:
-        raise NotImplementedError
-
-    def _call_service(self, request: HttpRequest, obj: Model, form: Any) -> Any:
-        change = obj.pk is not None
-        if change:
-            # The service decides what changes: it gets the row as stored, not the
-            # instance the form has already written all of its input onto.
-            obj.refresh_from_db()
-        return self.service_save(request, obj, form, change)
-
-    def _service_dry_run(self, request: HttpRequest) -> Callable[[Any], Any]:
-        return lambda form: self._call_service(request, copy.copy(form.instance), form)
-
-
-class ServiceAdminMixin(_ServiceSaves):
-    """A ModelAdmin whose saves and deletes go through services (see the module doc)."""
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
-        form_class = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
-        return _bind(form_class, self._service_dry_run(request))
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        _adopt(obj, self.service_saved(request, self._call_service(request, obj, form)))
-
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        inline = getattr(formset, "service_inline", None)
-        if inline is None:
-            super().save_formset(request, form, formset, change)  # type: ignore[misc]
-        else:
-            inline.save_formset_through_services(request, formset)
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        self.service_delete(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        # "Delete selected": one service call per object, so a bulk delete follows the
-        # rules of a single one. All or nothing.
-        with transaction.atomic():
-            for obj in queryset:
-                self.service_delete(request, obj)
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return self._or_back(request, super().changeform_view, *args, **kwargs)  # type: ignore[misc]
-
-    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return self._or_back(request, super().delete_view, *args, **kwargs)  # type: ignore[misc]
-
-    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return self._or_back(request, super().changelist_view, *args, **kwargs)  # type: ignore[misc]
-
-    def _or_back(
-        self, request: HttpRequest, view: Callable[..., HttpResponse], *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ValidationError as exc:
-            # Last resort: a service refused at save time what its dry run accepted (the
-            # data changed in between). The view's transaction has rolled back; say why
-            # and go back to the page rather than answer 500.
-            for message in _error_messages(exc, self.model):  # type: ignore[attr-defined]
-                messages.error(request, message)
-            return HttpResponseRedirect(request.get_full_path())
-        except CacheUnavailable as exc:
-            # A device key could not be revoked in the entities cache: the change (a
-            # deleted hive, a new device_id) rolled back as a whole.
-            messages.error(request, str(exc.detail))
-            return HttpResponseRedirect(request.get_full_path())
-
-
-class ServiceInlineMixin(_ServiceSaves):
-    """An inline whose rows are saved and deleted through services by the parent admin
-    (a ServiceAdminMixin), each row dry-run like a form of its own."""
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
-        formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
-        dry_run = self._service_dry_run(request)
-
-        def call(form: Any) -> None:
-            if obj is None or obj.pk is None:
-                return  # no saved parent to try the rows against (see ApiaryAdmin.get_inlines)
-            if form.instance.pk is not None and not form.has_changed():
-                return  # the formset saves changed rows only
-            dry_run(form)
-
-        _bind(formset.form, call)
-        formset.service_inline = self  # the parent admin's save_formset saves through us
-        return formset
-
-    def save_formset_through_services(self, request: HttpRequest, formset: Any) -> None:
-        formset.save(commit=False)  # sorts the rows: new, changed, deleted (change message)
-        for obj in formset.deleted_objects:
-            self.service_delete(request, obj)
-        for form in formset.saved_forms:
-            saved = self.service_saved(request, self._call_service(request, form.instance, form))
-            _adopt(form.instance, saved)
-
-
-def _cleaned(form: Any, names: set[str]) -> dict[str, Any]:
-    return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
 
 
 def _show_device_key(request: HttpRequest, hive: Hive, key: str, *, replaced: bool = False) -> None:
@@ -305,7 +75,8 @@ def _editable_hives(*, user: Any) -> QuerySet:
     )
 
 
-def _role_allows(request: HttpRequest, apiary: Apiary | None, needed: str) -> bool:
+def apiary_role_allows(request: HttpRequest, apiary: Apiary | None, needed: str) -> bool:
+    """Whether the signed-in user's role in ``apiary`` is ``needed`` or above."""
     role = selectors.apiary_role(user=request.user, apiary=apiary) if apiary else None
     return selectors.role_allows(role, needed)
 
@@ -331,13 +102,13 @@ class VisibleAdminMixin:
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_change_permission(request, obj)  # type: ignore[misc]
         return allowed and (
-            obj is None or _role_allows(request, self.apiary_of(obj), self.change_role)
+            obj is None or apiary_role_allows(request, self.apiary_of(obj), self.change_role)
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_delete_permission(request, obj)  # type: ignore[misc]
         return allowed and (
-            obj is None or _role_allows(request, self.apiary_of(obj), self.delete_role)
+            obj is None or apiary_role_allows(request, self.apiary_of(obj), self.delete_role)
         )
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -389,7 +160,7 @@ class HiveInline(ServiceInlineMixin, admin.TabularInline):
     extra = 0
 
     def service_save(self, request: HttpRequest, obj: Hive, form: Any, change: bool) -> Any:
-        fields = _cleaned(form, services.HIVE_FIELDS - {"apiary"})
+        fields = cleaned_fields(form, services.HIVE_FIELDS - {"apiary"})
         if change:
             return services.hive_update(hive=obj, actor=request.user, **fields)
         return services.hive_create(actor=request.user, apiary=obj.apiary, **fields)
@@ -403,15 +174,17 @@ class HiveInline(ServiceInlineMixin, admin.TabularInline):
     # On an apiary shared with them, a viewer sees the hives; an editor adds and changes
     # them; only the owner deletes them (as in the services).
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_add_permission(request, obj) and _role_allows(request, obj, Role.EDITOR)
+        return super().has_add_permission(request, obj) and apiary_role_allows(
+            request, obj, Role.EDITOR
+        )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_change_permission(request, obj)
-        return allowed and _role_allows(request, obj, Role.EDITOR)
+        return allowed and apiary_role_allows(request, obj, Role.EDITOR)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_delete_permission(request, obj)
-        return allowed and _role_allows(request, obj, Role.OWNER)
+        return allowed and apiary_role_allows(request, obj, Role.OWNER)
 
 
 class QueenInline(admin.TabularInline):
@@ -500,7 +273,7 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         return obj.role
 
     def service_save(self, request: HttpRequest, obj: Apiary, form: Any, change: bool) -> Any:
-        fields = _cleaned(form, services.APIARY_FIELDS)
+        fields = cleaned_fields(form, services.APIARY_FIELDS)
         if change:
             return services.apiary_update(apiary=obj, actor=request.user, **fields)
         # request.user is a lazy proxy, and the database router refuses to relate a
@@ -516,7 +289,7 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     # POST replaces them all and shows the new keys on the page it answers, once.
 
     def may_replace_device_keys(self, request: HttpRequest, apiary: Apiary) -> bool:
-        return self.has_change_permission(request, apiary) and _role_allows(
+        return self.has_change_permission(request, apiary) and apiary_role_allows(
             request, apiary, Role.OWNER
         )
 
@@ -630,7 +403,7 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         return format_html('<a href="{}">live telemetry</a>', reverse("hive-live", args=[obj.pk]))
 
     def service_save(self, request: HttpRequest, obj: Hive, form: Any, change: bool) -> Any:
-        fields = _cleaned(form, services.HIVE_FIELDS)
+        fields = cleaned_fields(form, services.HIVE_FIELDS)
         if change:
             return services.hive_update(hive=obj, actor=request.user, **fields)
         return services.hive_create(actor=request.user, **fields)
@@ -646,7 +419,7 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     def may_replace_device_key(self, request: HttpRequest, hive: Hive) -> bool:
         # Device keys are the owner's (as in hive_rotate_device_key), not an editor's.
-        return self.has_change_permission(request, hive) and _role_allows(
+        return self.has_change_permission(request, hive) and apiary_role_allows(
             request, hive.apiary, Role.OWNER
         )
 
@@ -806,7 +579,7 @@ class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
                 removal_reason=data.get("removal_reason") or QueenBee.RemovalReason.REPLACED,
             )
         queen = services.queen_update(
-            queen=obj, actor=request.user, **_cleaned(form, services.QUEEN_FIELDS)
+            queen=obj, actor=request.user, **cleaned_fields(form, services.QUEEN_FIELDS)
         )
         if queen.is_current and data.get("removed_at"):
             queen = services.queen_retire(

@@ -19,16 +19,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-
-class DetailError(ValidationError):
-    """A message about one key of ``details``: ``"key: message"`` as the API shows it, with
-    the key and the bare message kept for forms that show it on the key's own field."""
-
-    def __init__(self, key: str | None, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
-        self.bare = message
-
+from core.errors import DetailError, flatten_errors
 
 TEMPERAMENTS = [("calm", "calm"), ("nervous", "nervous"), ("aggressive", "aggressive")]
 FEEDS = [
@@ -115,17 +106,6 @@ def schema_fields(event_type: str) -> dict[str, serializers.Field]:
     the type is free-form)."""
     schema = SCHEMAS.get(event_type)
     return dict(schema().fields) if schema else {}
-
-
-def flatten_errors(errors: Any, key: str | None = None) -> list[DetailError]:
-    """A nested serializer's errors as one list, each "key: message" (alerts.rules uses it
-    for rule params too)."""
-    if isinstance(errors, dict):
-        out: list[DetailError] = []
-        for name, value in errors.items():
-            out += flatten_errors(value, None if name == "non_field_errors" else name)
-        return out
-    return [DetailError(key, str(message)) for message in errors]
 
 
 # Free-form details are notes with structure, not a document store: bounded in nesting

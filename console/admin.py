@@ -22,9 +22,10 @@ from django.views.decorators.http import require_http_methods
 
 from alerts.selectors import inspection_open
 from alerts.services import inspection_start, inspection_stop
-from apiary.admin import HiveAdmin, _error_messages, _role_allows
+from apiary.admin import HiveAdmin, apiary_role_allows
 from apiary.models import Hive, Role
 from console.admin_pages import hive_page
+from core.admin import service_error_messages
 
 
 class ConsoleHiveAdmin(HiveAdmin):
@@ -41,7 +42,7 @@ class ConsoleHiveAdmin(HiveAdmin):
     INSPECTION_MINUTES = 60
 
     def may_inspect(self, request: HttpRequest, hive: Hive) -> bool:
-        return _role_allows(request, hive.apiary, Role.EDITOR)
+        return apiary_role_allows(request, hive.apiary, Role.EDITOR)
 
     def inspection_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
         if hive is None or hive.pk is None or not self.may_inspect(request, hive):
@@ -98,7 +99,7 @@ class ConsoleHiveAdmin(HiveAdmin):
             with transaction.atomic():
                 done = action(hive)
         except ValidationError as exc:
-            for message in _error_messages(exc, Hive):
+            for message in service_error_messages(exc, Hive):
                 messages.error(request, message)
         except PermissionDenied as exc:  # the role changed since the check above
             messages.error(request, str(exc) or "You may not do this.")

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from alerts.live import alert_payload
 from alerts.models import Alert, AlertRule, Delivery, Inspection, Webhook
 from apiary import selectors as apiary_selectors
-from apiary.api.serializers import _VisibleRelatedField
+from core.api import VisibleRelatedField
 from core.strict import StrictFieldsMixin
 
 PARAMS_HELP = (
@@ -21,13 +21,13 @@ PARAMS_HELP = (
 
 
 class AlertRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    hive = _VisibleRelatedField(
+    hive = VisibleRelatedField(
         apiary_selectors.hive_list_visible,
         allow_null=True,
         required=False,
         help_text="The one hive this rule watches.",
     )
-    apiary = _VisibleRelatedField(
+    apiary = VisibleRelatedField(
         apiary_selectors.apiary_list,
         allow_null=True,
         required=False,

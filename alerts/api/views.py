@@ -26,13 +26,13 @@ from alerts.api.serializers import (
     WebhookSerializer,
 )
 from alerts.models import Alert, AlertRule, Delivery, Webhook
-from apiary.api.views import _ListMixin, _valid
 from apiary.selectors import hive_get_visible
+from core.api import SelectorViewSetMixin, validated
 from core.strict import StrictQueryMixin
 
 
 class AlertRuleViewSet(
-    _ListMixin,
+    SelectorViewSetMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -61,7 +61,7 @@ class AlertRuleViewSet(
         rule = services.rule_update(
             rule=self.get_object(),
             actor=request.user,
-            **_valid(AlertRuleUpdateSerializer, request),
+            **validated(AlertRuleUpdateSerializer, request),
         )
         return Response(AlertRuleSerializer(rule, context={"request": request}).data)
 
@@ -70,7 +70,7 @@ class AlertRuleViewSet(
 
 
 class AlertViewSet(
-    _ListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Alerts of your rules, newest first. At most one is active per rule and hive; it
     resolves by itself when the condition clears, except a swarm alert, which stays
@@ -92,7 +92,7 @@ class AlertViewSet(
 
 
 class WebhookViewSet(
-    _ListMixin,
+    SelectorViewSetMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -111,7 +111,9 @@ class WebhookViewSet(
     @extend_schema(responses={201: WebhookCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Add a webhook. The answer carries its `secret`, once."""
-        webhook = services.webhook_create(actor=request.user, **_valid(WebhookSerializer, request))
+        webhook = services.webhook_create(
+            actor=request.user, **validated(WebhookSerializer, request)
+        )
         return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Webhook) -> None:
@@ -121,7 +123,7 @@ class WebhookViewSet(
     @action(detail=True, methods=["get"])
     def deliveries(self, request: Request, pk: str | None = None) -> Response:
         """Alerts sent to this webhook, newest first, with every attempt and its result."""
-        webhook = self._parent()
+        webhook = self.nested_parent()
         queryset = self.filter_queryset(selectors.delivery_list(webhook=webhook))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)
@@ -153,7 +155,7 @@ class InspectionStartView(StrictQueryMixin, APIView):
         Starting again while open extends the window. Recorded as an inspection event."""
         hive = _hive(request, pk)
         inspection = services.inspection_start(
-            hive=hive, actor=request.user, **_valid(InspectionStartSerializer, request)
+            hive=hive, actor=request.user, **validated(InspectionStartSerializer, request)
         )
         return Response(InspectionSerializer(inspection).data, status=status.HTTP_201_CREATED)
 
@@ -192,6 +194,6 @@ class AlertSettingsView(StrictQueryMixin, APIView):
     def patch(self, request: Request) -> Response:
         """Switch alert emails on or off."""
         setting = services.settings_update(
-            actor=request.user, **_valid(AlertSettingsSerializer, request)
+            actor=request.user, **validated(AlertSettingsSerializer, request)
         )
         return Response({"email": setting.email})

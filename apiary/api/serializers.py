@@ -11,19 +11,8 @@ from rest_framework import serializers
 from apiary import selectors
 from apiary.device_keys import device_key_notice
 from apiary.models import Apiary, Event, Hive, Membership, QueenBee, Role
+from core.api import VisibleRelatedField
 from core.strict import StrictFieldsMixin
-
-
-class _VisibleRelatedField(serializers.PrimaryKeyRelatedField):
-    """A foreign key whose choices are the requesting user's objects: another user's id
-    is answered like an id that does not exist."""
-
-    def __init__(self, selector: Any, **kwargs: Any) -> None:
-        self.selector = selector
-        super().__init__(**kwargs)
-
-    def get_queryset(self) -> Any:
-        return self.selector(user=self.context["request"].user)
 
 
 class ApiarySerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -60,7 +49,7 @@ class CurrentQueenSerializer(serializers.Serializer):
 
 
 class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    apiary = _VisibleRelatedField(selectors.apiary_list)
+    apiary = VisibleRelatedField(selectors.apiary_list)
     current_queen = serializers.SerializerMethodField()
     last_inspection_at = serializers.DateTimeField(read_only=True, allow_null=True)
     device_key_notice = serializers.SerializerMethodField(
@@ -179,7 +168,7 @@ class DeviceKeysSerializer(serializers.Serializer):
 
 class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     hive = serializers.PrimaryKeyRelatedField(read_only=True)
-    mother = _VisibleRelatedField(selectors.queen_list, allow_null=True, required=False)
+    mother = VisibleRelatedField(selectors.queen_list, allow_null=True, required=False)
     # Blank while the queen is current: the schema's enum must include "".
     removal_reason = serializers.ChoiceField(
         QueenBee.RemovalReason.choices, allow_blank=True, read_only=True
@@ -214,7 +203,7 @@ class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class QueenIntroduceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    mother = _VisibleRelatedField(selectors.queen_list, allow_null=True, required=False)
+    mother = VisibleRelatedField(selectors.queen_list, allow_null=True, required=False)
     introduced_at = serializers.DateField(required=False)
     removal_reason = serializers.ChoiceField(
         QueenBee.RemovalReason.choices,
@@ -241,8 +230,8 @@ class QueenRetireSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class EventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    hive = _VisibleRelatedField(selectors.hive_list_visible, allow_null=True, required=False)
-    apiary = _VisibleRelatedField(selectors.apiary_list, allow_null=True, required=False)
+    hive = VisibleRelatedField(selectors.hive_list_visible, allow_null=True, required=False)
+    apiary = VisibleRelatedField(selectors.apiary_list, allow_null=True, required=False)
     details = serializers.JSONField(
         required=False,
         help_text=(

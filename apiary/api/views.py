@@ -37,18 +37,8 @@ from apiary.api.serializers import (
 )
 from apiary.event_csv import CSV_MAX_EVENTS, EVENT_CSV_COLUMNS, event_csv_rows
 from apiary.models import Apiary, Event, Hive, QueenBee
+from core.api import SelectorViewSetMixin, validated
 from core.renderers import CSVRenderer
-from core.strict import StrictQueryMixin
-
-
-def _valid(
-    serializer_class: type, request: Request, *, partial: bool = False, **kwargs: Any
-) -> dict[str, Any]:
-    serializer = serializer_class(
-        data=request.data, partial=partial, context={"request": request}, **kwargs
-    )
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _parent_fields_check(request: Request, **expected: int | None) -> None:
@@ -95,61 +85,24 @@ def _list_and_create_schema(request: Any, listed: Any, created: Any) -> Any:
 _events_schema = _list_and_create_schema(NestedEventSerializer, EventSerializer, EventSerializer)
 
 
-class _ListMixin(StrictQueryMixin):
-    schema_role_checked = True  # schema: a role too low for an action is a 403
-    selector: Any
-    model: Any
-    # Model listed by each nested action (/apiaries/{id}/events lists events).
-    nested_models: dict[str, Any] = {}
-
-    # Query parameters of a single object's operations, per action.
-    detail_query_params: dict[str, set[str]] = {}
-
-    def allowed_query_params(self, request: Request) -> set[str]:
-        """What this action reads from the query string; anything else is a 400."""
-        if request.method != "GET" or self.action == "retrieve":
-            return self.detail_query_params.get(self.action, set())
-        filterset = getattr(self, "filterset_class", None)
-        allowed = set(filterset.base_filters) if filterset else set()
-        if getattr(self, "search_fields", None):
-            allowed.add("search")
-        if getattr(self, "ordering_fields", None):
-            allowed.add("ordering")
-        return allowed | {"page", "page_size"}
-
-    def get_queryset(self) -> Any:
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return self.nested_models.get(self.action, self.model).objects.none()
-        return self.selector(user=self.request.user)
-
-    def _parent(self) -> Any:
-        # Not get_object(): that would apply the nested action's filters (for events, say)
-        # to this viewset's own queryset.
-        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
-
-    def _nested_events(self, request: Request, **parent: Any) -> Response:
-        if request.method == "GET":
-            return self._paginated(
-                selectors.event_list(user=request.user).filter(**parent), EventSerializer
-            )
-        _parent_fields_check(
-            request, **{name: (obj.pk if obj else None) for name, obj in parent.items()}
+def _nested_events(view: SelectorViewSetMixin, request: Request, **parent: Any) -> Response:
+    """GET lists the events of ``parent`` (an apiary or a hive), POST records one there."""
+    if request.method == "GET":
+        return view.paginated(
+            selectors.event_list(user=request.user).filter(**parent), EventSerializer
         )
-        data = _valid(NestedEventSerializer, request)
-        event = services.event_create(actor=request.user, **parent, **data)
-        return Response(
-            EventSerializer(event, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
-        )
-
-    def _paginated(self, queryset: Any, serializer_class: type) -> Response:
-        queryset = self.filter_queryset(queryset)
-        page = self.paginate_queryset(queryset)
-        data = serializer_class(page, many=True, context=self.get_serializer_context()).data
-        return self.get_paginated_response(data)
+    _parent_fields_check(
+        request, **{name: (obj.pk if obj else None) for name, obj in parent.items()}
+    )
+    data = validated(NestedEventSerializer, request)
+    event = services.event_create(actor=request.user, **parent, **data)
+    return Response(
+        EventSerializer(event, context={"request": request}).data,
+        status=status.HTTP_201_CREATED,
+    )
 
 
-class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
+class ApiaryViewSet(SelectorViewSetMixin, viewsets.ModelViewSet):
     model = Apiary
     # Schema: a hive's device_id may be taken, an address already invited (409).
     conflict_actions = {"hives", "members"}
@@ -184,19 +137,19 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
     )
     def hives(self, request: Request, pk: str | None = None) -> Response:
         """Hives of this apiary (GET), or add one to it (POST; answers the device key once)."""
-        apiary = self._parent()
+        apiary = self.nested_parent()
         if request.method == "GET":
-            return self._paginated(
+            return self.paginated(
                 selectors.hive_list(user=request.user).filter(apiary=apiary), HiveSerializer
             )
         _parent_fields_check(request, apiary=apiary.pk)
-        return _hive_created(request, apiary=apiary, data=_valid(NestedHiveSerializer, request))
+        return _hive_created(request, apiary=apiary, data=validated(NestedHiveSerializer, request))
 
     @_events_schema
     @action(**_EVENTS_ACTION)
     def events(self, request: Request, pk: str | None = None) -> Response:
         """Events of the apiary itself (GET), or record one (POST)."""
-        return self._nested_events(request, apiary=self._parent(), hive=None)
+        return _nested_events(self, request, apiary=self.nested_parent(), hive=None)
 
     @_list_and_create_schema(MemberInviteSerializer, MemberSerializer, MemberSerializer)
     @action(
@@ -211,11 +164,11 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         owner): `{"email", "role": "viewer" | "editor"}`. An address without an account
         gets an invitation that becomes a membership when it registers; the answer is the
         same either way."""
-        apiary = self._parent()
+        apiary = self.nested_parent()
         if request.method == "GET":
-            return self._paginated(selectors.member_list(apiary=apiary), MemberSerializer)
+            return self.paginated(selectors.member_list(apiary=apiary), MemberSerializer)
         membership = members.member_invite(
-            actor=request.user, apiary=apiary, **_valid(MemberInviteSerializer, request)
+            actor=request.user, apiary=apiary, **validated(MemberInviteSerializer, request)
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -231,12 +184,14 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         leave). A removed member's open live streams close at once (4404). The answer
         lists `keys_from_previous_owner`: after a handover, every hive whose device key the
         previous owner may still know, for the new owner to replace."""
-        membership = get_object_or_404(selectors.member_list(apiary=self._parent()), pk=member_id)
+        membership = get_object_or_404(
+            selectors.member_list(apiary=self.nested_parent()), pk=member_id
+        )
         if request.method == "DELETE":
             members.member_remove(actor=request.user, membership=membership)
             return Response(status=status.HTTP_204_NO_CONTENT)
         membership = members.member_update(
-            actor=request.user, membership=membership, **_valid(MemberUpdateSerializer, request)
+            actor=request.user, membership=membership, **validated(MemberUpdateSerializer, request)
         )
         return Response(MemberUpdatedSerializer(membership).data)
 
@@ -246,7 +201,9 @@ class ApiaryViewSet(_ListMixin, viewsets.ModelViewSet):
         """Replace the device key of every hive of the apiary at once (owner; after a
         handover, say). The new keys are shown once; the old ones stop working. All or
         nothing: 503 and no key replaced when the old keys cannot be revoked."""
-        replaced = devices.apiary_rotate_device_keys(apiary=self._parent(), actor=request.user)
+        replaced = devices.apiary_rotate_device_keys(
+            apiary=self.nested_parent(), actor=request.user
+        )
         return Response(DeviceKeysSerializer.answer(replaced), status=status.HTTP_201_CREATED)
 
 
@@ -260,7 +217,7 @@ def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> 
     )
 
 
-class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
+class HiveViewSet(SelectorViewSetMixin, viewsets.ModelViewSet):
     model = Hive
     conflict_actions = {"create", "update", "partial_update"}
     nested_models = {"queens": QueenBee, "events": Event}
@@ -280,7 +237,7 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
     @extend_schema(responses={201: HiveCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Create a hive. The answer carries `device_key` for the sensor gateway, once."""
-        data = _valid(HiveSerializer, request)
+        data = validated(HiveSerializer, request)
         return _hive_created(request, apiary=data.pop("apiary"), data=data)
 
     def perform_update(self, serializer: HiveSerializer) -> None:
@@ -329,13 +286,13 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
     def queens(self, request: Request, pk: str | None = None) -> Response:
         """Queen history of the hive, newest first (GET); introduce a queen (POST), which
         retires the current one in the same transaction."""
-        hive = self._parent()
+        hive = self.nested_parent()
         if request.method == "GET":
-            return self._paginated(
+            return self.paginated(
                 selectors.queen_list(user=request.user).filter(hive=hive), QueenSerializer
             )
         queen = services.queen_introduce(
-            actor=request.user, hive=hive, **_valid(QueenIntroduceSerializer, request)
+            actor=request.user, hive=hive, **validated(QueenIntroduceSerializer, request)
         )
         return Response(
             QueenSerializer(queen, context={"request": request}).data,
@@ -346,11 +303,11 @@ class HiveViewSet(_ListMixin, viewsets.ModelViewSet):
     @action(**_EVENTS_ACTION)
     def events(self, request: Request, pk: str | None = None) -> Response:
         """Events of the hive (GET), or record one (POST)."""
-        return self._nested_events(request, hive=self._parent(), apiary=None)
+        return _nested_events(self, request, hive=self.nested_parent(), apiary=None)
 
 
 class QueenViewSet(
-    _ListMixin,
+    SelectorViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -379,7 +336,7 @@ class QueenViewSet(
     def retire(self, request: Request, pk: str | None = None) -> Response:
         """The current queen is gone (died, swarmed, ...) and no successor is introduced yet."""
         queen = services.queen_retire(
-            queen=self.get_object(), actor=request.user, **_valid(QueenRetireSerializer, request)
+            queen=self.get_object(), actor=request.user, **validated(QueenRetireSerializer, request)
         )
         return Response(QueenSerializer(queen, context={"request": request}).data)
 
@@ -394,7 +351,7 @@ _FORMAT_PARAM = OpenApiParameter(
 _CSV = OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row.")
 
 
-class EventViewSet(_ListMixin, viewsets.ModelViewSet):
+class EventViewSet(SelectorViewSetMixin, viewsets.ModelViewSet):
     model = Event
     selector = staticmethod(selectors.event_list)
     serializer_class = EventSerializer

@@ -38,7 +38,7 @@ SITES: dict[str, str] = {
     "redis_cache": "core.redis_cache:SharedPoolRedisCache",
     "pool_backend": "beeapi.db_backend.base:DatabaseWrapper",
     "quick_check": "beeapi.db_backend.base:quick_check",
-    "live_consumer": "monitoring.consumers:HiveTelemetryConsumer",
+    "live_consumer": "monitoring.sockets:UserSocketConsumer",
     "session_middleware": "monitoring.ws_auth:ConnectSessionMiddleware",
     "autobahn_plain": "monitoring.live_hub:autobahn_plain_log_arguments",
     "pubsub_filter": "monitoring.live_hub:_PubSubOutageFilter",
@@ -160,7 +160,7 @@ SOURCE_HASHES: list[tuple[str, str, str]] = [
     ("P3", "psycopg_pool.pool:ConnectionPool._check_connection", "d0215e9299029f4e"),
     ("P3", "psycopg_pool.pool:ConnectionPool._getconn_with_check_loop", "b9ad111ba759998c"),
     # P4: dispatch is copied without aclose_old_connections(); __call__ creates the
-    # socket's channel before the handshake (HiveTelemetryConsumer.__call__ relies on it).
+    # socket's channel before the handshake (UserSocketConsumer.__call__ relies on it).
     ("P4", "channels.consumer:AsyncConsumer.dispatch", "39f34e7d4fb0f655"),
     ("P4", "channels.consumer:AsyncConsumer.__call__", "e52238720872dbc3"),
     # P5: SessionMiddleware.__call__ copied without the send wrapper, inside a copy of
