@@ -27,26 +27,31 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from django.apps import apps
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import connections, router
 from psycopg import sql
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 ALIASES = ("default", "telemetry")
-# The main tables per alias, whose row counts the manifest records and restore checks.
-MAIN_TABLES: dict[str, tuple[str, ...]] = {
-    "default": (
-        "users",
-        "apiaries",
-        "hives",
-        "queen_bees",
-        "events",
-        "devices",
-        "apiary_members",
-    ),
-    "telemetry": ("readings",),
-}
+# The apps whose tables hold the data a backup must bring back.
+DATA_APPS = ("accounts", "apiary", "alerts", "telemetry")
+
+
+def main_tables() -> dict[str, tuple[str, ...]]:
+    """The tables per alias whose row counts the manifest records and restore checks:
+    every table of the data apps' models, on the alias the router writes them to (so a
+    new model is counted without anyone listing it). Views such as readings_hourly are
+    not models Django manages and are left out: they follow from the tables."""
+    tables: dict[str, list[str]] = {alias: [] for alias in ALIASES}
+    for app in DATA_APPS:
+        for model in apps.get_app_config(app).get_models(include_auto_created=True):
+            if model._meta.managed and not model._meta.proxy:
+                tables[router.db_for_write(model)].append(model._meta.db_table)
+    return {alias: tuple(sorted(set(names))) for alias, names in tables.items()}
+
+
 # Schemas that hold no data of ours (an empty database still has them).
 SYSTEM_SCHEMAS_SQL = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'"

@@ -71,8 +71,9 @@ class Command(BaseCommand):
             conn.read_only = True
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
             info = backups.server_info(conn)
-            tables = backups.existing_tables(conn, backups.MAIN_TABLES[alias])
-            missing = sorted(set(backups.MAIN_TABLES[alias]) - set(tables))
+            wanted = backups.main_tables()[alias]
+            tables = backups.existing_tables(conn, wanted)
+            missing = sorted(set(wanted) - set(tables))
             if missing:
                 self.stdout.write(
                     self.style.WARNING(f"[{alias}] not migrated? no table {', '.join(missing)}")
