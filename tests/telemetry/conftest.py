@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -72,3 +74,26 @@ def device(alice_hive: DeviceHive) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_X_DEVICE_KEY=alice_hive.key)
     return client
+
+
+def hourly_aggregate_recreate() -> None:
+    """readings_hourly as a new install has it (TimescaleDB mode): 0003 reversed and every
+    later migration reapplied, nothing materialized. Its recreated jobs are postponed by a
+    schedule interval: the tests run jobs themselves (CALL run_job), and the scheduler
+    must not run them at a moment of its choosing during this test or later ones."""
+    connection = connections["telemetry"]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("telemetry")
+    executor.migrate([("telemetry", "0002_hypertable")])
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(latest)
+    hourly_jobs_postpone()
+
+
+def hourly_jobs_postpone() -> None:
+    with connections["telemetry"].cursor() as cursor:
+        cursor.execute(
+            "SELECT alter_job(job_id, next_start => now() + schedule_interval)"
+            " FROM timescaledb_information.jobs WHERE job_id >= 1000"
+        )

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connections
-from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
 from apiary.models import Apiary, Device
@@ -27,7 +26,7 @@ from telemetry.models import Reading
 from telemetry.services import readings_ingest
 from telemetry.timescale import hourly_refresh, hourly_watermark
 from telemetry.validation import METRICS, iso_time
-from tests.telemetry.conftest import DeviceHive
+from tests.telemetry.conftest import DeviceHive, hourly_aggregate_recreate
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"], transaction=True)
 
@@ -46,42 +45,18 @@ def query(sql: str, params: list | None = None) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def _recreate_aggregate() -> None:
-    """readings_hourly as a new install has it: 0003 reversed and everything reapplied."""
-    connection = connections["telemetry"]
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes("telemetry")
-    executor.migrate([("telemetry", "0002_hypertable")])
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(latest)
-
-
 @pytest.fixture
 def new_install(telemetry_mode: str | None) -> Iterator[None]:
     if telemetry_mode:
-        _recreate_aggregate()
+        hourly_aggregate_recreate()
         assert hourly_watermark() is None
-        # The tests run the jobs themselves (CALL run_job); the scheduler must not run
-        # the recreated ones at a moment of its choosing in between.
-        _postpone_jobs()
     try:
         yield
     finally:
         late_refresh_flush()
         if telemetry_mode:
             Reading.objects.all().delete()
-            _recreate_aggregate()
-            # The recreated jobs would run at once: later tests expect an install whose
-            # jobs ran a while ago (test_import stores readings beyond the retention).
-            _postpone_jobs()
-
-
-def _postpone_jobs() -> None:
-    query(
-        "SELECT alter_job(job_id, next_start => now() + schedule_interval)"
-        " FROM timescaledb_information.jobs WHERE job_id >= 1000"
-    )
+            hourly_aggregate_recreate()
 
 
 def policy_jobs(*procs: str) -> list[int]:

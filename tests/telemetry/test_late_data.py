@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connections
-from django.db.migrations.executor import MigrationExecutor
 
 from telemetry import late_data
 from telemetry.late_data import (
@@ -24,6 +22,7 @@ from telemetry.selectors import readings_hourly_list
 from telemetry.services import readings_ingest
 from telemetry.timescale import hourly_refresh, hourly_watermark
 from telemetry.validation import iso_time
+from tests.telemetry.conftest import hourly_aggregate_recreate
 
 H = timedelta(hours=1)
 T0 = datetime(2026, 5, 1, 10, tzinfo=UTC)
@@ -91,21 +90,8 @@ def materialized() -> Iterator[datetime]:
     finally:
         late_refresh_flush()
         Reading.objects.all().delete()
-        connection = connections["telemetry"]
-        executor = MigrationExecutor(connection)
-        latest = executor.loader.graph.leaf_nodes("telemetry")
-        executor.migrate([("telemetry", "0002_hypertable")])
-        executor = MigrationExecutor(connection)
-        executor.loader.build_graph()
-        executor.migrate(latest)
+        hourly_aggregate_recreate()
         assert hourly_watermark() is None
-        # The recreated jobs would run at once, at a moment of the scheduler's choosing
-        # during later tests: as on an install whose jobs ran a while ago, not yet.
-        with connections["telemetry"].cursor() as cursor:
-            cursor.execute(
-                "SELECT alter_job(job_id, next_start => now() + schedule_interval)"
-                " FROM timescaledb_information.jobs WHERE job_id >= 1000"
-            )
 
 
 @pytest.mark.timescaledb
