@@ -8,8 +8,8 @@ from typing import Any
 def user_cache_key(user_id: Any) -> str:
     """The entities-cache key of a user (core.entity_cache).
 
-    Every API request with a bearer token needs its user: a query of about 0.9 ms, a
-    quarter of a telemetry page's time. accounts.authentication caches it; accounts.signals
+    Every API request with a bearer token needs its user, a query that would be a large
+    share of a telemetry page's time. accounts.authentication caches it; accounts.signals
     forgets it on every save and delete (deactivation, a new password, a role change,
     deletion).
     """

@@ -2,7 +2,8 @@
 
 Typed events accept only their documented keys, so a misspelt key is an error rather
 than silently lost data. Free-form types accept any JSON object; a split's documented keys
-(the new hive and queen) are typed, and other keys are kept as before splits were typed.
+(the new hive and queen) are typed, and other keys are kept as sent, so a split's
+free-form keys stay valid.
 
 The API, the admin and commands validate details here, through apiary.services (which
 also checks that a split names hives and queens the user sees). The admin builds its
@@ -97,7 +98,8 @@ SCHEMAS: dict[str, type[serializers.Serializer]] = {
     "harvest": HarvestDetails,
     "split": SplitDetails,
 }
-# Types whose schema names some keys and lets others through (splits were free-form).
+# Types whose schema names some keys and lets others through (a split keeps free-form
+# keys).
 OPEN_SCHEMAS = {"split"}
 
 

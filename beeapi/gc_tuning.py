@@ -5,9 +5,9 @@ objects have survived into the oldest generation. A server process holds some 13
 objects from startup (Django, DRF, the URL and model registries) that never become
 garbage, plus the state of every open WebSocket. Live fan-out keeps each socket's
 pending receive task and futures alive from one message to the next, so they survive
-into the oldest generation at every post. With 2,000 sockets on a hive, bench_live
-counted about one full collection per second at 250-300 ms each, which is about 30% of
-the process's time, and every request and socket waited through each one.
+into the oldest generation at every post. With many sockets open, full collections
+then come often and each takes long, and every request and socket waits through each
+one.
 
 :func:`tune` collects once and freezes what startup left (``gc.freeze()``: those
 objects are never scanned again). It also raises the young generation's threshold

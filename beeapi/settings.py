@@ -157,8 +157,8 @@ def _database(url: str, password: str = "") -> dict:
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = {
         "connect_timeout": DB_POOL_TIMEOUT,
-        # No JIT: BeeAPI's queries are short, and on a year of daily figures the planner's
-        # estimate tripped the JIT threshold and compiling took 2 of the query's 2.9 s.
+        # No JIT: BeeAPI's queries are short, and a large row estimate (a year of daily
+        # figures) trips the JIT threshold, whose compiling then outweighs the query.
         "options": "-c jit=off",
         "pool": {
             "min_size": DB_POOL_MIN_SIZE,
@@ -413,9 +413,9 @@ SPECTACULAR_SETTINGS = {
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     # The pub/sub layer fans a group message out with one PUBLISH, received once per
-    # server process; the list-based core layer writes to every socket's channel. With
-    # 500 sockets on a hive, POST-to-socket p99 was 78 ms with pub/sub and 164 ms with
-    # core (devtools/bench_live.py). Live readings are fire-and-forget either way.
+    # server process; the list-based core layer writes to every socket's channel, so
+    # pub/sub delivers sooner (docs/scaling.md). Live readings are fire-and-forget
+    # either way.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

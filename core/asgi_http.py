@@ -1,12 +1,12 @@
 """Django's HTTP side under daphne with one thread hand-off per request.
 
 Django's own ASGIHandler builds its middleware chain in async mode. BeeAPI's middleware
-(and Django's) are synchronous, so each request crossed between the event loop and a
-thread several times: the request_started signal, into the chain, back to the loop for
-the innermost (async-capable) middleware, into a thread again for the view, and once more
-for ``response.close()``. Each crossing wakes a thread and waits for the loop under the
-GIL, and every request started a thread of its own (``ThreadSensitiveContext``). On the
-2-core bench machine a 401 answer took 5.5 ms and 6 ms of CPU that way.
+(and Django's) are synchronous, so under it each request would cross between the event
+loop and a thread several times: the request_started signal, into the chain, back to the
+loop for the innermost (async-capable) middleware, into a thread again for the view, and
+once more for ``response.close()``. Each crossing wakes a thread and waits for the loop
+under the GIL, and every request would start a thread of its own
+(``ThreadSensitiveContext``).
 
 This handler builds the chain in sync mode, as the WSGI handler does, and runs a whole
 request (request_started, middleware, view, request_finished) in one call on a fixed pool
@@ -15,9 +15,8 @@ A streaming response is written from the same thread, chunk by chunk as its iter
 yields, so a view's database connection stays with the thread that opened it.
 
 Work a view hands to the event loop (live messages, monitoring.live.group_send) can wait
-until the answer is written (:func:`after_response`): with 2,000 live sockets on a hive
-the loop wrote all their frames before the POST's answer, so each ingestion request took
-as long as the fan-out (about 190 ms).
+until the answer is written (:func:`after_response`), so an ingestion request does not
+wait while the loop writes the frames of every live socket watching its hive.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ Two ways to take an entry back:
 
 A hit is one round trip (a positive entry or a tombstone); a miss two (``get`` and
 ``add``). Without Redis the cache is per process and never unreachable: tombstones and
-``add`` work the same within the process, as before.
+``add`` work the same within the process.
 """
 
 from __future__ import annotations

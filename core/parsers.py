@@ -2,8 +2,8 @@
 orjson itself, see monitoring.api.views).
 
 Python's json module recurses per nesting level, so a body nested thousands of levels
-deep raised RecursionError (a 500) before any validation ran; the parser turns it into a
-400 naming the problem.
+deep raises RecursionError (a 500) before any validation runs; the parser turns it into
+a 400 naming the problem.
 """
 
 from __future__ import annotations

@@ -2,11 +2,10 @@
 
 Django keeps cache objects in a context-local (``django.core.cache.caches``), and
 ``RedisCacheClient`` keeps its connection pool on the object. Under ASGI every request
-runs in a context of its own (core/asgi_http runs it in a copy of its task's), so every
-request built a new cache, a new pool and a new TCP connection to Redis, and redis-py
-read its own package metadata from disk for each connection's client name: on the 2-core
-bench machine a quarter of ``GET /users/me`` went to the entities cache's one ``GET``.
-This is Django ticket #35651 (open). Here the pools are shared the way its proposed fix
+runs in a context of its own (core/asgi_http runs it in a copy of its task's), so with
+Django's client every request builds a new cache, a new pool and a new TCP connection to
+Redis, and redis-py reads its own package metadata from disk for each connection's
+client name. This is Django ticket #35651 (open). Here the pools are shared the way its proposed fix
 shares them, keyed by server and options, and so is the ``redis.Redis`` client on each
 pool (Django builds one per command, with a table of some 170 response callbacks).
 redis-py's clients and pools are thread-safe and reset their connections in a forked

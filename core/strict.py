@@ -145,7 +145,7 @@ class StrictQueryMixin:
         # A method the view does not implement (TRACE, BREW, PUT on a list) is a 405 with
         # its Allow header, whoever asks and whatever the query says. DRF would look the
         # handler up only after authentication and this query check: TRACE /hives?page=1
-        # was a 400 "Unknown query parameter", anonymous TRACE a 401.
+        # would be a 400 "Unknown query parameter", anonymous TRACE a 401.
         if not implements_method(self, request.method or ""):
             raise MethodNotAllowed(request.method or "")
         super().initial(request, *args, **kwargs)  # type: ignore[misc]

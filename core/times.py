@@ -20,5 +20,5 @@ def iso_time(value: datetime) -> str:
 
 def query_time(value: str) -> str:
     """A time from a query string with the ``+`` of its UTC offset given back: an ISO
-    8601 time holds no space, so every space was a ``+`` the client did not encode."""
+    8601 time holds no space, so every space is a ``+`` the client did not encode."""
     return value.replace(" ", "+")

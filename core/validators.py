@@ -2,7 +2,7 @@
 
 PostgreSQL stores ``timestamptz`` for any year from 4713 BC, but a beekeeping record dated
 year 1 is a typo, and PostgreSQL refuses a UTC offset beyond ±15:59 that Python accepts,
-which surfaced as a 500. Values are checked (and converted to UTC) before any query.
+which would surface as a 500. Values are checked (and converted to UTC) before any query.
 """
 
 from __future__ import annotations

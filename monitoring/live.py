@@ -35,8 +35,9 @@ def device_group(device_id: str) -> str:
     """Channel-layer group of one device: a digest, so no two device ids share a group.
 
     Group names allow only [A-Za-z0-9._-] and fewer than 100 characters, while device ids
-    may hold ':'; mapping characters (``gw:1`` -> ``gw_1``) made distinct devices collide
-    and leaked one owner's readings to another's socket. SHA-256 of the id cannot collide.
+    may hold ':'; mapping characters (``gw:1`` -> ``gw_1``) would make distinct devices
+    collide and leak one owner's readings to another's socket. SHA-256 of the id cannot
+    collide.
     """
     return "device." + hashlib.sha256(device_id.encode()).hexdigest()
 
@@ -49,8 +50,8 @@ def publish_readings(device_id: str, readings: Sequence[dict[str, Any]]) -> None
     """
     if not readings:
         return
-    # Encoded once here, not by each socket: a batch of 1,000 readings took every one of
-    # 2,000 sockets on a hive a JSON encoding (and with Redis a decoding) of its own.
+    # Encoded once here, for every socket: no socket encodes (or, with Redis, decodes)
+    # the batch again.
     group_send(
         device_group(device_id),
         {
@@ -81,11 +82,10 @@ def group_send(group: str, message: dict[str, Any]) -> None:
     """Send to a channel-layer group from synchronous code.
 
     In a server process (a view running on one of daphne's worker threads) the send is
-    handed to the server's event loop and not waited for: the request no longer waits
-    for the loop to take its turn (publishing, that wait included, was a fifth of an
-    ingestion request's time in a profile). During a request it starts once the answer
-    is written (core.asgi_http.after_response), so the POST's answer does not wait
-    behind the frames of every socket watching. Sends are started in the order they
+    handed to the server's event loop and not waited for: the request does not wait
+    for the loop to take its turn (docs/scaling.md). During a request it starts once the
+    answer is written (core.asgi_http.after_response), so the POST's answer does not
+    wait behind the frames of every socket watching. Sends are started in the order they
     were handed over; with Redis, two batches of one device posted at nearly the same
     moment may reach a socket in either order (each reading carries its time).
     Elsewhere (management commands, tests without a server) it runs to completion here.

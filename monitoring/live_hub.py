@@ -1,10 +1,9 @@
 """One channel-layer subscription per device and server process for the live readings.
 
-Each socket on a hive used to be a member of its device's channel-layer group. A batch
-then went into every socket's own queue, woke every socket's receive task, was decoded
-once per socket (the Redis layer deserializes per channel) and was framed once per socket.
-With 2,000 sockets on one hive that cost the server about 125 µs per socket, so a post
-reached the last socket 250-380 ms after its answer.
+Sockets are not members of their device's channel-layer group themselves: a batch
+would then go into every socket's own queue, wake every socket's receive task, and be
+decoded (the Redis layer deserializes per channel) and framed once per socket, a cost
+that grows with every socket on the hive (docs/scaling.md, "the measurements").
 
 The hub of a process joins a device's group once, for all of the process's sockets on
 that device. For each batch it builds the frame once per hive and hands it to every
@@ -420,8 +419,8 @@ def autobahn_plain_log_arguments() -> None:
 
     autobahn builds the arguments of its debug messages whether or not debug logging is
     on, and with click installed (the dev tools bring it) it colours each one through
-    ``click.style``: a fifth of the time spent sending one frame. Without click it uses
-    the plain text, as a server installed from requirements.txt does anyway.
+    ``click.style``, a cost paid on every frame sent. Without click it uses the plain
+    text, as a server installed from requirements.txt does anyway.
     """
     try:
         from autobahn import util

@@ -2,13 +2,12 @@
 health check.
 
 Django gives its psycopg pool ``ConnectionPool.check_connection`` (CONN_HEALTH_CHECKS):
-an empty query, one round trip, every time a request takes a connection. Ingestion takes
-two per request (the entity and the telemetry database) and the profile of a loaded
-server showed that check as a fifth of a request's time. ``quick_check`` asks the
+an empty query, one round trip, every time a request takes a connection, and ingestion
+takes two per request (the entity and the telemetry database). ``quick_check`` asks the
 socket instead: a server that closed the connection (restart, pg_terminate_backend,
 idle timeout) has left its goodbye and EOF there to read, while an idle connection that
 is fine has nothing; only a readable socket pays for the full check, which then fails
-and makes the pool replace the connection, as before.
+and makes the pool replace the connection.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ class DeviceTelemetryView(StrictQueryMixin, APIView):
         here, without DRF's request wrapper, content negotiation and renderer (this is
         the one endpoint devices hit all day, with thousands of readings per request).
         Everything else (other methods, query parameters, another content type) goes
-        through APIView as before, so its answers and errors do not change."""
+        through APIView, so its answers and errors are the same as every other view's."""
         if request.method != "POST" or request.GET or request.content_type != "application/json":
             return super().dispatch(request, *args, **kwargs)
         return self._device_post(request)
