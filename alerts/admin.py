@@ -14,7 +14,7 @@ pages to beekeepers themselves; what they see is their own rows, whatever they a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -104,7 +104,7 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
     list_select_related = ["hive", "rule"]
     list_filter = ["status", "kind", "started_at"]
     search_fields = ["message", "hive__name"]
-    fields = [
+    fields: ClassVar[list[Any]] = [
         "message",
         "hive",
         "kind",
@@ -198,7 +198,7 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
     def own_rows(self, user: Any) -> QuerySet:
         return selectors.rule_list(user=user).select_related("hive", "apiary")
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> list[Any] | tuple[Any, ...]:
         if request.user.is_superuser:
             return [*self.list_display, "user"]
         return self.list_display
@@ -235,8 +235,10 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
     @admin.display(description="scope")
     def scope_display(self, obj: AlertRule) -> str:
         if obj.hive_id:
+            assert obj.hive is not None  # hive_id is set
             return f"hive {obj.hive.name}"
         if obj.apiary_id:
+            assert obj.apiary is not None  # apiary_id is set
             return f"apiary {obj.apiary.name}"
         return "all my hives"
 
@@ -295,12 +297,12 @@ class WebhookAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(delivery_total=Count("deliveries"))
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         if obj is None:
             return ["url", "description"]
         return ["url", "description", "created_at", "delivery_count", "recent_deliveries"]
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> list[Any] | tuple[Any, ...]:
         if request.user.is_superuser:
             return [*self.list_display, "user"]
         return self.list_display

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from alerts.models import Kind
 from core.times import iso_time
@@ -128,13 +128,14 @@ def _swarm(
     queue from its tail, with C-speed min/max; anything else goes reading by reading."""
     weights = [reading.weight for reading in readings]
     if suppressed is None and None not in weights:
+        known = cast("list[float]", weights)  # None is not in it: checked just above
         window = params["window_minutes"] * 60
         first, last = readings[0].time.timestamp(), readings[-1].time.timestamp()
         kept = [item for item in data.get("window") or () if item[0] >= first - window]
-        top = max(weights)
+        top = max(known)
         if kept:
             top = max(top, kept[0][1])  # the queue's front is its heaviest
-        if top - min(weights) < params["drop_kg"]:
+        if top - min(known) < params["drop_kg"]:
             cutoff = last - window
             oldest = bisect.bisect_left(
                 readings, datetime.fromtimestamp(cutoff, UTC), key=lambda reading: reading.time
@@ -142,8 +143,8 @@ def _swarm(
             queue: list[list[float]] = []
             heaviest = float("-inf")
             for index in range(len(weights) - 1, oldest - 1, -1):
-                if weights[index] > heaviest:
-                    heaviest = weights[index]
+                if known[index] > heaviest:
+                    heaviest = known[index]
                     queue.append([readings[index].time.timestamp(), heaviest])
             for item in reversed(kept):
                 if item[0] >= cutoff and item[1] > heaviest:

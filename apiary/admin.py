@@ -9,7 +9,7 @@ delete services object by object.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -38,6 +38,19 @@ from core.admin import (
     cleaned_fields,
 )
 from core.entity_cache import CacheUnavailable
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    from apiary.selectors import ListedHive
+
+    class _ApiaryAdminAnnotations(TypedDict):
+        hive_total: int  # ApiaryAdmin.scope
+        role: str  # apiary_list: the user's role on an apiary they see
+
+    AdminApiary = WithAnnotations[Apiary, _ApiaryAdminAnnotations]
 
 
 def _show_device_key(request: HttpRequest, hive: Hive, key: str, *, replaced: bool = False) -> None:
@@ -189,7 +202,7 @@ class HiveInline(ServiceInlineMixin, admin.TabularInline):
 
 class QueenInline(admin.TabularInline):
     model = QueenBee
-    fields = [
+    fields: ClassVar[list[Any]] = [
         "year_born",
         "marking_color",
         "origin",
@@ -211,7 +224,7 @@ class QueenInline(admin.TabularInline):
 class RecentEventInline(admin.TabularInline):
     model = Event
     fk_name = "hive"
-    fields = ["occurred_at", "type", "notes", "details"]
+    fields: ClassVar[list[Any]] = ["occurred_at", "type", "notes", "details"]
     readonly_fields = fields
     show_change_link = True
     extra = 0
@@ -265,11 +278,11 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         return self.inlines if obj is not None else []
 
     @admin.display(description="hives", ordering="hive_total")
-    def hive_count(self, obj: Apiary) -> int:
+    def hive_count(self, obj: AdminApiary) -> int:
         return obj.hive_total
 
     @admin.display(description="your role", ordering="role")
-    def your_role(self, obj: Apiary) -> str:
+    def your_role(self, obj: AdminApiary) -> str:
         return obj.role
 
     def service_save(self, request: HttpRequest, obj: Apiary, form: Any, change: bool) -> Any:
@@ -312,7 +325,8 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
             if may
             else []
         )
-        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+        # mypy: *args might also fill obj; Django passes obj by keyword, so they never do.
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)  # type: ignore[misc]
 
     def get_urls(self) -> list:
         opts = self.opts
@@ -388,7 +402,7 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         )
 
     @admin.display(description="current queen")
-    def current_queen(self, obj: Hive) -> str:
+    def current_queen(self, obj: ListedHive) -> str:
         if not getattr(obj, "current_queen_id", None):
             return "—"
         return f"{obj.current_queen_year or '?'} {obj.current_queen_color or ''}".strip()
@@ -439,7 +453,8 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
             device_key_notice(obj) if context["may_replace_device_key"] else None
         )
         context.update(self.page_context(request, obj))
-        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+        # mypy: *args might also fill obj; Django passes obj by keyword, so they never do.
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)  # type: ignore[misc]
 
     def page_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
         """What the console adds to a hive's page (console.admin: panels, inspection)."""
@@ -511,7 +526,7 @@ class OwnApiaryFilter(admin.SimpleListFilter):
     title = "apiary"
     parameter_name = "apiary__id__exact"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[int, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
         return [(a.pk, a.name) for a in selectors.apiary_list(user=request.user)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -534,7 +549,7 @@ class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     list_select_related = ["hive", "hive__apiary"]
     list_filter = ["is_current", "marking_color", "removal_reason", "year_born"]
     search_fields = ["origin", "notes", "hive__name", "hive__device_id"]
-    raw_id_fields: list[str] = []
+    raw_id_fields: ClassVar[list[str]] = []
     fields = [
         "hive",
         "year_born",
@@ -608,7 +623,7 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     search_fields = ["notes", "hive__name", "apiary__name"]
     date_hierarchy = "occurred_at"
     _MAIN_FIELDS = ["hive", "apiary", "type", "occurred_at", "notes"]
-    fieldsets = [(None, {"fields": _MAIN_FIELDS}), *detail_fieldsets()]
+    fieldsets: ClassVar[list[Any]] = [(None, {"fields": _MAIN_FIELDS}), *detail_fieldsets()]
     readonly_fields = ["summary"]
     actions = ["export_csv"]
     # Lists the typed types to record (admin/apiary/event/change_list.html).
@@ -628,7 +643,7 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         form_class.actor = request.user  # a split offers the user's hives and queens
         return form_class
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any] | tuple[Any, ...]:
         if obj is not None and not self.has_change_permission(request, obj):
             # Read-only (a viewer): the details as text and as stored.
             return [(None, {"fields": [*self._MAIN_FIELDS, "summary", "details"]})]
@@ -666,7 +681,8 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         if obj is not None:
             obj.split_labels = split_labels(user=request.user, events=[obj])
-        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+        # mypy: *args might also fill obj; Django passes obj by keyword, so they never do.
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)  # type: ignore[misc]
 
     def response_add(self, request: HttpRequest, obj: Event, *args: Any, **kwargs: Any) -> Any:
         response = super().response_add(request, obj, *args, **kwargs)

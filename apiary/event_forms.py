@@ -12,7 +12,7 @@ key's field.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.admin.widgets import AdminDateWidget
@@ -150,10 +150,11 @@ class EventDetailsForm(forms.Form):
         if isinstance(stored, int) and stored not in {pk for pk, _ in choices}:
             # An id recorded earlier that the user does not see (any more): kept as it is.
             choices = [*choices, (stored, f"#{stored} (not among yours)")]
-        self.fields[name].choices = [_EMPTY, *choices]
+        cast(forms.ChoiceField, self.fields[name]).choices = [_EMPTY, *choices]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        # Form.clean and ModelForm.clean return cleaned_data (the stubs allow None).
+        cleaned = cast("dict[str, Any]", super().clean())
         if "details" not in cleaned:
             return cleaned  # the JSON was not valid: its own error says so
         other = cleaned["details"]

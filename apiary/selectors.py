@@ -11,7 +11,7 @@ role), ``apiary_is_owned_by`` (ownership alone)."""
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connections, router
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
@@ -20,6 +20,24 @@ from apiary.device_keys import device_key_hash
 from apiary.models import ROLE_RANK, Apiary, Event, Hive, Membership, QueenBee, Role
 from core import entity_cache
 from core.databases import DEFAULT_DB
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class HiveListAnnotations(TypedDict):
+        """What hive_list() annotates on each hive."""
+
+        current_queen_id: int | None
+        current_queen_year: int | None
+        current_queen_color: str | None
+        current_queen_origin: str | None
+        last_inspection_at: datetime | None
+        role: str | None
+
+    ListedHive = WithAnnotations[Hive, HiveListAnnotations]
 
 logger = logging.getLogger("apiary")
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError
@@ -30,6 +30,16 @@ from apiary.event_details import details_summary
 from apiary.models import Apiary, Event, Hive, QueenBee
 from core.exceptions import is_unavailable
 from telemetry.validation import METRIC_BY_NAME, METRIC_TABLE
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from apiary.selectors import HiveListAnnotations
+
+    class _OverviewAnnotations(HiveListAnnotations):
+        open_alert_messages: list[str] | None
+
+    OverviewHive = WithAnnotations[Hive, _OverviewAnnotations]
 
 logger = logging.getLogger("beeapi.errors")
 T = TypeVar("T")
@@ -261,16 +271,19 @@ def queen_label(year: int | None, color: str | None, origin: str | None = None) 
     return f"{text} ({origin})" if origin else text
 
 
-def _overview_hives(user: Any) -> list[Hive]:
+def _overview_hives(user: Any) -> list[OverviewHive]:
     """The hives the user sees, each with their open alerts' messages, in one query."""
     from alerts.selectors import alert_list  # alerts builds on apiary
 
     open_alerts = alert_list(user=user).filter(resolved_at=None, hive=OuterRef("pk"))
-    return list(
-        selectors.hive_list(user=user)
-        .select_related("apiary__owner")
-        .annotate(open_alert_messages=ArraySubquery(open_alerts.values("message")))
-        .order_by("apiary__name", "apiary_id", "name", "id")
+    return cast(
+        "list[OverviewHive]",
+        list(
+            selectors.hive_list(user=user)
+            .select_related("apiary__owner")
+            .annotate(open_alert_messages=ArraySubquery(open_alerts.values("message")))
+            .order_by("apiary__name", "apiary_id", "name", "id")
+        ),
     )
 
 
@@ -282,7 +295,8 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     hives = _overview_hives(user)
     summaries, telemetry_ok = _telemetry(
-        lambda: device_summaries(device_ids=[h.device_id for h in hives], now=now), {}
+        lambda: device_summaries(device_ids=[h.device_id for h in hives], now=now),
+        cast("dict[str, Any]", {}),
     )
     start = trend_start(now, TREND_DAYS)
     groups: dict[int, ApiaryGroup] = {}
@@ -400,7 +414,9 @@ def hive_telemetry(*, hive: Hive, now: datetime | None = None) -> dict[str, Any]
         hourly = readings_hourly_list(device_id=hive.device_id, start=start)
         return summaries.get(hive.device_id), hourly
 
-    (summary, hourly), available = _telemetry(read, (None, []))
+    (summary, hourly), available = _telemetry(
+        read, cast("tuple[Any, list[tuple[Any, ...]]]", (None, []))
+    )
     if not available:
         return {"unavailable": True}
     heard = summary.last_heard if summary else None

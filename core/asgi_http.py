@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
@@ -35,7 +35,7 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
-from django.http import FileResponse, HttpResponseBase
+from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import set_script_prefix
 
 logger = logging.getLogger("beeapi")
@@ -130,20 +130,24 @@ class OneHopASGIHandler(ASGIHandler):
         request, response = self.create_request(scope, body_file)
         if request is not None:
             response = self.get_response(request)
-            response._handler_class = self.__class__
+            # As Django's ASGIHandler sets it; the stubs do not declare the attribute.
+            response._handler_class = self.__class__  # type: ignore[attr-defined]
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size
+        # create_request returns an error response whenever it returns no request.
+        assert response is not None
         if not response.streaming:
             # request_finished returns the connections to the pool here, on the thread
             # that used them, before the loop writes the bytes.
             response.close()
             return response, True
+        response = cast(StreamingHttpResponse, response)  # response.streaming
         if response.is_async:
             return response, False
         push = async_to_sync(send)
         try:
             push(_start(response))
-            for part in response.streaming_content:
+            for part in cast("Iterator[bytes]", response.streaming_content):  # not is_async
                 for chunk, _ in self.chunk_bytes(part):
                     push({"type": "http.response.body", "body": chunk, "more_body": True})
         finally:

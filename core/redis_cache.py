@@ -15,7 +15,7 @@ child.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
@@ -24,6 +24,16 @@ _clients_lock = threading.Lock()
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
+    # Set by RedisCacheClient.__init__ (the stubs do not declare them).
+    _servers: list[str]
+    _client: Any
+    _pool_class: Any
+    _pool_options: dict[str, Any]
+
+    if TYPE_CHECKING:
+
+        def _get_connection_pool_index(self, write: bool) -> int: ...
+
     def __init__(self, servers: list[str], **options: Any) -> None:
         super().__init__(servers, **options)
         # What two clients must agree on to share a connection, besides the server.

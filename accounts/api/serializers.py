@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
@@ -8,7 +10,7 @@ from core.strict import StrictFieldsMixin
 
 
 class PasswordField(serializers.CharField):
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("write_only", True)
         kwargs.setdefault("trim_whitespace", False)
         kwargs.setdefault("style", {"input_type": "password"})

@@ -3,7 +3,7 @@ read-only, and related objects are looked up among the requesting user's own onl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -13,6 +13,9 @@ from apiary.device_keys import device_key_notice
 from apiary.models import Apiary, Event, Hive, Membership, QueenBee, Role
 from core.api import VisibleRelatedField
 from core.strict import StrictFieldsMixin
+
+if TYPE_CHECKING:
+    from apiary.selectors import ListedHive
 
 
 class ApiarySerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -49,7 +52,7 @@ class CurrentQueenSerializer(serializers.Serializer):
 
 
 class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    apiary = VisibleRelatedField(selectors.apiary_list)
+    apiary: serializers.PrimaryKeyRelatedField[Any] = VisibleRelatedField(selectors.apiary_list)
     current_queen = serializers.SerializerMethodField()
     last_inspection_at = serializers.DateTimeField(read_only=True, allow_null=True)
     device_key_notice = serializers.SerializerMethodField(
@@ -95,7 +98,7 @@ class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         }
 
     @extend_schema_field(CurrentQueenSerializer(allow_null=True))
-    def get_current_queen(self, hive: Hive) -> dict[str, Any] | None:
+    def get_current_queen(self, hive: ListedHive) -> dict[str, Any] | None:
         queen_id = getattr(hive, "current_queen_id", None)
         if queen_id is None:
             return None
@@ -117,7 +120,9 @@ class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 class NestedHiveSerializer(HiveSerializer):
     """A hive posted under /apiaries/{id}/hives: the URL names the apiary."""
 
-    apiary = serializers.PrimaryKeyRelatedField(read_only=True)
+    apiary: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
 
 
 class HiveCreatedSerializer(HiveSerializer):
@@ -167,7 +172,9 @@ class DeviceKeysSerializer(serializers.Serializer):
 
 
 class QueenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    hive = serializers.PrimaryKeyRelatedField(read_only=True)
+    hive: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     mother = VisibleRelatedField(selectors.queen_list, allow_null=True, required=False)
     # Blank while the queen is current: the schema's enum must include "".
     removal_reason = serializers.ChoiceField(
@@ -230,8 +237,12 @@ class QueenRetireSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class EventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    hive = VisibleRelatedField(selectors.hive_list_visible, allow_null=True, required=False)
-    apiary = VisibleRelatedField(selectors.apiary_list, allow_null=True, required=False)
+    hive: serializers.PrimaryKeyRelatedField[Any] = VisibleRelatedField(
+        selectors.hive_list_visible, allow_null=True, required=False
+    )
+    apiary: serializers.PrimaryKeyRelatedField[Any] = VisibleRelatedField(
+        selectors.apiary_list, allow_null=True, required=False
+    )
     details = serializers.JSONField(
         required=False,
         help_text=(
@@ -256,8 +267,12 @@ class EventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 class NestedEventSerializer(EventSerializer):
     """An event posted under /hives/{id}/events or /apiaries/{id}/events: the URL names the parent."""
 
-    hive = serializers.PrimaryKeyRelatedField(read_only=True)
-    apiary = serializers.PrimaryKeyRelatedField(read_only=True)
+    hive: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
+    apiary: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -296,7 +311,8 @@ class MemberUpdatedSerializer(MemberSerializer):
     @extend_schema_field(KeyedHiveSerializer(many=True))
     def get_keys_from_previous_owner(self, membership: Membership) -> list[dict[str, Any]]:
         hives = selectors.hives_keyed_by_previous_owner(apiary=membership.apiary)
-        return KeyedHiveSerializer(hives, many=True).data
+        # many=True makes a ListSerializer, whose data is a list (the stubs say ReturnDict).
+        return KeyedHiveSerializer(hives, many=True).data  # type: ignore[return-value]
 
 
 class MemberInviteSerializer(StrictFieldsMixin, serializers.Serializer):
