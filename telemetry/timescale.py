@@ -227,13 +227,6 @@ def _refresh_window(start: datetime | None, end: datetime, using: str) -> None:
             time.sleep(0.2 * attempt)
 
 
-def hourly_catch_up(using: str = TELEMETRY_DB) -> bool:
-    """Materialize every stale hour of ``readings_hourly`` up to the policy's end (what
-    the catch-up job does); see hourly_refresh. Returns whether a refresh ran."""
-    now = datetime.now(UTC)
-    return hourly_refresh(now, now, using)
-
-
 # --- Policies: what the settings ask for, what is in force, and bringing them in line. ---
 
 # Each kind: (job procedure, relation it works on: None for the catch-up job).
