@@ -19,11 +19,10 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
-from django.views.decorators.http import require_http_methods
 
 from apiary import devices, selectors, services
 from apiary.device_keys import device_key_notice
@@ -36,6 +35,7 @@ from core.admin import (
     ServiceInlineMixin,
     ServiceModelForm,
     cleaned_fields,
+    object_view_path,
 )
 from core.entity_cache import CacheUnavailable
 
@@ -329,13 +329,9 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)  # type: ignore[misc]
 
     def get_urls(self) -> list:
-        opts = self.opts
-        view = require_http_methods(["GET", "HEAD", "POST"])(self.device_keys_view)
         return [
-            path(
-                "<path:object_id>/device-keys/",
-                self.admin_site.admin_view(view),  # staff only, CSRF-protected, never cached
-                name=f"{opts.app_label}_{opts.model_name}_device_keys",
+            object_view_path(
+                self, "device-keys", self.device_keys_view, methods=["GET", "HEAD", "POST"]
             ),
             *super().get_urls(),
         ]
@@ -478,13 +474,9 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
             _show_device_key(request, hive, key, replaced=True)
 
     def get_urls(self) -> list:
-        opts = self.opts
-        view = require_http_methods(["GET", "HEAD", "POST"])(self.device_key_view)
         return [
-            path(
-                "<path:object_id>/device-key/",
-                self.admin_site.admin_view(view),  # staff only, CSRF-protected, never cached
-                name=f"{opts.app_label}_{opts.model_name}_device_key",
+            object_view_path(
+                self, "device-key", self.device_key_view, methods=["GET", "HEAD", "POST"]
             ),
             *self.page_urls(),
             *super().get_urls(),

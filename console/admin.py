@@ -16,16 +16,15 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
 
 from alerts.selectors import inspection_open
 from alerts.services import inspection_start, inspection_stop
 from apiary.admin import HiveAdmin, apiary_role_allows
 from apiary.models import Hive, Role
 from console.admin_pages import hive_page
-from core.admin import service_error_messages
+from core.admin import object_view_path, service_error_messages
 
 
 class ConsoleHiveAdmin(HiveAdmin):
@@ -54,14 +53,9 @@ class ConsoleHiveAdmin(HiveAdmin):
         }
 
     def inspection_urls(self) -> list:
-        opts = self.opts
+        # A button's POST only.
         return [
-            path(
-                f"<path:object_id>/inspection/{action}/",
-                # staff only, CSRF-protected, never cached; a button's POST only
-                self.admin_site.admin_view(require_http_methods(["POST"])(view)),
-                name=f"{opts.app_label}_{opts.model_name}_inspection_{action}",
-            )
+            object_view_path(self, f"inspection/{action}", view, methods=["POST"])
             for action, view in (
                 ("start", self.inspection_start_view),
                 ("stop", self.inspection_stop_view),

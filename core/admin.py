@@ -29,7 +29,9 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path
 from django.utils.text import capfirst
+from django.views.decorators.http import require_http_methods
 
 from core.entity_cache import CacheUnavailable
 
@@ -253,3 +255,17 @@ class ServiceInlineMixin(_ServiceSaves):
 def cleaned_fields(form: Any, names: set[str]) -> dict[str, Any]:
     """The form's cleaned values of those of ``names`` it has: a service call's arguments."""
     return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
+
+
+def object_view_path(
+    model_admin: Any, action: str, view: Callable[..., HttpResponse], *, methods: list[str]
+) -> URLPattern:
+    """``<object_id>/<action>/`` under a model admin, named ``<app>_<model>_<action>``
+    (with '-' as '_'): staff only, CSRF-protected and never cached (the admin site's
+    admin_view), for ``methods`` only."""
+    opts = model_admin.opts
+    return path(
+        f"<path:object_id>/{action}/",
+        model_admin.admin_site.admin_view(require_http_methods(methods)(view)),
+        name=f"{opts.app_label}_{opts.model_name}_{action.replace('-', '_').replace('/', '_')}",
+    )
