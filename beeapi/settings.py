@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apiary",
     "telemetry",
     "monitoring",
+    "sensors",
     "alerts",
     "console",
 ]
