@@ -228,16 +228,17 @@ def _sustained(
     outcome = Outcome(data={})
     lo = float("-inf") if low is None else low
     hi = float("inf") if high is None else high
-    values = [reading[index] for reading in readings]
+    # The metric's values (reading[index] is one of ValidReading's float-or-None fields).
+    values = [cast("float | None", reading[index]) for reading in readings]
     if suppressed is None and values and None not in values:
+        present = cast("list[float]", values)  # None is not in it: checked just above
         # The usual batch is all in range (C-speed min/max): at most a resolve.
-        if lo <= min(values) and max(values) <= hi:
+        if lo <= min(present) and max(present) <= hi:
             if active:
                 outcome.actions.append(("resolve", readings[0].time))
             outcome.data = {"since": None, "fired": False}
             return outcome
-    for reading in readings:
-        value = reading[index]
+    for reading, value in zip(readings, values, strict=True):
         if value is None:
             continue
         if suppressed is not None and suppressed(reading.time):
@@ -253,16 +254,22 @@ def _sustained(
         if since is None:
             since = now
         if not active and not fired and now - since >= hold:
-            values = {metric: value, "since": _at(since), "minutes": _minutes(now - since)}
+            figures: dict[str, Any] = {
+                metric: value,
+                "since": _at(since),
+                "minutes": _minutes(now - since),
+            }
             if low is not None:
-                values["min" if metric == "temperature" and high is not None else "below"] = low
+                figures["min" if metric == "temperature" and high is not None else "below"] = low
             if high is not None:
-                values["max" if metric == "temperature" and low is not None else "above"] = high
+                figures["max" if metric == "temperature" and low is not None else "above"] = high
             outcome.actions.append(
                 (
                     "fire",
                     Fire(
-                        at=reading.time, message=words(value, _minutes(now - since)), values=values
+                        at=reading.time,
+                        message=words(value, _minutes(now - since)),
+                        values=figures,
                     ),
                 )
             )
