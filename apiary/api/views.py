@@ -14,6 +14,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from apiary import devices, members, selectors, services
 from apiary.api import filters
@@ -70,6 +71,12 @@ _EVENTS_ACTION: dict[str, Any] = {
 }
 
 
+def _instance(serializer: BaseSerializer) -> Any:
+    """The object an update's serializer was built with (DRF sets it for every update)."""
+    assert serializer.instance is not None
+    return serializer.instance
+
+
 def _list_and_create_schema(request: Any, listed: Any, created: Any) -> Any:
     """A nested GET/POST action: GET lists (with its filters), POST creates (no filters)."""
 
@@ -113,14 +120,14 @@ class ApiaryViewSet(SelectorViewSetMixin, viewsets.ModelViewSet):
     search_fields = ["name", "address", "notes"]
     ordering_fields = ["name", "created_at", "updated_at"]
 
-    def perform_create(self, serializer: ApiarySerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         apiary = services.apiary_create(owner=self.request.user, **serializer.validated_data)
         # Answered as listed: with the caller's role (a selector annotation).
         serializer.instance = self.get_queryset().get(pk=apiary.pk)
 
-    def perform_update(self, serializer: ApiarySerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer) -> None:
         apiary = services.apiary_update(
-            apiary=serializer.instance, actor=self.request.user, **serializer.validated_data
+            apiary=_instance(serializer), actor=self.request.user, **serializer.validated_data
         )
         serializer.instance = self.get_queryset().get(pk=apiary.pk)
 
@@ -210,7 +217,7 @@ class ApiaryViewSet(SelectorViewSetMixin, viewsets.ModelViewSet):
 def _hive_created(request: Request, *, apiary: Apiary, data: dict[str, Any]) -> Response:
     hive, key = services.hive_create(actor=request.user, apiary=apiary, **data)
     hive = selectors.hive_list(user=request.user).get(pk=hive.pk)
-    hive.device_key = key
+    hive.device_key = key  # type: ignore[attr-defined]  # HiveCreatedSerializer's one-time field
     return Response(
         HiveCreatedSerializer(hive, context={"request": request}).data,
         status=status.HTTP_201_CREATED,
@@ -240,11 +247,11 @@ class HiveViewSet(SelectorViewSetMixin, viewsets.ModelViewSet):
         data = validated(HiveSerializer, request)
         return _hive_created(request, apiary=data.pop("apiary"), data=data)
 
-    def perform_update(self, serializer: HiveSerializer) -> None:
-        services.hive_update(
-            hive=serializer.instance, actor=self.request.user, **serializer.validated_data
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        hive = services.hive_update(
+            hive=_instance(serializer), actor=self.request.user, **serializer.validated_data
         )
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+        serializer.instance = self.get_queryset().get(pk=hive.pk)
 
     detail_query_params = {"destroy": {"purge_telemetry"}}
 
@@ -323,9 +330,9 @@ class QueenViewSet(
     search_fields = ["origin", "notes", "hive__name"]
     ordering_fields = ["introduced_at", "year_born", "removed_at"]
 
-    def perform_update(self, serializer: QueenSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.queen_update(
-            queen=serializer.instance, actor=self.request.user, **serializer.validated_data
+            queen=_instance(serializer), actor=self.request.user, **serializer.validated_data
         )
 
     def perform_destroy(self, instance: QueenBee) -> None:
@@ -418,14 +425,14 @@ class EventViewSet(SelectorViewSetMixin, viewsets.ModelViewSet):
             )
         return Response({"results": event_csv_rows(user=request.user, events=events)})
 
-    def perform_create(self, serializer: EventSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.event_create(
             actor=self.request.user, **serializer.validated_data
         )
 
-    def perform_update(self, serializer: EventSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.event_update(
-            event=serializer.instance, actor=self.request.user, **serializer.validated_data
+            event=_instance(serializer), actor=self.request.user, **serializer.validated_data
         )
 
     def perform_destroy(self, instance: Event) -> None:
