@@ -3,7 +3,6 @@ the key a hive's sensor gateway sends. Writes shared by the API, the admin and c
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -13,14 +12,10 @@ from django.db.models import Exists, OuterRef
 
 from apiary.access import Conflict, require_apiary, require_hive
 from apiary.device_keys import device_key_generate, device_key_hash
-from apiary.models import Apiary, Device, Hive, Role
+from apiary.models import Apiary, Device, Hive, Role, validate_device_id
 from core.entity_cache import CacheUnavailable
 from telemetry.selectors import devices_with_readings
 
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-DEVICE_ID_FORMAT = (
-    "Use 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit."
-)
 DEVICE_ID_UNAVAILABLE = (
     "This device_id is not available. Choose another, or leave it out to get a generated one."
 )
@@ -52,8 +47,10 @@ def device_claim(*, device_id: str, owner_id: int | None, hive: Hive) -> None:
     A device_id stays with the first owner for as long as it is registered (see
     apiary.models.Device): one of theirs is free when no other hive uses it.
     """
-    if not DEVICE_ID_RE.match(device_id or ""):
-        raise ValidationError({"device_id": DEVICE_ID_FORMAT})
+    try:
+        validate_device_id(device_id or "")
+    except ValidationError as exc:
+        raise ValidationError({"device_id": exc.messages}) from None
     device, _ = Device.objects.select_for_update().get_or_create(
         device_id=device_id, defaults={"owner_id": owner_id}
     )

@@ -7,11 +7,25 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from core.validators import validate_event_time, validate_past_date
+
+# A sensor's device_id: it names the device's readings, its MQTT client and topics.
+DEVICE_ID_FORMAT = (
+    "Use 1-64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit."
+)
+_device_id_format = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z", DEVICE_ID_FORMAT, code="invalid_device_id"
+)
+
+
+def validate_device_id(value: str) -> None:
+    """The device_id format (migrations refer to this function, so the rule lives here)."""
+    _device_id_format(value)
+
 
 # A queen lives a few years; a year of birth outside this range is a typo.
 QUEEN_YEAR_MIN, QUEEN_YEAR_MAX = 1950, 2100
@@ -148,6 +162,7 @@ class Hive(models.Model):
     device_id = models.CharField(
         max_length=64,
         unique=True,
+        validators=[validate_device_id],
         help_text="Sensor device identifier, unique across BeeAPI; links the hive to its telemetry.",
     )
     hive_type = models.CharField(
@@ -191,7 +206,7 @@ class Device(models.Model):
     it over and read that history.
     """
 
-    device_id = models.CharField(max_length=64, unique=True)
+    device_id = models.CharField(max_length=64, unique=True, validators=[validate_device_id])
     # SET_NULL: a deleted account's device ids stay reserved (their readings are kept),
     # claimable by nobody.
     owner = models.ForeignKey(

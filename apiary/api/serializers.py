@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from apiary import selectors
 from apiary.device_keys import device_key_notice
-from apiary.models import Apiary, Event, Hive, Membership, QueenBee, Role
+from apiary.models import Apiary, Event, Hive, Membership, QueenBee, Role, validate_device_id
 from core.api import VisibleRelatedField
 from core.strict import StrictFieldsMixin
 
@@ -86,11 +86,12 @@ class HiveSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        # Availability is checked by the service (409, naming nobody); optional on
-        # create, where the server generates an unguessable one.
+        # The format is the model's; availability is checked by the service (409, naming
+        # nobody), hence no unique validator. Optional on create, where the server
+        # generates an unguessable one.
         extra_kwargs = {
             "device_id": {
-                "validators": [],
+                "validators": [validate_device_id],
                 "required": False,
                 "help_text": "Sensor device identifier (1-64 of A-Z a-z 0-9 . _ : -). Optional "
                 "on create: a random one is generated. Fixed once the hive has readings.",

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apiary.models import Device, Hive
+from apiary.models import DEVICE_ID_FORMAT, Device, Hive
+from apiary.services import hive_create
 from telemetry.models import Reading
 from tests.factories import ApiaryFactory
 
@@ -183,3 +185,47 @@ def test_a_device_id_is_released_once_its_readings_have_expired(
         "/hives", {"apiary": bob_apiary.id, "name": "B", "device_id": "alice-001"}
     )
     assert created.status_code == 201
+
+
+# --- The device_id format: one rule, the model's validator -----------------------------
+
+BAD_DEVICE_IDS = ["has space", "-leading-dash", "x" * 65, "ends-with-newline\n", "ü-umlaut", ""]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("device_id", BAD_DEVICE_IDS)
+def test_the_model_refuses_a_malformed_device_id(alice_apiary, device_id: str) -> None:
+    hive = Hive(apiary=alice_apiary, name="Malformed", device_id=device_id)
+    with pytest.raises(ValidationError) as caught:
+        hive.full_clean()
+    assert "device_id" in caught.value.message_dict
+    with pytest.raises(ValidationError):
+        Device(device_id=device_id).full_clean()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("device_id", BAD_DEVICE_IDS[:-1])
+def test_the_service_refuses_a_malformed_device_id_with_the_models_message(
+    alice, alice_apiary, device_id: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        hive_create(actor=alice, apiary=alice_apiary, name="Malformed", device_id=device_id)
+    assert caught.value.message_dict["device_id"] == [DEVICE_ID_FORMAT]
+    assert not Hive.objects.filter(name="Malformed").exists()
+
+
+@pytest.mark.django_db
+def test_the_api_answers_the_models_message_for_a_malformed_device_id(
+    as_alice, alice_apiary
+) -> None:
+    response = as_alice.post(
+        "/hives", {"apiary": alice_apiary.id, "name": "x", "device_id": "-leading-dash"}
+    )
+    assert response.status_code == 400
+    assert response.json()["device_id"] == [DEVICE_ID_FORMAT]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("device_id", ["a", "Gateway-7.scale_2:A", "x" * 64])
+def test_well_formed_device_ids_pass(alice_apiary, device_id: str) -> None:
+    Hive(apiary=alice_apiary, name="Fine", device_id=device_id).clean_fields()
