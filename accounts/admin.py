@@ -103,7 +103,6 @@ class UserAdmin(DjangoUserAdmin):
         if change:
             return super().save_form(request, form, change)
         # A user added here is a beekeeper exactly like a registered one (staff, group).
-        form.save_m2m = lambda: None  # the add form has no relations to save
         user = services.user_register(
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
@@ -124,3 +123,14 @@ class UserAdmin(DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         if new_address:
             services.email_verification_send(user=obj, base_url=services.public_base_url(request))
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+            return
+        # The add form has no relations to save, and was never saved itself (user_register
+        # was), so it has no save_m2m: only the inlines' formsets are saved, as Django does.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _
+# Not gettext_lazy: the exception makes its detail a string when it is raised, in the
+# request's language, and simplejwt's exceptions are typed to take strings.
+from django.utils.translation import gettext as _
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed

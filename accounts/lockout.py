@@ -81,8 +81,10 @@ class LockoutHandler(AxesDatabaseHandler):
         # AxesMiddleware looks at the Django request inside it. Pass the verdict on,
         # or a locked-out /auth/token attempt would be a plain 401.
         if isinstance(request, Request) and getattr(request, "axes_locked_out", False):
-            request._request.axes_locked_out = True
-            request._request.axes_credentials = getattr(request, "axes_credentials", credentials)
+            # axes keeps its verdict in attributes of its own on the request object.
+            django_request: Any = request._request
+            django_request.axes_locked_out = True
+            django_request.axes_credentials = getattr(request, "axes_credentials", credentials)
 
 
 def _retry_after(request: HttpRequest) -> int | None:

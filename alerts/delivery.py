@@ -62,9 +62,11 @@ def _attempt(delivery: Delivery) -> None:
     entry: dict[str, Any] = {"at": iso_time(now)}
     retry = True
     if delivery.channel == Delivery.Channel.WEBHOOK:
+        webhook = delivery.webhook
+        assert webhook is not None  # the delivery_channel_target constraint
         result = webhooks.send(
-            delivery.webhook.url,
-            delivery.webhook.secret,
+            webhook.url,
+            webhook.secret,
             webhook_body(delivery),
             headers={"X-BeeAPI-Delivery": str(delivery.pk)},
         )

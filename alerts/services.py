@@ -169,7 +169,12 @@ def _resolve_all(rule: AlertRule, at: datetime) -> None:
     AlertState.objects.filter(rule=rule).delete()  # a re-enabled rule starts afresh
     for alert in resolved:
         alert.resolved_at, alert.status = at, Status.RESOLVED
-        transaction.on_commit(lambda alert=alert: live.alert_publish(alert))
+        _publish_on_commit(alert)
+
+
+def _publish_on_commit(alert: Alert) -> None:
+    # A function of its own, so each callback holds its own alert, not the loop's last.
+    transaction.on_commit(lambda: live.alert_publish(alert))
 
 
 # --- Alerts -----------------------------------------------------------------------------
@@ -401,7 +406,8 @@ def no_data_check(*, now: datetime | None = None) -> list[Alert]:
     due = [
         state.pk
         for state in candidates
-        if state.last_time < now - timedelta(minutes=state.rule.params.get("minutes", 60))
+        if state.last_time is not None  # excluded by the query; mypy cannot know
+        and state.last_time < now - timedelta(minutes=state.rule.params.get("minutes", 60))
     ]
     raised = []
     for pk in due:
@@ -417,13 +423,17 @@ def no_data_check(*, now: datetime | None = None) -> list[Alert]:
             rule, hive = state.rule, state.hive
             if not selectors.rule_applies(rule=rule, hive=hive):
                 continue
-            silent = now - state.last_time
+            # A state has its time from its first reading on (a candidate had one), and
+            # it is only ever moved forward, never cleared.
+            last_time = state.last_time
+            assert last_time is not None
+            silent = now - last_time
             minutes = int(silent.total_seconds() // 60)
             fire = Fire(
                 at=now,
                 message=f"{hive.name}: no data from sensor {hive.device_id} for {minutes} min",
                 values={
-                    "last_reading_at": iso_time(state.last_time),
+                    "last_reading_at": iso_time(last_time),
                     "silent_minutes": minutes,
                     "minutes": rule.params.get("minutes", 60),
                 },

@@ -118,7 +118,9 @@ def url_check(url: str, *, resolve: bool) -> Target:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise ValidationError({"url": f"The host {parts.hostname!r} does not resolve."}) from None
-    addresses = tuple(dict.fromkeys(info[4][0] for info in infos))
+    # The host of an IPv4 or IPv6 socket address is its address as a string (typeshed
+    # also allows an (int, bytes) pair: a Python built without IPv6 support).
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
     if not settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
         internal = [a for a in addresses if _internal(a)]
         if internal:

@@ -63,14 +63,15 @@ def split_labels(*, user: Any, events: Iterable[Event]) -> dict[tuple[str, Any],
 
 
 def event_csv_row(event: Event, labels: dict[tuple[str, Any], str] | None = None) -> dict:
-    apiary = event.hive.apiary if event.hive_id else event.apiary
+    hive = event.hive  # None without a query when the event is about an apiary
+    apiary = hive.apiary if hive is not None else event.apiary
     details = event.details if isinstance(event.details, dict) else {}
     return {
         "id": event.pk,
         "occurred_at": _TIME.to_representation(event.occurred_at),
         "type": event.type,
         "hive": event.hive_id,
-        "hive_name": _cell(event.hive.name) if event.hive_id else None,
+        "hive_name": _cell(hive.name) if hive is not None else None,
         "apiary": apiary.pk if apiary else None,
         "apiary_name": _cell(apiary.name) if apiary else None,
         "notes": _cell(event.notes),

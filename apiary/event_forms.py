@@ -23,6 +23,7 @@ from rest_framework import serializers
 from apiary.event_details import OPEN_SCHEMAS, SCHEMAS, schema_fields
 from apiary.models import Event
 from apiary.selectors import hive_list_visible, queen_list
+from core.errors import DetailError
 
 # {type: {key: form field name}}: "inspection" -> {"queen_seen": "inspection_queen_seen"}
 DETAIL_FIELD_NAMES: dict[str, dict[str, str]] = {
@@ -116,16 +117,17 @@ class EventDetailsForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         instance = getattr(self, "instance", None)
-        stored: dict[str, Any] = {}
+        split: dict[str, Any] = {}
         if instance is not None and instance.pk and isinstance(instance.details, dict):
             # A saved event: its details in its type's fields, the rest in the JSON box.
-            stored = instance.details
+            stored: dict[str, Any] = instance.details
             names = DETAIL_FIELD_NAMES.get(instance.type, {})
             for key, name in names.items():
                 if key in stored:
                     self.initial[name] = stored[key]
             self.initial["details"] = {k: v for k, v in stored.items() if k not in names}
-        split = stored if stored and instance.type == Event.Type.SPLIT else {}
+            if instance.type == Event.Type.SPLIT:
+                split = stored
         self._offer("split_new_hive", self._hive_choices(), split.get("new_hive"))
         self._offer("split_new_queen", self._queen_choices(), split.get("new_queen"))
 
@@ -178,10 +180,11 @@ class EventDetailsForm(forms.Form):
         names = DETAIL_FIELD_NAMES.get(cleaned.get("type") or "", {})
         rest = []
         for item in ValidationError(error).error_list:
-            name = names.get(getattr(item, "key", None) or "")
-            if name in self.fields:
-                super().add_error(name, ValidationError(item.bare, code=item.code))
-            else:
-                rest.append(item)
+            if isinstance(item, DetailError):
+                name = names.get(item.key or "")
+                if name in self.fields:
+                    super().add_error(name, ValidationError(item.bare, code=item.code))
+                    continue
+            rest.append(item)
         if rest:
             super().add_error("details", rest)

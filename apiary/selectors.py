@@ -39,6 +39,13 @@ if TYPE_CHECKING:
 
     ListedHive = WithAnnotations[Hive, HiveListAnnotations]
 
+    class ApiaryListAnnotations(TypedDict):
+        """What apiary_list() annotates on each apiary."""
+
+        role: str | None
+
+    ListedApiary = WithAnnotations[Apiary, ApiaryListAnnotations]
+
 logger = logging.getLogger("apiary")
 
 # Apiary's tables, for other apps' raw SQL: they name these, never the literal names.
@@ -133,13 +140,13 @@ def role_allows(role: str | None, needed: str) -> bool:
 # --- Selectors ----------------------------------------------------------------------------
 
 
-def apiary_list(*, user: Any) -> QuerySet[Apiary]:
+def apiary_list(*, user: Any) -> QuerySet[ListedApiary]:
     """The user's apiaries and those shared with them, each with the user's ``role``."""
     qs = Apiary.objects.select_related("owner").annotate(role=role_annotation(user))
     return qs.filter(visible_q(user))
 
 
-def apiary_list_editable(*, user: Any) -> QuerySet[Apiary]:
+def apiary_list_editable(*, user: Any) -> QuerySet[ListedApiary]:
     """Apiaries where the user may record hives, queens and events (editor or owner)."""
     return apiary_list(user=user).filter(role__in=[Role.EDITOR, Role.OWNER])
 

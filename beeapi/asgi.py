@@ -33,7 +33,11 @@ async def http_application(scope: dict, receive: Any, send: Any) -> None:
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": websocket_stack(URLRouter(telemetry_sockets + alert_sockets)),
+        # types-channels wants the URLPattern subclass it declares for ASGI callbacks;
+        # django-stubs' path() only ever returns a plain URLPattern.
+        "websocket": websocket_stack(
+            URLRouter(telemetry_sockets + alert_sockets)  # type: ignore[arg-type]
+        ),
     }
 )
 

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from django.apps import apps
@@ -145,10 +145,23 @@ class ServerInfo:
         return self.version_num // 10000
 
 
+_Row = TypeVar("_Row")
+
+
+def one_row(cursor: psycopg.Cursor[_Row]) -> _Row:
+    """The row of a query that always answers exactly one: a SELECT of expressions, an
+    aggregate without GROUP BY."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
 def server_info(conn: psycopg.Connection) -> ServerInfo:
-    version, num = conn.execute(
-        "SELECT current_setting('server_version'), current_setting('server_version_num')::int"
-    ).fetchone()
+    version, num = one_row(
+        conn.execute(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int"
+        )
+    )
     row = conn.execute(
         "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
     ).fetchone()
@@ -159,10 +172,12 @@ def server_info(conn: psycopg.Connection) -> ServerInfo:
 
 def timescaledb_loadable(conn: psycopg.Connection) -> tuple[bool, bool]:
     """(packaged, preloaded): whether the server could run the extension here."""
-    packaged, preloaded = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
-        " current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
-    ).fetchone()
+    packaged, preloaded = one_row(
+        conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+            " current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
+        )
+    )
     return bool(packaged), bool(preloaded)
 
 
@@ -183,9 +198,9 @@ def existing_tables(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[s
 def row_counts(conn: psycopg.Connection, tables: list[str]) -> dict[str, int]:
     counts = {}
     for table in tables:
-        counts[table] = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-        ).fetchone()[0]
+        counts[table] = one_row(
+            conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        )[0]
     return counts
 
 

@@ -9,7 +9,7 @@ from drf_spectacular.drainage import warn
 from drf_spectacular.plumbing import build_basic_type, build_parameter_type
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import Direction, OpenApiParameter
 from rest_framework.authentication import SessionAuthentication
 
 from core.strict import FORMAT_PARAM, StrictQueryMixin, accepted_query_params, view_formats
@@ -95,7 +95,7 @@ class AutoSchema(openapi.AutoSchema):
             return None
         return accepted_query_params(self.view, request)
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
@@ -147,9 +147,11 @@ class AutoSchema(openapi.AutoSchema):
 
 
 def _format_parameter(formats: list[str]) -> dict[str, Any]:
+    schema = build_basic_type(OpenApiTypes.STR)
+    assert schema is not None  # only OpenApiTypes.NONE has no schema
     return build_parameter_type(
         name="format",
-        schema=build_basic_type(OpenApiTypes.STR),
+        schema=schema,
         location=OpenApiParameter.QUERY,
         enum=formats,
         description="The response format (instead of the Accept header).",

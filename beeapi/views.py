@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.staticfiles import finders
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -28,7 +29,7 @@ def method_not_allowed(method: str, allowed: list[str]) -> JsonResponse:
     return response
 
 
-def require_GET(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def require_GET(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """GET only; any other method (TRACE, BREW...) is a JSON 405.
 
     Django's decorator answers an empty text/html 405, and, as these views never took a
@@ -37,7 +38,7 @@ def require_GET(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     """
 
     @wraps(view)
-    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if request.method != "GET":
             return method_not_allowed(request.method or "", ["GET"])
         return view(request, *args, **kwargs)
@@ -62,6 +63,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def favicon(request: HttpRequest) -> FileResponse:
     """/favicon.ico, which browsers ask for on every page (the admin's "View site" too)."""
     path = finders.find("beeapi/favicon.svg")
+    assert path is not None  # beeapi/static/ ships it
     response = FileResponse(open(path, "rb"), content_type="image/svg+xml")  # noqa: SIM115
     response["Cache-Control"] = "public, max-age=86400"
     return response

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 
 class PermissionFirstHistoryMixin:
@@ -30,7 +31,7 @@ class BeeAdminSite(admin.AdminSite):
     site_title = "BeeAPI"
     index_title = "Your apiaries"
 
-    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
         """The overview of every hive the user sees (console.admin_pages.overview) above
         Django's list of apps (templates/admin/index.html)."""
         from console.admin_pages import overview  # the apps are loaded by now

@@ -20,6 +20,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # imported where SQL is run: the servers themselves need only the stdlib
+    import psycopg
 
 USER = "beeapi"
 PASSWORD = "beeapi123"
@@ -27,6 +31,16 @@ PASSWORD = "beeapi123"
 
 def log(message: str) -> None:
     print(f"[localpg] {message}", flush=True)
+
+
+_Row = TypeVar("_Row")
+
+
+def _one_row(cursor: psycopg.Cursor[_Row]) -> _Row:
+    """The row of a query that always answers exactly one (a SELECT of expressions)."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
 
 
 def _version_key(path: str) -> tuple[int, ...]:
@@ -261,10 +275,12 @@ def ensure_database(admin_url: str, name: str, *, timescaledb: bool) -> str | No
         return None
     db_url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(db_url, autocommit=True, connect_timeout=10) as conn:
-        available = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
-            " current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
-        ).fetchone()
+        available = _one_row(
+            conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+                " current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
+            )
+        )
         if all(available):
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         row = conn.execute(
@@ -339,13 +355,13 @@ def wait_for_replay(primary_url: str, replica_url: str, timeout: float = 30.0) -
         # asynchronously itself; a transactional WAL message does not.
         conn.execute("SET synchronous_commit = on")
         conn.execute("SELECT pg_logical_emit_message(true, 'beeapi-sync', '')")
-        (target,) = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+        (target,) = _one_row(conn.execute("SELECT pg_current_wal_flush_lsn()::text"))
     deadline = time.monotonic() + timeout
     with psycopg.connect(replica_url, autocommit=True, connect_timeout=10) as conn:
         while True:
-            (done,) = conn.execute(
-                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)
-            ).fetchone()
+            (done,) = _one_row(
+                conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))
+            )
             if done:
                 return
             if time.monotonic() > deadline:

@@ -34,14 +34,21 @@ class AuthRateThrottle(ScopedRateThrottle):
 
     scope_attr = "throttle_scope"
 
-    @property  # type: ignore[override]
-    def cache(self) -> BaseCache:
+    # DRF declares ``cache`` a class attribute; nothing assigns it, so a read-only
+    # property can stand in for it (mypy only sees the declared writeable attribute).
+    @property
+    def cache(self) -> BaseCache:  # type: ignore[override]
         # Looked up per request, not at import, so a changed CACHES (tests) takes effect.
         return caches["throttle"]
 
     def get_rate(self) -> str | None:
+        # ScopedRateThrottle sets the scope before it asks for the rate (a view without
+        # one is not throttled), unlike SimpleRateThrottle, whose __init__ asks.
+        assert self.scope is not None
         try:
-            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+            # djangorestframework-stubs types the rates as numbers; DRF's are
+            # "count/period" strings (or None), the type get_rate declares.
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # type: ignore[return-value]
         except KeyError as exc:
             raise ImproperlyConfigured(f"No throttle rate set for scope {self.scope!r}") from exc
 

@@ -39,7 +39,7 @@ from accounts.api.serializers import (
     VerifyOutputSerializer,
 )
 from accounts.api.throttles import AuthRateThrottle
-from accounts.models import normalize_email
+from accounts.models import User, normalize_email
 from core.strict import StrictQueryMixin
 
 _BAD_INPUT = OpenApiResponse(description="Invalid input; the body names each failing field.")
@@ -54,6 +54,13 @@ _BAD_LINK = OpenApiResponse(
 REGISTER_DETAIL = "Check your inbox: we sent a link to verify this address."
 VERIFIED_DETAIL = "Address verified."
 RESENT_DETAIL = "Check your inbox: we sent a new link to verify this address."
+
+
+def _signed_in(request: Request) -> User:
+    """The user of a view that requires IsAuthenticated: DRF checked it before the handler."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 @contextmanager
@@ -159,7 +166,7 @@ class VerifyResendView(StrictQueryMixin, APIView):
     def post(self, request: Request) -> Response:
         with _service_errors():
             sent = services.email_verification_send(
-                user=request.user, base_url=services.public_base_url(request)
+                user=_signed_in(request), base_url=services.public_base_url(request)
             )
         if not sent:
             raise MailUnavailable()
@@ -181,7 +188,9 @@ class TokenObtainView(StrictQueryMixin, TokenObtainPairView):
     throttle_scope = "auth"
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)
+        serializer = TokenObtainInputSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
         try:
             serializer.is_valid(raise_exception=True)
         except TokenError as exc:
@@ -251,7 +260,7 @@ class MeView(StrictQueryMixin, APIView):
         data.is_valid(raise_exception=True)
         with _service_errors():
             user = services.user_update(
-                user=request.user,
+                user=_signed_in(request),
                 **data.validated_data,
                 base_url=services.public_base_url(request),
             )
@@ -271,9 +280,10 @@ class PasswordChangeView(StrictQueryMixin, APIView):
     def post(self, request: Request) -> Response:
         data = PasswordChangeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        user = _signed_in(request)
         with _service_errors():
-            services.user_change_password(user=request.user, **data.validated_data)
+            services.user_change_password(user=user, **data.validated_data)
         if isinstance(request.successful_authenticator, SessionAuthentication):
             # A new password invalidates sessions; keep this browser's session signed in.
-            update_session_auth_hash(request, request.user)
+            update_session_auth_hash(request, user)
         return Response(status=status.HTTP_204_NO_CONTENT)

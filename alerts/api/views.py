@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from alerts import selectors, services
@@ -49,7 +50,7 @@ class AlertRuleViewSet(
     filterset_class = filters.AlertRuleFilter
     ordering_fields = ["kind", "created_at"]
 
-    def perform_create(self, serializer: AlertRuleSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.rule_create(
             actor=self.request.user, **serializer.validated_data
         )

@@ -46,7 +46,9 @@ class WholeNumberField(forms.IntegerField):
 class IntegerFilter(django_filters.NumberFilter):
     """A whole number (django-filter's NumberFilter takes 0.5 and matches nothing)."""
 
-    field_class = WholeNumberField
+    # The stubs pin field_class to the base filter's form field; django-filter builds
+    # whichever class a subclass names (NumberFilter adds its max validator to it).
+    field_class = WholeNumberField  # type: ignore[assignment]
 
 
 class StrictBooleanField(forms.TypedChoiceField):
@@ -63,7 +65,9 @@ class StrictBooleanField(forms.TypedChoiceField):
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
+    # A BooleanFilter still (the schema shows a boolean); the stubs pin field_class to
+    # NullBooleanField, django-filter builds whichever class a subclass names.
+    field_class = StrictBooleanField  # type: ignore[assignment]
 
 
 class HiveFilter(django_filters.FilterSet):

@@ -285,7 +285,8 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_email(self, membership: Membership) -> str:
-        return membership.user.email if membership.user_id else membership.email
+        user = membership.user  # None without a query while the invitation is open
+        return user.email if user is not None else membership.email
 
 
 class KeyedHiveSerializer(serializers.ModelSerializer):

@@ -124,7 +124,7 @@ class Command(BaseCommand):
                 },
             )
             day += dt.timedelta(days=rng.randint(9, 14))
-        plan = [
+        plan: list[tuple[int, str, dict[str, Any]]] = [
             (5, "feeding", {"feed": "syrup_1_1", "litres": 3}),
             (60, "harvest", {"kg": round(rng.uniform(8, 20), 1), "frames": 8}),
             (120, "harvest", {"kg": round(rng.uniform(5, 15), 1), "frames": 6}),

@@ -69,7 +69,7 @@ class Command(BaseCommand):
             # what the archive holds, however busy the database is meanwhile.
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
-            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            snapshot = backups.one_row(conn.execute("SELECT pg_export_snapshot()"))[0]
             info = backups.server_info(conn)
             wanted = backups.main_tables()[alias]
             tables = backups.existing_tables(conn, wanted)

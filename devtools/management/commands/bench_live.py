@@ -53,6 +53,12 @@ def _url(alias: str) -> str:
     return f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
+def _pid(server: DaphneProcess) -> int:
+    """The process id of a started server (start() sets proc)."""
+    assert server.proc is not None
+    return server.proc.pid
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
@@ -112,7 +118,7 @@ class Command(BaseCommand):
                 f"daphne on {', '.join(f'127.0.0.1:{server.port}' for server in servers)}"
                 f" ({layer} channel layer); opening {sockets} sockets on hive {hive.pk}"
             )
-            self.server_pids = [server.proc.pid for server in servers]
+            self.server_pids = [_pid(server) for server in servers]
             self._sample("started")
             latencies, missing, open_s = self._run(
                 servers, hive.pk, key, token, sockets, posts, timeout, options["client_processes"]

@@ -83,6 +83,12 @@ def _rows(device_index: int, start: datetime, count: int, step_s: int) -> Iterat
         )
 
 
+def _pid(server: DaphneProcess) -> int:
+    """The process id of a started server (start() sets proc)."""
+    assert server.proc is not None
+    return server.proc.pid
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
@@ -161,7 +167,7 @@ class Command(BaseCommand):
         end = datetime.now(UTC).replace(second=0, microsecond=0)
         start = end - timedelta(days=days)
         with psycopg.connect(self.telemetry) as conn:
-            existing = dict(
+            existing: dict[str, int] = dict(
                 conn.execute(
                     "SELECT device_id, count(*) FROM readings WHERE device_id LIKE %s"
                     " AND time >= %s GROUP BY device_id",
@@ -248,7 +254,7 @@ class Command(BaseCommand):
             for r in range(rounds):
                 n, seconds = self._post(bases, bodies[r::rounds])
                 if r == 0:  # warm: after the first third of the readings
-                    rss_before = [rss_mib(server.proc.pid) for server in self.servers]
+                    rss_before = [rss_mib(_pid(server)) for server in self.servers]
                 api_n, api_s = api_n + n, api_s + seconds
                 n, seconds = self._copy(conn, copy_rows[r::rounds])
                 copy_n, copy_s = copy_n + n, copy_s + seconds
@@ -258,7 +264,7 @@ class Command(BaseCommand):
             )
             conn.commit()
             one_n, one_s = self._copy(conn, [[row for rows in copy_rows for row in rows]])
-        rss_after = [rss_mib(server.proc.pid) for server in self.servers]
+        rss_after = [rss_mib(_pid(server)) for server in self.servers]
         size = self.options["batch_size"]
         api, copy, copy_one = api_n / api_s, copy_n / copy_s, one_n / one_s
         self.stdout.write(
