@@ -30,6 +30,7 @@ from apiary.selectors import device_by_key, hive_get_visible
 from core.api import SelectorViewSetMixin, validated
 from core.parsers import JSONParser
 from core.strict import StrictQueryMixin
+from core.times import query_time
 from sensors import selectors, services
 from sensors.api import serializers as s
 from sensors.fieldmaps import DEFAULT_MAPS, field_map_effective, field_map_json
@@ -147,6 +148,8 @@ class _ThingSpeakView(_DeviceView):
 
     def update(self, request: Request) -> Response | HttpResponse:
         data: dict[str, Any] = {key: request.query_params.get(key) for key in request.query_params}
+        if isinstance(data.get("created_at"), str):
+            data["created_at"] = query_time(data["created_at"])  # an unencoded "+"
         if request.method == "POST":
             data.update(_flat_body(request))
         key = data.get("api_key") or data.get("key") or request.headers.get("THINGSPEAKAPIKEY", "")
@@ -377,7 +380,8 @@ class IntegrationViewSet(
 
 
 def _with_key(integration: Integration, key: str) -> dict[str, Any]:
-    return {**s.IntegrationSerializer(integration).data, "key": key}
+    data = s.IntegrationSerializer(integration).data
+    return {name: data[name] for name in ("id", "kind", "name", "created_at")} | {"key": key}
 
 
 # --- A hive's device ----------------------------------------------------------------------------
