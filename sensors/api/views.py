@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -52,7 +52,7 @@ def _flat_body(request: Request) -> dict[str, Any]:
     """The body as a flat dict (a form's last value per key); a JSON body that is not an
     object is a 400."""
     data = request.data
-    if hasattr(data, "getlist"):
+    if isinstance(data, QueryDict):
         return {key: data.get(key) for key in data}
     if not isinstance(data, dict):
         raise ValidationError({"non_field_errors": ["A JSON object is required."]})
@@ -196,6 +196,22 @@ _TS_DESCRIPTION = (
     "as ThingSpeak does; the error is in the hive's device status."
 )
 _TS_401 = OpenApiResponse(description="Missing or unknown write key.")
+_TS_PARAMS = [
+    OpenApiParameter("THINGSPEAKAPIKEY", OpenApiTypes.STR, OpenApiParameter.HEADER),
+    OpenApiParameter("api_key", OpenApiTypes.STR, description="The hive's device key."),
+    OpenApiParameter("key", OpenApiTypes.STR, description="Another name for api_key."),
+    *(
+        OpenApiParameter(
+            f, OpenApiTypes.STR, description="A number (text), mapped by the field map."
+        )
+        for f in THINGSPEAK_FIELDS
+    ),
+    OpenApiParameter("created_at", OpenApiTypes.STR, description="ISO 8601; no zone: UTC."),
+    *(
+        OpenApiParameter(name, OpenApiTypes.STR, description="Taken and reported unmapped.")
+        for name in ("lat", "long", "elevation", "status")
+    ),
+]
 
 
 class ThingSpeakUpdateJsonView(_ThingSpeakView):
@@ -205,9 +221,7 @@ class ThingSpeakUpdateJsonView(_ThingSpeakView):
         operation_id="sensors_thingspeak_update_json",
         summary="Send fields as to ThingSpeak (device key), JSON answer",
         description=_TS_DESCRIPTION,
-        parameters=[
-            OpenApiParameter("THINGSPEAKAPIKEY", OpenApiTypes.STR, OpenApiParameter.HEADER)
-        ],
+        parameters=_TS_PARAMS,
         request={
             "application/json": OpenApiTypes.OBJECT,
             "application/x-www-form-urlencoded": OpenApiTypes.OBJECT,
@@ -234,9 +248,7 @@ class ThingSpeakUpdateView(_ThingSpeakView):
     _schema = extend_schema(
         summary="Send fields as to ThingSpeak (device key), plain-text answer",
         description=_TS_DESCRIPTION,
-        parameters=[
-            OpenApiParameter("THINGSPEAKAPIKEY", OpenApiTypes.STR, OpenApiParameter.HEADER)
-        ],
+        parameters=_TS_PARAMS,
         responses={
             (200, "text/plain"): OpenApiResponse(
                 OpenApiTypes.STR, description="The entry id, or `0` if nothing was stored."
