@@ -152,7 +152,12 @@ class _ThingSpeakView(_DeviceView):
             data["created_at"] = query_time(data["created_at"])  # an unencoded "+"
         if request.method == "POST":
             data.update(_flat_body(request))
-        key = data.get("api_key") or data.get("key") or request.headers.get("THINGSPEAKAPIKEY", "")
+        key = (
+            data.get("api_key")
+            or data.get("key")
+            or request.headers.get("THINGSPEAKAPIKEY")
+            or request.headers.get("X-Device-Key", "")
+        )
         device = device_by_key(key=key) if isinstance(key, str) else None
         if device is None:
             return _unknown_key("write key (api_key or THINGSPEAKAPIKEY)", "THINGSPEAKAPIKEY")
