@@ -402,6 +402,9 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "alerts.models.Status",
         # A member's role (viewer, editor): the membership, its invitation and answers.
         "MemberRoleEnum": [("viewer", "Viewer"), ("editor", "Editor")],
+        # An alert's kind keeps its name; an integration's kind (ttn) is another enum.
+        "KindEnum": "alerts.models.Kind",
+        "IntegrationKindEnum": "sensors.models.Integration.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -44,6 +44,7 @@ from alerts.models import Alert, Inspection, Webhook
 from apiary import members as apiary_members
 from apiary import services as apiary_services
 from apiary.models import Apiary, Hive, Role
+from sensors import services as sensor_services
 from telemetry.models import Reading
 from telemetry.validation import iso_time
 from tests.factories import PASSWORD, ApiaryFactory, BeekeeperFactory, EventFactory, QueenFactory
@@ -85,6 +86,8 @@ OBJECT_KEYS = frozenset(
         "bob_alert",
         "bob_rule",
         "bob_webhook",
+        "integration",
+        "bob_integration",
     }
 )
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -196,7 +199,12 @@ def _beekeeping(owner: User, mark: str) -> tuple[dict[str, Any], str]:
         ends_at=now + dt.timedelta(minutes=30),
         started_by=owner,
     )
+    # A TTN integration of the owner's (sensors): its key is never shown again.
+    integration, _ = sensor_services.integration_create(
+        owner=owner, kind="ttn", name=f"{mark} ttn integration"
+    )
     ids = {
+        "integration": integration.pk,
         "apiary": apiary.pk,
         "hive": hive.pk,
         "queen": queen.pk,

@@ -75,6 +75,7 @@ from alerts.models import Alert, AlertRule, AlertSettings, Inspection, Webhook
 from apiary.device_keys import device_key_hash
 from apiary.models import Apiary, Device, Event, Hive, Membership, QueenBee
 from beeapi.asgi import application
+from sensors.models import Integration, SensorLink
 from telemetry.models import Reading
 from tests.security.conftest import (
     DATABASES,
@@ -163,6 +164,8 @@ class Row:
     # (default: all of them), when the path also names one the requester may see.
     missing: tuple[str, ...] | None = None
     note: str = ""
+    # A GET that writes by design (ThingSpeak's GET /update stores readings).
+    get_writes: bool = False
 
     @property
     def id(self) -> str:
@@ -338,6 +341,33 @@ def stored_for_own_device_only(c: Call) -> None:
     ]
     if c.role != "alice":
         assert Reading.objects.filter(device_id=c.ctx["device"]).count() == 3
+
+
+def sensor_reading_of_own_device(temperature: float) -> Check:
+    """An adapter stored the reading for the device key's own hive, and nobody else's."""
+
+    def check(c: Call) -> None:
+        devices = Reading.objects.filter(temperature=temperature).values_list(
+            "device_id", flat=True
+        )
+        assert list(devices) == [c.ctx["own_device"]]
+
+    return check
+
+
+def integration_created_for_requester(c: Call) -> None:
+    assert Integration.objects.get(pk=c.json()["id"]).owner == c.user
+
+
+def integration_key_replaced(c: Call) -> None:
+    stored = Integration.objects.get(pk=c.ctx["integration"]).key_hash
+    assert stored == device_key_hash(c.json()["key"])
+
+
+def field_map_set(c: Call) -> None:
+    assert SensorLink.objects.get(hive_id=c.ctx["hive"]).field_map == {
+        "w": {"metric": "weight", "unit": "kg"}
+    }
 
 
 def device_key_rotated(c: Call) -> None:
@@ -854,6 +884,32 @@ MATRIX: list[Row] = [
       auth="device", body={"device_id": "{device}", "readings": [NEW_READING]},
       check=reading_stored_for("device"), note="body names alice's device"),
 
+    # ---- Sensors: adapters with the role's own device key, TTN, integrations, device -----
+    # The adapters authenticate with the role's own device key (X-Device-Key; only alice
+    # and bob have one); TTN's uplink with an integration key, which a JWT is not.
+    # method    path                                   alice     bob       charlie   dave          erin         anonymous
+    R("POST",   "/api/sensors",                        OK,       OK,       UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
+      auth="device", body={"t_i": 35.25}, ok=201, check=sensor_reading_of_own_device(35.25), note="own device key"),
+    R("POST",   "/update.json",                        OK,       OK,       UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
+      auth="device", body={"field1": 35.75, "created_at": "{now}"}, ok=200, check=sensor_reading_of_own_device(35.75)),
+    R("POST",   "/update",                             OK,       OK,       UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
+      auth="device", body={"field1": 35.5, "created_at": "{now}"}, ok=200, check=sensor_reading_of_own_device(35.5)),
+    R("GET",    "/update?field1=35.125",               OK,       OK,       UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
+      auth="device", ok=200, get_writes=True, check=sensor_reading_of_own_device(35.125)),
+    R("POST",   "/integrations/ttn/uplink",            UNAUTH,   UNAUTH,   UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
+      body={"end_device_ids": {"device_id": "{device}"}, "uplink_message": {"decoded_payload": {"t_i": 30}}},
+      note="a JWT is no integration key"),
+    R("GET",    "/integrations",                       LIST,     LIST,     EMPTY,    EMPTY,        EMPTY,       UNAUTH),
+    R("POST",   "/integrations",                       OK,       OK,       OK,       OK,           OK,          UNAUTH,
+      body={"kind": "ttn", "name": "new"}, ok=201, check=integration_created_for_requester),
+    R("DELETE", "/integrations/{integration}",         OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
+      check=gone(Integration, "integration")),
+    R("POST",   "/integrations/{integration}/key",     OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, ok=200,
+      check=integration_key_replaced),
+    R("GET",    "/hives/{hive}/device",                OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=contains("{device}")),
+    R("PATCH",  "/hives/{hive}/device",                OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
+      body={"field_map": {"w": "weight"}}, check=field_map_set),
+
     # ---- The live page (HTML, session) ---------------------------------------------------
     # method    path                   alice     bob       charlie   dave          erin         anonymous
     R("GET",    "/hives/{hive}/live",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          LOGIN,
@@ -1014,6 +1070,21 @@ MATRIX: list[Row] = [
     R("GET",    "/admin/alerts/alertrule/{rule}/",           REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
       location="/admin/alerts/alertrule/{rule}/change/"),
     # Webhooks: added (public addresses only) and deleted; never changed.
+    # Sensor links and integrations: superusers' pages (read-only); beekeepers have none.
+    R("GET",    "/admin/sensors/sensorlink/",                DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/sensorlink/add/",            DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/sensorlink/{hive}/",         REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
+      location="/admin/sensors/sensorlink/{hive}/change/"),
+    R("GET",    "/admin/sensors/sensorlink/{hive}/change/",  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/sensorlink/{hive}/delete/",  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/sensorlink/{hive}/history/", DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/integration/",               DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/integration/add/",           DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/integration/{integration}/", REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
+      location="/admin/sensors/integration/{integration}/change/"),
+    R("GET",    "/admin/sensors/integration/{integration}/change/",  DENIED, DENIED, DENIED, DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/integration/{integration}/delete/",  DENIED, DENIED, DENIED, DENIED,    DENIED,    LOGIN),
+    R("GET",    "/admin/sensors/integration/{integration}/history/", DENIED, DENIED, DENIED, DENIED,    DENIED,    LOGIN),
     R("GET",    "/admin/alerts/webhook/",                    LIST,     LIST,      EMPTY,     EMPTY,     EMPTY,     LOGIN),
     R("POST",   "/admin/alerts/webhook/",                    OK,       REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN, ok=302,
       body={"action": "delete_selected", "_selected_action": "{webhook}", "post": "yes"},
@@ -1411,7 +1482,7 @@ class TestPermissionMatrix:
         call = Call(world=world, role=role, ctx=ctx, response=response, client=client)
         assert response.status_code < 500, call.text()[:3000]
         assert_no_leak(world, role, call.text(), path + json.dumps(body, default=str))
-        if not outcome.changes_allowed or row.method == "GET":
+        if not outcome.changes_allowed or (row.method == "GET" and not row.get_writes):
             assert_unchanged(before, after, f"{row.id} as {role}")
         verify(outcome, row, call, body)
 
