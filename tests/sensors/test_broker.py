@@ -393,3 +393,33 @@ def test_without_mqtt_hives_change_without_a_broker(
     hive_id = response.json()["id"]
     assert as_alice.post(f"/hives/{hive_id}/device-key").status_code == 201
     assert as_alice.delete(f"/hives/{hive_id}").status_code == 204
+
+
+def test_a_refused_admin_login_is_a_503_not_a_500(
+    mqtt_on_own: BrokerInfo, settings, as_alice, alice_apiary, django_capture_on_commit_callbacks
+) -> None:
+    response, _, key = create_hive(as_alice, alice_apiary, django_capture_on_commit_callbacks)
+    settings.MQTT_ADMIN_PASSWORD = "not-the-admin-password"
+
+    assert broker.broker_status()["reachable"] is False
+    replaced = as_alice.post(f"/hives/{response.json()['id']}/device-key")
+
+    assert replaced.status_code == 503
+    assert Hive.objects.get(pk=response.json()["id"]).device_key_hash == device_key_hash(key)
+
+
+def test_topic_parse_names_the_device_and_the_kind() -> None:
+    assert broker.topic_parse("beeapi/devices/gw-7/readings") == ("gw-7", "readings")
+    assert broker.topic_parse("beeapi/devices/gw.7:a/data.json") == ("gw.7:a", "data.json")
+    for topic in (
+        "beeapi/devices/gw-7/other",
+        "beeapi/devices//readings",
+        "beeapi/devices/gw-7",
+        "x/beeapi/devices/gw-7/readings",
+        "beeapi/devices/gw-7/readings/more",
+    ):
+        assert broker.topic_parse(topic) is None, topic
+    assert broker.device_topics("gw-7") == [
+        "beeapi/devices/gw-7/readings",
+        "beeapi/devices/gw-7/data.json",
+    ]
