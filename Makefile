@@ -52,7 +52,7 @@ check-deploy: $(STAMP)
 # The compose stack's secrets (docker-compose.yml), each a random value unless it exists.
 # The folder is private (0700); the files are readable (0644) because compose mounts them
 # with these modes and the app runs as an unprivileged user inside its container.
-COMPOSE_SECRETS := postgres_password timescale_password replication_password secret_key
+COMPOSE_SECRETS := postgres_password timescale_password replication_password secret_key mqtt_admin_password
 compose-secrets:
 	@mkdir -p secrets && chmod 700 secrets
 	@for name in $(COMPOSE_SECRETS); do \

@@ -37,7 +37,7 @@ from core.admin import (
     cleaned_fields,
     object_view_path,
 )
-from core.entity_cache import CacheUnavailable
+from core.exceptions import UpstreamUnavailable
 
 if TYPE_CHECKING:
     from typing import TypedDict
@@ -355,7 +355,7 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         if request.method == "POST":
             try:
                 replaced = devices.apiary_rotate_device_keys(apiary=apiary, actor=request.user)
-            except CacheUnavailable as exc:
+            except UpstreamUnavailable as exc:
                 messages.error(request, str(exc.detail))
                 return HttpResponseRedirect(request.get_full_path())
             self.log_change(request, apiary, f"Replaced the device keys of {len(replaced)} hives.")
@@ -493,7 +493,7 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
             try:
                 with transaction.atomic():
                     key = self._replace_device_key(request, hive)
-            except CacheUnavailable as exc:  # nothing replaced: the old key still works
+            except UpstreamUnavailable as exc:  # nothing replaced: the old key still works
                 messages.error(request, str(exc.detail))
                 return HttpResponseRedirect(request.get_full_path())
             _show_device_key(request, hive, key, replaced=True)

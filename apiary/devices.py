@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef
 from apiary.access import Conflict, require_apiary, require_hive
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Device, Hive, Role, validate_device_id
+from apiary.notices import device_key_issued
 from core.entity_cache import CacheUnavailable
 from telemetry.selectors import devices_with_readings
 
@@ -86,12 +87,15 @@ DEVICE_KEYS_NOT_REPLACED = (
 
 def _device_key_replace(hive: Hive, *, owner_id: int) -> str:
     """A new key for ``hive``, issued under ``owner_id``. Saving it revokes the old key
-    in the entities cache (apiary.signals), or raises CacheUnavailable: then the caller's
-    transaction rolls back and the old key stays, unchanged and working."""
+    in the entities cache (apiary.signals), or raises CacheUnavailable; the receivers of
+    ``device_key_issued`` (the MQTT broker's client, sensors.signals) may refuse it the
+    same way. Then the caller's transaction rolls back and the old key stays, unchanged
+    and working."""
     key = device_key_generate()
     hive.device_key_hash = device_key_hash(key)
     hive.device_key_issued_to_id = owner_id
     hive.save(update_fields=["device_key_hash", "device_key_issued_to", "updated_at"])
+    device_key_issued.send(sender=Hive, hive=hive, key=key, replaced=True)
     return key
 
 

@@ -26,7 +26,7 @@ from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.devices import DeviceIdUnavailable, constraint_name, device_claim, device_id_generate
 from apiary.event_details import DetailError, details_validate
 from apiary.models import Apiary, Device, Event, Hive, QueenBee, Role
-from apiary.notices import announce_on_commit, hive_access_changed
+from apiary.notices import announce_on_commit, device_key_issued, hive_access_changed
 from apiary.selectors import apiary_role, hive_list_visible, queen_list
 from telemetry.selectors import device_has_readings
 from telemetry.services import readings_purge
@@ -114,6 +114,7 @@ def hive_create(
     set_fields(hive, fields, HIVE_FIELDS - {"apiary", "name", "device_id"})
     device_claim(device_id=hive.device_id, owner_id=apiary.owner_id, hive=hive)
     _save_hive(hive)
+    device_key_issued.send(sender=Hive, hive=hive, key=key, replaced=False)
     return hive, key if role == Role.OWNER else None
 
 

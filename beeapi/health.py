@@ -1,4 +1,4 @@
-"""Database health, shared by GET /health and ``manage.py dbstatus``."""
+"""Database and MQTT broker health, shared by GET /health and ``manage.py dbstatus``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connections
 
 from core.databases import TELEMETRY_DB
+from sensors.broker import broker_status
 from telemetry.timescale import describe_mode, timescale_version
 
 
@@ -68,4 +69,12 @@ def health_report() -> tuple[bool, dict[str, Any]]:
         "status": "ok" if healthy else "degraded",
         "databases": databases,
         "replicas": replica_health(),
+        # Reported, never failing the rest: a broker that is down stops MQTT devices
+        # only (and refuses key replacements and hive deletions with 503).
+        "mqtt": mqtt_health(),
     }
+
+
+def mqtt_health() -> dict[str, Any]:
+    """The MQTT broker: ``{"reachable", "host", "port"}``, or ``{"configured": False}``."""
+    return broker_status()

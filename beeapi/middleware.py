@@ -7,15 +7,19 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from core.entity_cache import CacheUnavailable
-from core.exceptions import body_too_large_body, database_unavailable_body, is_unavailable
+from core.exceptions import (
+    UpstreamUnavailable,
+    body_too_large_body,
+    database_unavailable_body,
+    is_unavailable,
+)
 
 logger = logging.getLogger("beeapi.errors")
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503 JSON (not a 500 page) when a database, or the cache a revocation needs,
-    cannot be reached outside DRF, e.g. in the admin or session lookups."""
+    """Answer 503 JSON (not a 500 page) when a database, or the cache or MQTT broker a
+    revocation needs, cannot be reached outside DRF, e.g. in the admin or session lookups."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -24,13 +28,13 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, CacheUnavailable):
-            # A revocation the shared cache could not take (a device key replaced or a
-            # hive deleted from the admin): the change was rolled back; 503 as the API.
-            logger.warning("cache unavailable on %s: %s", request.path, exception.detail)
-            response = JsonResponse(
-                {"detail": str(exception.detail), "code": "cache_unavailable"}, status=503
-            )
+        if isinstance(exception, UpstreamUnavailable):
+            # A revocation the shared cache or the MQTT broker could not take (a device
+            # key replaced or a hive deleted from the admin): the change was rolled back;
+            # 503 as the API.
+            code = exception.default_code
+            logger.warning("%s on %s: %s", code, request.path, exception.detail)
+            response = JsonResponse({"detail": str(exception.detail), "code": code}, status=503)
             response["Retry-After"] = "5"
             return response
         if is_unavailable(exception):

@@ -482,6 +482,34 @@ TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 365)
 # about 1,000 are the sweet spot for throughput; the limit bounds request memory and time.
 TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 5000)
 
+# --- MQTT (sensors a beekeeper already owns) ---------------------------------------------
+# BeeAPI's own Mosquitto broker with the dynamic-security plugin: mqtt://host:port. Empty
+# (the default) turns MQTT off: no device clients are kept at a broker and mqtt_ingest
+# refuses to start. Devices connect as username = their device_id, password = their
+# device key, and publish to beeapi/devices/{device_id}/readings or .../data.json.
+MQTT_URL = env_str("MQTT_URL", "")
+# The dynamic-security admin (`mosquitto_ctrl dynsec init`): BeeAPI keeps the broker's
+# clients in step with the device keys through it. The password may come from a file
+# (MQTT_ADMIN_PASSWORD_FILE, a Docker secret).
+MQTT_ADMIN_USERNAME = env_str("MQTT_ADMIN_USERNAME", "beeapi-admin")
+MQTT_ADMIN_PASSWORD = env_str("MQTT_ADMIN_PASSWORD", "")
+# How long a broker command may take (connect, then the answer) before the change that
+# needs it is refused with 503.
+MQTT_TIMEOUT_SECONDS = _env_seconds("MQTT_TIMEOUT_SECONDS", 5.0)
+if MQTT_URL:
+    from urllib.parse import urlsplit
+
+    _mqtt = urlsplit(MQTT_URL)
+    if _mqtt.scheme != "mqtt" or not _mqtt.hostname or _mqtt.username or _mqtt.path.strip("/"):
+        raise ImproperlyConfigured(
+            "MQTT_URL must be mqtt://host[:port] (the admin login comes from "
+            "MQTT_ADMIN_USERNAME and MQTT_ADMIN_PASSWORD)"
+        )
+    if not MQTT_ADMIN_PASSWORD:
+        raise ImproperlyConfigured(
+            "MQTT_ADMIN_PASSWORD (or MQTT_ADMIN_PASSWORD_FILE) must be set with MQTT_URL"
+        )
+
 # --- Alerts -----------------------------------------------------------------------------
 # Off: stored readings are not evaluated and the worker raises nothing (for comparison
 # in the benchmark; rules, alerts and deliveries stay readable).
@@ -548,5 +576,6 @@ LOGGING = {
         "apiary": {"level": LOG_LEVEL},
         "telemetry": {"level": LOG_LEVEL},
         "alerts": {"level": LOG_LEVEL},
+        "sensors": {"level": LOG_LEVEL},
     },
 }

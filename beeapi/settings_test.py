@@ -27,3 +27,7 @@ WHITENOISE_AUTOREFRESH = True
 # The suite imports beeapi.asgi; freezing and re-tuning the collector is for server
 # processes (tests/foundation/test_gc_tuning.py tunes and restores it explicitly).
 SERVER_GC_GEN0 = 0
+# The suite runs without MQTT: the tests that need the broker turn it on with their own
+# settings (tests/sensors/conftest.py), against the broker `make test` starts
+# (BEEAPI_TEST_MQTT_URL) or one a test starts and stops itself.
+MQTT_URL = ""

@@ -33,7 +33,7 @@ from django.urls import URLPattern, path
 from django.utils.text import capfirst
 from django.views.decorators.http import require_http_methods
 
-from core.entity_cache import CacheUnavailable
+from core.exceptions import UpstreamUnavailable
 
 
 class _DryRun(Exception):
@@ -110,7 +110,7 @@ class ServiceFormMixin:
             _dry_run(lambda: call(self))
         except ValidationError as exc:
             _add_service_errors(self, exc)  # type: ignore[arg-type]
-        except CacheUnavailable as exc:  # a device key could not be revoked: nothing saved
+        except UpstreamUnavailable as exc:  # a device key could not be revoked: nothing saved
             self.add_error(None, str(exc.detail))  # type: ignore[attr-defined]
 
 
@@ -217,9 +217,9 @@ class ServiceAdminMixin(_ServiceSaves):
             for message in service_error_messages(exc, self.model):  # type: ignore[attr-defined]
                 messages.error(request, message)
             return HttpResponseRedirect(request.get_full_path())
-        except CacheUnavailable as exc:
-            # A key could not be revoked in the entities cache (a deleted hive's device
-            # key, say): the change rolled back as a whole.
+        except UpstreamUnavailable as exc:
+            # A key could not be revoked in the entities cache or at the MQTT broker (a
+            # deleted hive's device key, say): the change rolled back as a whole.
             messages.error(request, str(exc.detail))
             return HttpResponseRedirect(request.get_full_path())
 

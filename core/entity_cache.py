@@ -36,7 +36,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
 from rest_framework import status
-from rest_framework.exceptions import APIException
+
+from core.exceptions import UpstreamUnavailable
 
 logger = logging.getLogger("beeapi")
 
@@ -45,7 +46,7 @@ ALIAS = "entities"
 TOMBSTONE = "revoked"
 
 
-class CacheUnavailable(APIException):
+class CacheUnavailable(UpstreamUnavailable):
     """A revocation could not reach the entities cache, so the change that needed it is
     refused (503): it may be retried once the cache answers. An APIException, so every
     API view answers it as JSON ``{"detail": ...}`` whatever service raised it."""

@@ -24,6 +24,19 @@ class ServiceUnavailable(APIException):
     default_code = "database_unavailable"
 
 
+class UpstreamUnavailable(APIException):
+    """A service a change needs besides the database (the entities cache, the MQTT broker)
+    did not take its part, so the change was refused as a whole (503): it may be retried
+    once the service answers. Subclasses name the service (``default_code``) and say what
+    was not changed (``detail``). The API answers it as JSON; the admin shows the detail
+    as a message, and anything else outside DRF gets 503 JSON
+    (beeapi.middleware.DatabaseUnavailableMiddleware)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The change could not be saved: a service it needs is unavailable. Try again."
+    default_code = "service_unavailable"
+
+
 def database_unavailable_body(alias: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "detail": ServiceUnavailable.default_detail,

@@ -6,7 +6,10 @@
 
 When POSTGRES_URL / TIMESCALE_URL are set they are used as they are; otherwise this
 starts project-local PostgreSQL servers from the machine's binaries (installing them
-with apt-get when absent) under .localdb/, on ports that leave 5432 alone.
+with apt-get when absent) under .localdb/, on ports that leave 5432 alone. Likewise
+Redis (REDIS_URL) and a Mosquitto broker with the dynamic-security plugin (MQTT_URL,
+with MQTT_ADMIN_USERNAME and MQTT_ADMIN_PASSWORD): ``make run`` keeps them under
+.localdb/run/, ``make test`` throws them away.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from beeapi.env import env_bool
-from devtools import localpg
+from devtools import localmqtt, localpg
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALDB = ROOT / ".localdb"
@@ -133,17 +137,25 @@ def cmd_run() -> int:
     daphne: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
     redis = RunRedis()
+    mqtt = RunMqtt()
     try:
         stack.up()
         if not os.environ.get("REDIS_URL"):
             url = redis.up()
             if url:
                 stack.env["REDIS_URL"] = url
+        if not os.environ.get("MQTT_URL"):
+            stack.env.update(mqtt.up())
         localpg.log("applying migrations to both databases")
         stack.manage("migrate", "--database", "default", "--no-input")
         stack.manage("migrate", "--database", "telemetry", "--no-input")
         # Compression, retention and refresh as the settings say now (TimescaleDB mode).
         stack.manage("telemetry_policies", "--apply")
+        if stack.env.get("MQTT_URL"):
+            # The devices' role, the ingest client; device clients of deleted hives go.
+            mqtt_setup = [sys.executable, "manage.py", "mqtt_setup"]
+            if subprocess.run(mqtt_setup, cwd=ROOT, env=stack.env, check=False).returncode:
+                localpg.log("mqtt_setup failed: MQTT devices may not connect (see above)")
         base = f"http://{host}:{port}"
         print(
             f"""
@@ -154,6 +166,7 @@ def cmd_run() -> int:
     Health         {base}/health
     Live stream    ws://{host}:{port}/ws/hive/<id>/telemetry, ws://{host}:{port}/ws/alerts
     Alerts worker  no-data checks, webhooks and email (printed here: console backend)
+    MQTT broker    {stack.env.get("MQTT_URL") or "off (no mosquitto)"}   (a device: username its device_id, password its key)
   In another terminal:
     make manage ARGS=createsuperuser      create an admin login
     make manage ARGS=seed_demo            a demo beekeeper with apiaries, hives and events
@@ -183,6 +196,7 @@ def cmd_run() -> int:
                 except subprocess.TimeoutExpired:
                     process.kill()
         redis.down()
+        mqtt.down()
         stack.down()
 
 
@@ -268,6 +282,86 @@ class RunRedis:
             self.proc = None
 
 
+class RunMqtt:
+    """The project-local MQTT broker of ``make run`` (Mosquitto with the dynamic-security
+    plugin): on 127.0.0.1 only, its configuration, clients, admin password and queued
+    messages under .localdb/run/mosquitto; ``make manage`` uses it while ``make run`` is
+    up. Without mosquitto (and no apt-get to install it) BeeAPI runs without MQTT."""
+
+    PREFERRED_PORT = 18830
+
+    def __init__(self, datadir: Path | None = None) -> None:
+        self.broker = localmqtt.LocalBroker(
+            datadir or LOCALDB / "run" / "mosquitto", persistent=True
+        )
+        self.started = False
+
+    def running_env(self) -> dict[str, str]:
+        port = self.broker.running_port()
+        if port is None:
+            return {}
+        self.broker.port = port
+        return self.broker.env
+
+    def up(self) -> dict[str, str]:
+        env = self.running_env()
+        if env:
+            localpg.log(f"reusing the running MQTT broker ({env['MQTT_URL']})")
+            return env
+        try:
+            self.broker.start(self.PREFERRED_PORT)
+        except RuntimeError as exc:
+            localpg.log(f"{exc}: running without MQTT (MQTT_URL empty)")
+            return {}
+        self.started = True
+        localpg.log(f"MQTT broker on {self.broker.url} ({self.broker.datadir})")
+        return self.broker.env
+
+    def down(self) -> None:
+        if self.started:
+            self.broker.stop()
+            self.started = False
+
+
+class ThrowawayMqtt:
+    """A throwaway broker for ``make test``, given to the suite as BEEAPI_TEST_MQTT_URL,
+    BEEAPI_TEST_MQTT_ADMIN_USERNAME and BEEAPI_TEST_MQTT_ADMIN_PASSWORD (the suite runs
+    with MQTT off; tests/sensors turns it on against this broker). With MQTT_URL set,
+    that broker is given instead, with MQTT_ADMIN_USERNAME and MQTT_ADMIN_PASSWORD."""
+
+    def __init__(self) -> None:
+        self.broker: localmqtt.LocalBroker | None = None
+        self.tmpdir: str | None = None
+
+    def up(self, env: dict[str, str]) -> None:
+        if os.environ.get("MQTT_URL"):
+            given = {
+                "URL": os.environ["MQTT_URL"],
+                "ADMIN_USERNAME": os.environ.get("MQTT_ADMIN_USERNAME", ""),
+                "ADMIN_PASSWORD": os.environ.get("MQTT_ADMIN_PASSWORD", ""),
+            }
+        else:
+            self.tmpdir = tempfile.mkdtemp(prefix="beeapi-test-mqtt-")
+            self.broker = localmqtt.LocalBroker(Path(self.tmpdir))
+            try:
+                self.broker.start()
+            except RuntimeError as exc:
+                localpg.log(f"{exc}: the tests that need an MQTT broker will be skipped")
+                self.down()
+                return
+            localpg.log(f"MQTT broker for tests on {self.broker.url}")
+            given = {key.removeprefix("MQTT_"): value for key, value in self.broker.env.items()}
+        env.update({f"BEEAPI_TEST_MQTT_{key}": value for key, value in given.items()})
+
+    def down(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+
 def start_redis(stack: Stack) -> subprocess.Popen | None:
     """A throwaway Redis for the two-process live-stream test (BEEAPI_TEST_REDIS_URL).
 
@@ -291,10 +385,12 @@ def cmd_test(args: list[str]) -> int:
     stack = Stack(throwaway=True)
     stack.env["BEEAPI_TELEMETRY_MODE_EXPECTED"] = ""
     redis: subprocess.Popen | None = None
+    mqtt = ThrowawayMqtt()
     try:
         ensure_browser()
         stack.up()
         redis = start_redis(stack)
+        mqtt.up(stack.env)
         stack.env["BEEAPI_TELEMETRY_MODE_EXPECTED"] = stack.telemetry_mode
         return subprocess.run(
             [sys.executable, "-m", "pytest", *args], cwd=ROOT, env=stack.env, check=False
@@ -305,6 +401,7 @@ def cmd_test(args: list[str]) -> int:
         if redis is not None:
             redis.terminate()
             redis.wait(timeout=10)
+        mqtt.down()
         stack.down()
 
 
@@ -317,6 +414,9 @@ def cmd_manage(args: list[str]) -> int:
         url = None if os.environ.get("REDIS_URL") else RunRedis().running_url()
         if url:
             stack.env["REDIS_URL"] = url
+        # And keep its MQTT broker's clients (mqtt_setup, hives made by seed_demo).
+        if not os.environ.get("MQTT_URL"):
+            stack.env.update(RunMqtt().running_env())
         return subprocess.run(
             [sys.executable, "manage.py", *args], cwd=ROOT, env=stack.env, check=False
         ).returncode

@@ -8,3 +8,8 @@ class SensorsConfig(AppConfig):
 
     name = "sensors"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from sensors import signals
+
+        signals.connect()

@@ -1,6 +1,7 @@
 """Writes of the sensors app: readings from a sensor's own payload (mapped, then stored by
 telemetry.services.readings_ingest like every reading), what each device last sent, a
-hive's field map and DevEUI, and the user's integrations.
+hive's field map and DevEUI, the user's integrations, and the broker's device clients
+brought in line with the hives (``broker_reconcile``).
 
 Every adapter (BEEP, ThingSpeak, TTN, MQTT) records what arrived, on success and on
 failure: readings are stored all or nothing on the telemetry database, the record is
@@ -26,6 +27,7 @@ from apiary.access import require_hive
 from apiary.device_keys import device_key_hash
 from apiary.models import Hive, Role
 from apiary.selectors import HIVE_TABLE
+from sensors import broker
 from sensors.fieldmaps import (
     METRIC_UNITS,
     Mapped,
@@ -382,3 +384,32 @@ def sensor_link_update(
         # Another hive took the DevEUI between the check and the save.
         raise ValidationError({"dev_eui": ["This DevEUI is in use by another hive."]}) from None
     return link
+
+
+# --- The MQTT broker's device clients -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    removed: list[str]  # device clients of no hive, deleted at the broker
+    missing: list[Hive]  # hives without a device client: their key must be replaced
+
+
+def broker_reconcile() -> Reconciled:
+    """Set the broker up (broker.broker_setup), delete the device clients whose device_id
+    belongs to no hive, and name the hives that have no client.
+
+    A hive has no client when it was created while MQTT was off or the broker was down,
+    or its device_id changed; BeeAPI keeps only its key's hash, so only a new key (a
+    replacement) gives it one. Raises BrokerError when the broker does not answer.
+    """
+    broker.broker_setup()
+    clients = set(broker.device_clients())
+    hives = list(Hive.objects.select_related("apiary").order_by("apiary__name", "name", "pk"))
+    in_use = {hive.device_id for hive in hives}
+    removed = sorted(clients - in_use)
+    for device_id in removed:
+        broker.device_client_delete(device_id=device_id)
+    return Reconciled(
+        removed=removed, missing=[hive for hive in hives if hive.device_id not in clients]
+    )

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
-from beeapi.health import database_health, pool_settings, replica_health
+from beeapi.health import database_health, mqtt_health, pool_settings, replica_health
 from core.databases import TELEMETRY_DB
 
 TABLE_SIZES_SQL = """
@@ -18,7 +18,7 @@ FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename
 class Command(BaseCommand):
     help = (
         "Show both databases: reachability, tables and sizes, TimescaleDB state, pool "
-        "settings; and each read replica with its lag."
+        "settings; each read replica with its lag; and the MQTT broker."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -54,6 +54,20 @@ class Command(BaseCommand):
                             f"  hypertable_size('readings'): {row[0] if row else 'not a hypertable yet'}"
                         )
         self._replicas()
+        self._mqtt()
+
+    def _mqtt(self) -> None:
+        mqtt = mqtt_health()
+        if not mqtt.get("configured", True):
+            self.stdout.write("\nMQTT broker: off (MQTT_URL is empty)")
+        elif mqtt["reachable"]:
+            self.stdout.write(
+                self.style.SUCCESS(f"\nMQTT broker {mqtt['host']}:{mqtt['port']}: reachable")
+            )
+        else:
+            self.stdout.write(
+                self.style.ERROR(f"\nMQTT broker {mqtt['host']}:{mqtt['port']}: unreachable")
+            )
 
     def _replicas(self) -> None:
         replicas = replica_health()
