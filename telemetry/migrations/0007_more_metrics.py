@@ -201,11 +201,15 @@ def _aggregate_recreate(cursor, metrics: tuple[str, ...]) -> None:  # noqa: ANN0
     retention = int(settings.TELEMETRY_RETENTION_DAYS)
     cursor.execute("DROP MATERIALIZED VIEW readings_hourly")
     cursor.execute(_aggregate(metrics))
+    # First run one interval from now, not at once: a policy run racing the catch-up
+    # below would have TimescaleDB skip one of the two overlapping refreshes, and the
+    # policy's alone would leave every hour before its window unmaterialized.
+    every = f"INTERVAL '{HOURLY_REFRESH_SCHEDULE_MINUTES} minutes'"
     cursor.execute(
         "SELECT add_continuous_aggregate_policy('readings_hourly',"
         f" start_offset => INTERVAL '{HOURLY_REFRESH_START_OFFSET_DAYS} days',"
         f" end_offset => INTERVAL '{HOURLY_REFRESH_END_OFFSET_HOURS} hours',"
-        f" schedule_interval => INTERVAL '{HOURLY_REFRESH_SCHEDULE_MINUTES} minutes')"
+        f" schedule_interval => {every}, initial_start => now() + {every})"
     )
     cursor.execute(
         "SELECT time_interval FROM timescaledb_information.dimensions"

@@ -7,12 +7,15 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
+from telemetry.late_data import late_refresh_flush
 from telemetry.models import Reading
 from telemetry.selectors import DAILY_COLUMNS, HOURLY_COLUMNS
 from telemetry.services import readings_ingest
@@ -301,11 +304,15 @@ def compressed_chunks() -> int:
 
 
 def assert_policies_in_line() -> None:
-    """What ``telemetry_policies`` compares: one job of each kind, as the settings ask."""
+    """``telemetry_policies`` has nothing to change: one job of each kind, as the
+    settings ask."""
     in_force = policies_in_force()
     for kind, wanted in policies_wanted().items():
         assert len(in_force[kind]) == 1, (kind, in_force[kind])
         assert in_force[kind][0].matches(wanted), (kind, in_force[kind][0], wanted)
+    out = StringIO()
+    call_command("telemetry_policies", stdout=out)
+    assert "Policies match the settings." in out.getvalue()
 
 
 @pytest.mark.timescaledb
@@ -345,7 +352,18 @@ def test_migration_on_a_hypertable_with_compressed_chunks() -> None:
     )
     assert hours == [(old, 60, 40.59, None), (old + timedelta(hours=1), 60, 41.19, None)]
     watermark = hourly_watermark()
-    assert watermark is not None and watermark > old + timedelta(hours=2)  # materialized
+    [(table,)] = query(
+        "SELECT format('%%I.%%I', materialization_hypertable_schema,"
+        " materialization_hypertable_name) FROM timescaledb_information.continuous_aggregates"
+        " WHERE view_name = 'readings_hourly'"
+    )
+    materialized = query(f"SELECT count(*) FROM {table} WHERE device_id = 'old-hive'")
+    jobs = query(
+        "SELECT job_id, proc_name, last_run_started_at::text, total_runs"
+        " FROM timescaledb_information.job_stats JOIN timescaledb_information.jobs USING (job_id)"
+    )
+    assert materialized == [(2,)], (watermark, materialized, jobs)
+    assert watermark is not None and watermark >= old + timedelta(hours=2), (watermark, jobs)
     # Its policies, chunk interval and the catch-up job are back as 0003 and 0006 set them.
     assert_policies_in_line()
     [(raw_interval,)] = query(
@@ -368,6 +386,7 @@ def test_migration_on_a_hypertable_with_compressed_chunks() -> None:
         ],
     )
     assert result.accepted == 2
+    late_refresh_flush()  # the late reading's hour, here rather than at exit
     assert Reading.objects.get(device_id="old-hive", battery=3.8).time == old + timedelta(
         minutes=30, seconds=30
     )
