@@ -384,8 +384,9 @@ SPECTACULAR_SETTINGS = {
         '"gw-1", "readings": [...]}` (the last 10 readings, oldest first), then '
         '`{"type": "readings", "hive": 7, "device_id": "gw-1", "readings": [...]}` for '
         "every ingested batch with only its new readings, oldest first. A reading is "
-        '`{"time", "temperature", "humidity", "weight", '
-        '"sound_level"}` (absent metrics are null). Close codes: 4401 missing, bad or '
+        '`{"time", "temperature", "humidity", "weight", "sound_level", '
+        '"outside_temperature", "battery", "rssi", "snr"}` (absent metrics are null). '
+        "Close codes: 4401 missing, bad or "
         "expired token; 4404 unknown or another user's hive; 4429 too many sockets; 4503 "
         'telemetry database unavailable. Send `{"type": "ping"}` to get '
         '`{"type": "pong"}`.'

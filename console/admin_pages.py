@@ -239,7 +239,7 @@ class HiveRow:
     last_heard: datetime | None
     heard: str  # "5 minutes ago"
     stale: bool
-    latest: dict[str, str]  # metric -> text
+    latest: dict[str, str]  # metric -> text, in METRIC_TABLE order
     weight_change_today: str
     trend_svg: SafeString
     queen: str
@@ -334,6 +334,8 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
         "telemetry_ok": telemetry_ok,
         "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
         "now": now,
+        # The latest-value columns, in the order of each row's ``latest``.
+        "metrics": METRIC_TABLE,
     }
 
 

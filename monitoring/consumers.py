@@ -11,7 +11,9 @@ Messages (JSON), server to client, each naming the hive and its device:
         the channel layer (Redis) was unreachable and is back: readings stored since that
         time may not have been streamed (read them from GET /hives/{id}/telemetry)
 A reading is {"time": "2026-06-01T12:00:00Z", "temperature": 34.9, "humidity": 58.1,
-"weight": 41.7, "sound_level": 52.0} (absent metrics are null).
+"weight": 41.7, "sound_level": 52.0, "outside_temperature": 18.5, "battery": 3.92,
+"rssi": -97.0, "snr": 7.5}: every metric of telemetry.validation.METRIC_TABLE, absent
+ones null.
 
 Close codes:
     4401 no, bad or expired token; or, on an open socket: the token expired, the session

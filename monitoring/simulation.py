@@ -8,6 +8,11 @@ Now and then a colony swarms: within minutes the hive loses 1.5-3 kg of bees, af
 loud build-up. Everything is deterministic per device and time, so re-running a backfill
 produces the same readings and ingestion counts them as duplicates.
 
+The sensor also reports its own state: the battery (a 4 V cell that a small solar panel
+tops up by day) and the radio's signal strength (RSSI, steady per device within a few
+dB). It has no outside probe, and its radio reports no signal-to-noise ratio: those
+metrics are left out.
+
 Events can also be forced on a hive at a chosen time (``HiveSimulator.inject``), for demos
 and for testing the alerts:
 
@@ -220,7 +225,16 @@ class HiveSimulator:
             "humidity": round(min(65.0, max(50.0, humidity + noise.gauss(0, 0.6))), 1),
             "weight": round(max(0.0, weight + noise.gauss(0, 0.02)), 3),
             "sound_level": round(max(0.0, sound + noise.gauss(0, 1.5)), 1),
+            # Drawn after the hive's metrics, which stay as they were before these came.
+            "battery": round(3.85 + 0.25 * daylight + noise.gauss(0, 0.01), 2),
+            "rssi": round(self._rssi_base + noise.gauss(0, 2.0)),
         }
+
+    @property
+    def _rssi_base(self) -> float:
+        """The device's usual signal strength (dBm), from its id alone (a draw of its own:
+        the hive's parameters keep their draws)."""
+        return random.Random(_seed(self.device_id, "rssi")).uniform(-110.0, -70.0)
 
     def readings(self, start: datetime, end: datetime, interval_s: int) -> Iterator[dict[str, Any]]:
         """Readings on the interval grid (aligned to the epoch) in [start, end], except

@@ -20,6 +20,10 @@ class Reading(models.Model):
     humidity = models.FloatField(null=True, blank=True, help_text="% relative humidity")
     weight = models.FloatField(null=True, blank=True, help_text="kg")
     sound_level = models.FloatField(null=True, blank=True, help_text="dB")
+    outside_temperature = models.FloatField(null=True, blank=True, help_text="°C")
+    battery = models.FloatField(null=True, blank=True, help_text="V")
+    rssi = models.FloatField(null=True, blank=True, help_text="dBm")
+    snr = models.FloatField(null=True, blank=True, help_text="dB")
 
     class Meta:
         db_table = "readings"
@@ -29,7 +33,11 @@ class Reading(models.Model):
                 condition=models.Q(temperature__isnull=False)
                 | models.Q(humidity__isnull=False)
                 | models.Q(weight__isnull=False)
-                | models.Q(sound_level__isnull=False),
+                | models.Q(sound_level__isnull=False)
+                | models.Q(outside_temperature__isnull=False)
+                | models.Q(battery__isnull=False)
+                | models.Q(rssi__isnull=False)
+                | models.Q(snr__isnull=False),
                 name="reading_has_a_metric",
             )
         ]
@@ -63,6 +71,19 @@ class ReadingHourly(models.Model):
     sound_level_min = models.FloatField(null=True)
     sound_level_max = models.FloatField(null=True)
     reading_count = models.BigIntegerField()
+    # Added by migration 0007; the relation has them after reading_count.
+    outside_temperature_avg = models.FloatField(null=True)
+    outside_temperature_min = models.FloatField(null=True)
+    outside_temperature_max = models.FloatField(null=True)
+    battery_avg = models.FloatField(null=True)
+    battery_min = models.FloatField(null=True)
+    battery_max = models.FloatField(null=True)
+    rssi_avg = models.FloatField(null=True)
+    rssi_min = models.FloatField(null=True)
+    rssi_max = models.FloatField(null=True)
+    snr_avg = models.FloatField(null=True)
+    snr_min = models.FloatField(null=True)
+    snr_max = models.FloatField(null=True)
 
     class Meta:
         managed = False

@@ -19,13 +19,31 @@ from core.databases import TELEMETRY_DB
 from telemetry.models import Reading, ReadingHourly
 from telemetry.validation import METRICS, iso_time
 
+
+def _figures(metrics: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{metric}_{fn}" for metric in metrics for fn in ("avg", "min", "max"))
+
+
+# The first four metrics' columns, reading_count and the daily weight_change keep the
+# places they had before the later metrics came (migration 0007, which puts them after
+# reading_count in readings_hourly too): CSV readers that go by position keep working.
+_FIRST_METRICS = METRICS[:4]
+_LATER_METRICS = METRICS[4:]
+
 HOURLY_COLUMNS: tuple[str, ...] = (
     "bucket",
-    *(f"{metric}_{fn}" for metric in METRICS for fn in ("avg", "min", "max")),
+    *_figures(_FIRST_METRICS),
     "reading_count",
+    *_figures(_LATER_METRICS),
 )
 
-DAILY_COLUMNS: tuple[str, ...] = (*HOURLY_COLUMNS, "weight_change")
+DAILY_COLUMNS: tuple[str, ...] = (
+    "bucket",
+    *_figures(_FIRST_METRICS),
+    "reading_count",
+    "weight_change",
+    *_figures(_LATER_METRICS),
+)
 
 
 class JsonPage(NamedTuple):

@@ -4,7 +4,8 @@ so validation, idempotency and the live notification are the same for all of the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,24 +17,23 @@ from telemetry.late_data import late_readings_note
 from telemetry.selectors import devices_with_readings
 from telemetry.signals import readings_stored
 from telemetry.timescale import hourly_refresh
-from telemetry.validation import ValidReading, readings_validate
+from telemetry.validation import METRICS, ReadingsInvalid, ValidReading, readings_validate
 
 logger = logging.getLogger("telemetry")
 
-COPY_SQL = (
-    "COPY readings (device_id, time, temperature, humidity, weight, sound_level)"
-    " FROM STDIN (FORMAT BINARY)"
-)
-COPY_TYPES = ["varchar", "timestamptz", "float8", "float8", "float8", "float8"]
+_COLUMNS = ", ".join(("device_id", "time", *METRICS))
+COPY_SQL = f"COPY readings ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+COPY_TYPES = ["varchar", "timestamptz", *(["float8"] * len(METRICS))]
 # The path for a batch with readings already stored: one statement, one round trip (the
-# batch as five arrays), conflicts skipped by the (device_id, time) primary key.
-INSERT_IGNORING_CONFLICTS_SQL = """
-INSERT INTO readings (device_id, time, temperature, humidity, weight, sound_level)
-SELECT %s, r.* FROM unnest(
-    %s::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::float8[]
+# readings as one array per column, any number of devices), conflicts skipped by the
+# (device_id, time) primary key; it returns the keys of the rows it inserted.
+INSERT_IGNORING_CONFLICTS_SQL = f"""
+INSERT INTO readings ({_COLUMNS})
+SELECT r.* FROM unnest(
+    %s::varchar[], %s::timestamptz[], {", ".join(["%s::float8[]"] * len(METRICS))}
 ) AS r
 ON CONFLICT (device_id, time) DO NOTHING
-RETURNING time
+RETURNING device_id, time
 """
 
 
@@ -50,61 +50,146 @@ def readings_ingest(
 
     The whole batch is rejected (telemetry.validation.ReadingsInvalid, nothing written)
     if any reading is invalid. After the commit the live stream gets the new readings,
-    oldest first, in one message.
-
-    Storing is idempotent without paying for INSERT ... ON CONFLICT on every row: devices
-    mostly send readings that are new, so the batch goes in optimistically by binary COPY,
-    the fastest way into PostgreSQL. If any reading is already stored (a retry, an
-    overlap, another request racing this one), the primary key refuses the COPY, the
-    transaction (or savepoint, inside an outer transaction) rolls back and the batch is
-    inserted once more with ON CONFLICT DO NOTHING, which tells exactly which were new.
+    oldest first, in one message. Stored as readings_ingest_many stores its messages
+    (_store).
     """
     valid, duplicates = readings_validate(readings, device_id=device_id, now=now)
-    if not valid:
-        return IngestResult(accepted=0, duplicates=duplicates)
+    (result,) = _store([(device_id, valid, duplicates)], now)
+    return result
+
+
+def readings_ingest_many(
+    messages: Sequence[tuple[str, Any]], *, now: datetime | None = None
+) -> list[IngestResult | ReadingsInvalid]:
+    """Validate and store many small messages of many devices at once (an MQTT consumer's
+    backlog): each message is ``(device_id, list of reading dicts)``.
+
+    Each message is validated on its own, as readings_ingest validates a batch: an
+    invalid one gets its ReadingsInvalid at its index in the result and stores nothing,
+    and never keeps the others from being stored. The valid messages' readings go into
+    the database together, in one transaction (_store); a reading whose (device_id, time)
+    an earlier message of the call holds is a duplicate of that one. After the commit
+    each device's new readings (of all its messages, oldest first) are announced once.
+
+    Raises OperationalError, with nothing stored, when the database is unavailable.
+    """
+    results: list[IngestResult | ReadingsInvalid | None] = [None] * len(messages)
+    batches: list[tuple[str, list[ValidReading], int]] = []
+    indexes: list[int] = []
+    for index, (device_id, readings) in enumerate(messages):
+        if not isinstance(readings, list | tuple):
+            problem = {"non_field_errors": ["Expected a list of readings."]}
+            results[index] = ReadingsInvalid({"readings": problem})
+            continue
+        try:
+            valid, duplicates = readings_validate(readings, device_id=device_id, now=now)
+        except ReadingsInvalid as exc:
+            results[index] = exc
+            continue
+        batches.append((device_id, valid, duplicates))
+        indexes.append(index)
+    for index, result in zip(indexes, _store(batches, now), strict=True):
+        results[index] = result
+    return [result for result in results if result is not None]
+
+
+def _store(
+    batches: list[tuple[str, list[ValidReading], int]], now: datetime | None
+) -> list[IngestResult]:
+    """Store validated batches ``(device_id, readings, in-batch duplicates)`` in one
+    transaction; what each batch added.
+
+    A (device_id, time) that an earlier batch holds is a duplicate. Storing is idempotent
+    without paying for INSERT ... ON CONFLICT on every row: devices mostly send readings
+    that are new, so everything goes in optimistically by one binary COPY, the fastest
+    way into PostgreSQL. If any reading is already stored (a retry, an overlap, another
+    request racing this one), the primary key refuses the COPY, the transaction (or
+    savepoint, inside an outer transaction) rolls back and the readings are inserted once
+    more with ON CONFLICT DO NOTHING, which tells exactly which were new. After the
+    commit, readings_stored is sent once per device with its new readings.
+    """
+    if len(batches) == 1:
+        unique = [batches[0][1]]  # readings_validate has removed in-batch duplicates
+    else:
+        seen: set[tuple[str, datetime]] = set()
+        unique = []
+        for device_id, readings, _ in batches:
+            keep = []
+            for reading in readings:
+                key = (device_id, reading.time)
+                if key not in seen:
+                    seen.add(key)
+                    keep.append(reading)
+            unique.append(keep)
+    rows = [
+        (device_id, readings) for (device_id, _, _), readings in zip(batches, unique, strict=True)
+    ]
+    if not any(readings for _, readings in rows):
+        return [IngestResult(0, len(valid) + dups) for _, valid, dups in batches]
     try:
         with transaction.atomic(using=TELEMETRY_DB):
-            _copy(device_id, valid)
-            new = valid
-            transaction.on_commit(
-                lambda new=new: _committed(device_id, new, now), using=TELEMETRY_DB
-            )
+            _copy(rows)
+            new = rows
+            transaction.on_commit(lambda new=new: _committed(new, now), using=TELEMETRY_DB)
     except IntegrityError:
         with transaction.atomic(using=TELEMETRY_DB):
-            inserted = _insert_ignoring_conflicts(device_id, valid)
-            new = [reading for reading in valid if reading.time in inserted]
-            if new:
-                transaction.on_commit(
-                    lambda new=new: _committed(device_id, new, now), using=TELEMETRY_DB
-                )
-    return IngestResult(accepted=len(new), duplicates=duplicates + len(valid) - len(new))
+            inserted = _insert_ignoring_conflicts(rows)
+            new = [
+                (device_id, [r for r in readings if (device_id, r.time) in inserted])
+                for device_id, readings in rows
+            ]
+            if inserted:
+                transaction.on_commit(lambda new=new: _committed(new, now), using=TELEMETRY_DB)
+    return [
+        IngestResult(accepted=len(added), duplicates=dups + len(valid) - len(added))
+        for (_, valid, dups), (_, added) in zip(batches, new, strict=True)
+    ]
 
 
-def _copy(device_id: str, readings: list[ValidReading]) -> None:
+def _copy(rows: list[tuple[str, list[ValidReading]]]) -> None:
     connection = connections[TELEMETRY_DB]
     # Django's cursor wrapper has no copy(); the wrapper below still maps psycopg errors
     # to django.db's (IntegrityError, OperationalError -> 503).
     with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(COPY_SQL) as copy:
             copy.set_types(COPY_TYPES)
-            for time, temperature, humidity, weight, sound_level, _ in readings:
-                copy.write_row((device_id, time, temperature, humidity, weight, sound_level))
+            write = copy.write_row
+            for device_id, readings in rows:
+                for reading in readings:
+                    write((device_id, *reading[:-1]))  # not .stamp
 
 
-def _insert_ignoring_conflicts(device_id: str, readings: list[ValidReading]) -> set[datetime]:
-    columns = [list(column) for column in zip(*readings, strict=True)][:5]  # not .stamp
+def _insert_ignoring_conflicts(
+    rows: list[tuple[str, list[ValidReading]]],
+) -> set[tuple[str, datetime]]:
+    devices = [device_id for device_id, readings in rows for _ in readings]
+    # time and the metrics, one list each (not .stamp)
+    columns = [list(column) for column in zip(*(r for _, rs in rows for r in rs), strict=True)]
     with connections[TELEMETRY_DB].cursor() as cursor:
-        cursor.execute(INSERT_IGNORING_CONFLICTS_SQL, [device_id, *columns])
-        return {row[0] for row in cursor.fetchall()}
+        cursor.execute(INSERT_IGNORING_CONFLICTS_SQL, [devices, *columns[:-1]])
+        return {(device_id, time) for device_id, time in cursor.fetchall()}
 
 
-def _committed(device_id: str, readings: list[ValidReading], now: datetime | None) -> None:
+def _committed(rows: list[tuple[str, list[ValidReading]]], now: datetime | None) -> None:
     # Readings below readings_hourly's watermark need their hours refreshed (TimescaleDB);
     # free for recent readings, the refresh itself runs on a background thread.
-    late_readings_note([reading.time for reading in readings])
-    # The live stream (monitoring.signals) publishes, then alerts evaluate (alerts.signals);
-    # receivers log their own failures: the readings are stored whatever they do.
-    readings_stored.send(sender=readings_ingest, device_id=device_id, readings=readings, now=now)
+    late_readings_note([reading.time for _, readings in rows for reading in readings])
+    by_device: dict[str, list[ValidReading]] = defaultdict(list)
+    messages: dict[str, int] = defaultdict(int)
+    for device_id, readings in rows:
+        by_device[device_id].extend(readings)
+        messages[device_id] += 1
+    for device_id, readings in by_device.items():
+        if not readings:
+            continue
+        if messages[device_id] > 1:
+            readings.sort()  # the readings of several messages, oldest first
+        # The live stream (monitoring.signals) publishes, then alerts evaluate
+        # (alerts.signals); receivers log their own failures: the readings are stored
+        # whatever they do.
+        readings_stored.send(
+            sender=readings_ingest, device_id=device_id, readings=readings, now=now
+        )
 
 
 def readings_purge(*, device_id: str) -> int:

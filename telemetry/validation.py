@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -43,6 +43,10 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("humidity", 0.0, 100.0, "%", "Humidity", 0),
     Metric("weight", 0.0, 500.0, "kg", "Weight", 2),
     Metric("sound_level", 0.0, 160.0, "dB", "Sound level", 1),
+    Metric("outside_temperature", -50.0, 70.0, "°C", "Outside temperature", 1),
+    Metric("battery", 0.0, 30.0, "V", "Battery", 2),
+    Metric("rssi", -150.0, 0.0, "dBm", "Signal (RSSI)", 0),
+    Metric("snr", -30.0, 30.0, "dB", "Signal-to-noise", 1),
 )
 METRICS: tuple[str, ...] = tuple(metric.name for metric in METRIC_TABLE)
 METRIC_BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRIC_TABLE}
@@ -57,14 +61,38 @@ Errors = dict[str, list[str]]
 
 
 class ValidReading(NamedTuple):
+    """A validated reading: its time (UTC), its metrics in METRICS order (None where the
+    reading has none), and ``stamp``. Spelled out for the type checker; the check below
+    holds it to METRIC_TABLE, and the code that builds or reads these goes by METRICS.
+    The metrics after the first four default to None (callers that build a reading from
+    the four metrics of old keep working)."""
+
     time: datetime
     temperature: float | None
     humidity: float | None
     weight: float | None
     sound_level: float | None
+    outside_temperature: float | None = None
+    battery: float | None = None
+    rssi: float | None = None
+    snr: float | None = None
     # ``time`` as the API writes it (iso_time), when the device sent it in exactly that
     # form: the live message reuses it instead of formatting the time again.
     stamp: str = ""
+
+
+if ValidReading._fields != ("time", *METRICS, "stamp"):  # pragma: no cover - a coding error
+    raise RuntimeError("ValidReading's fields must be time, METRICS (in order) and stamp")
+
+
+def _write_function(name: str, source: str) -> Callable[..., Any]:
+    """The function ``name`` defined by ``source``: the per-reading code below is written
+    out for the metrics of METRIC_TABLE (one local per metric, no loop over the table per
+    reading), as namedtuple writes its methods; as fast as code inlined by hand, and a
+    metric added to the table needs no edit here."""
+    namespace: dict[str, Any] = {"iso_time": iso_time}
+    exec(source, namespace)  # noqa: S102 - the source is made of METRIC_TABLE's own names
+    return namespace[name]
 
 
 # The form iso_time() writes for a time without microseconds; a string of this form that
@@ -72,23 +100,29 @@ class ValidReading(NamedTuple):
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").fullmatch
 
 
-def messages(readings: list[ValidReading]) -> list[dict[str, Any]]:
-    """The JSON shape of validated readings, as the API and the live stream show them.
+def _messages_source() -> str:
+    values = ", ".join(f"v{i}" for i in range(len(METRICS)))
+    items = ", ".join(f"{name!r}: v{i}" for i, name in enumerate(METRICS))
+    return (
+        "def messages(readings):\n"
+        f"    return [{{'time': stamp or iso_time(time), {items}}}\n"
+        f"            for time, {values}, stamp in readings]\n"
+    )
 
-    One comprehension because it runs for every stored batch; formatting a datetime cost
-    more than the rest of the dict, so a time the device sent in the API's own form is
-    carried through as it came (ValidReading.stamp).
+
+_messages = _write_function("messages", _messages_source())
+
+
+def messages(readings: list[ValidReading]) -> list[dict[str, Any]]:
+    """The JSON shape of validated readings, as the API and the live stream show them:
+    ``time`` and every metric of METRICS (None where the reading has none).
+
+    One comprehension (written out for METRICS) because it runs for every stored batch;
+    formatting a datetime cost more than the rest of the dict, so a time the device sent
+    in the API's own form is carried through as it came (ValidReading.stamp).
     """
-    return [
-        {
-            "time": stamp or iso_time(time),
-            "temperature": temperature,
-            "humidity": humidity,
-            "weight": weight,
-            "sound_level": sound_level,
-        }
-        for time, temperature, humidity, weight, sound_level, stamp in readings
-    ]
+    result: list[dict[str, Any]] = _messages(readings)
+    return result
 
 
 def timed_rows(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -200,6 +234,37 @@ def stored_reading_errors(
     return errors
 
 
+def _metrics_check_source() -> str:
+    """``metric_values(item)``: the metrics of a reading (a dict) in METRICS order, floats
+    or None, when each is absent, None or a number in its range and at least one is there;
+    else None. NaN fails every comparison; bools are refused by the exact type test."""
+    lines = ["def metric_values(item):", "    get = item.get"]
+    names = [f"m{i}" for i in range(len(METRIC_TABLE))]
+    for m, metric in zip(names, METRIC_TABLE, strict=True):
+        lines += [
+            f"    {m} = get({metric.name!r})",
+            f"    if {m} is not None:",
+            f"        if type({m}) is float:",
+            f"            if not {metric.low!r} <= {m} <= {metric.high!r}:",
+            "                return None",
+            f"        elif type({m}) is int and {metric.low!r} <= {m} <= {metric.high!r}:",
+            f"            {m} = float({m})",
+            "        else:",
+            "            return None",
+        ]
+    lines += [
+        f"    if {' and '.join(f'{m} is None' for m in names)}:",
+        "        return None",
+        f"    return ({', '.join(names)},)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_metric_values: Callable[[dict[str, Any]], tuple[float | None, ...] | None] = _write_function(
+    "metric_values", _metrics_check_source()
+)
+
+
 def readings_validate(
     items: Iterable[Any], *, device_id: str, now: datetime | None = None
 ) -> tuple[list[ValidReading], int]:
@@ -207,17 +272,15 @@ def readings_validate(
     number of in-batch duplicates.
 
     Raises ReadingsInvalid with every problem when any item is invalid. A well-formed
-    reading passes one inlined check; only a failing one is examined field by field.
+    reading passes one check (the metrics' part written out for METRIC_TABLE,
+    _metric_values); only a failing one is examined field by field.
     """
     now = now or datetime.now(UTC)
     oldest = now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS)
     latest = now + MAX_FUTURE_SKEW
-    # The ranges of METRIC_TABLE as locals, for the one inlined check below.
-    t_lo, t_hi = METRIC_RANGES["temperature"][:2]
-    h_lo, h_hi = METRIC_RANGES["humidity"][:2]
-    w_lo, w_hi = METRIC_RANGES["weight"][:2]
-    s_lo, s_hi = METRIC_RANGES["sound_level"][:2]
     parse = datetime.fromisoformat
+    metric_values = _metric_values
+    make = ValidReading._make
     by_time: dict[datetime, ValidReading] = {}
     duplicates = 0
     errors: dict[str, Errors] = {}
@@ -226,19 +289,11 @@ def readings_validate(
         try:
             raw = item["time"]
             time = parse(raw)
-            t = item.get("temperature")
-            h = item.get("humidity")
-            w = item.get("weight")
-            s = item.get("sound_level")
-            # NaN fails every comparison, bools are refused by the exact type test, a
-            # naive time raises TypeError when compared with an aware one.
+            values = metric_values(item)
+            # A naive time raises TypeError when compared with an aware one.
             ok = (
-                oldest <= time <= latest
-                and (t is None or ((type(t) is float or type(t) is int) and t_lo <= t <= t_hi))
-                and (h is None or ((type(h) is float or type(h) is int) and h_lo <= h <= h_hi))
-                and (w is None or ((type(w) is float or type(w) is int) and w_lo <= w <= w_hi))
-                and (s is None or ((type(s) is float or type(s) is int) and s_lo <= s <= s_hi))
-                and not (t is None and h is None and w is None and s is None)
+                values is not None
+                and oldest <= time <= latest
                 and item.keys() <= ALLOWED_KEYS
                 and ("device_id" not in item or wrong_device(item, device_id) is None)
             )
@@ -252,14 +307,7 @@ def readings_validate(
         if time in by_time:
             duplicates += 1
         else:
-            by_time[time] = ValidReading(
-                time,
-                None if t is None else float(t),
-                None if h is None else float(h),
-                None if w is None else float(w),
-                None if s is None else float(s),
-                raw if canonical(raw) else "",
-            )
+            by_time[time] = make((time, *values, raw if canonical(raw) else ""))  # type: ignore[misc]
     if errors:
         raise ReadingsInvalid(errors)
     return sorted(by_time.values()), duplicates

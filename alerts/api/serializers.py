@@ -11,11 +11,12 @@ from alerts.models import Alert, AlertRule, Delivery, Inspection, Webhook
 from apiary import selectors as apiary_selectors
 from core.api import VisibleRelatedField
 from core.strict import StrictFieldsMixin
+from telemetry.validation import METRICS
 
 PARAMS_HELP = (
     "Per kind, defaults filled in: swarm {drop_kg (1.5), window_minutes (30)}; "
     "brood_temperature {min (32), max (36.5) °C, for_minutes (30)}; no_data {minutes (60)}; "
-    "threshold {metric (temperature|humidity|weight|sound_level), above and/or below, "
+    f"threshold {{metric ({'|'.join(METRICS)}), above and/or below, "
     "for_minutes (10)}."
 )
 

@@ -7,6 +7,7 @@ the reading serializers here document those shapes for the OpenAPI schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.validators import utc_datetime
-from telemetry.validation import MAX_FUTURE_SKEW, METRIC_BY_NAME
+from telemetry.selectors import DAILY_COLUMNS, HOURLY_COLUMNS
+from telemetry.validation import MAX_FUTURE_SKEW, METRIC_BY_NAME, METRICS
 
 RAW_DEFAULT_RANGE = timedelta(hours=24)
 RAW_MAX_RANGE = timedelta(days=31)
@@ -39,17 +41,32 @@ def _metric_field(name: str, **kwargs: Any) -> serializers.FloatField:
     )
 
 
+def _with_fields(
+    fields: Mapping[str, serializers.Field],
+    made: Mapping[str, serializers.Field],
+    order: tuple[str, ...],
+) -> dict[str, serializers.Field]:
+    """``fields`` (the declared ones) and ``made`` (one per metric or figure), in
+    ``order``; declared fields not in it come last."""
+    every = {**fields, **made}
+    return {
+        **{name: every.pop(name) for name in order if name in every},
+        **every,
+    }
+
+
 class ReadingSerializer(serializers.Serializer):
-    """One reading; ``time`` is ISO 8601 with a timezone."""
+    """One reading; ``time`` is ISO 8601 with a timezone, then each metric of
+    telemetry.validation.METRIC_TABLE (absent or null where the device has none)."""
 
     time = serializers.DateTimeField(
         help_text=f"ISO 8601 with timezone; at most {int(MAX_FUTURE_SKEW.total_seconds() // 60)}"
         " minutes ahead of the server clock."
     )
-    temperature = _metric_field("temperature", required=False)
-    humidity = _metric_field("humidity", required=False)
-    weight = _metric_field("weight", required=False)
-    sound_level = _metric_field("sound_level", required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        metrics = {name: _metric_field(name, required=False) for name in METRICS}
+        return _with_fields(super().get_fields(), metrics, ("time", *METRICS))
 
 
 class ReadingBatchSerializer(serializers.Serializer):
@@ -71,21 +88,26 @@ class TelemetryPageSerializer(serializers.Serializer):
     )
 
 
+def _figure_field(column: str) -> serializers.Field:
+    if column == "reading_count":
+        return serializers.IntegerField()
+    metric, fn = column.rsplit("_", 1)
+    return serializers.FloatField(
+        allow_null=True, help_text=f"{fn} {METRIC_BY_NAME[metric].unit}; null without any"
+    )
+
+
 class HourlySerializer(serializers.Serializer):
+    """avg/min/max of each metric over the hour (null when no reading of it had the
+    metric) and the number of readings, as telemetry.selectors.HOURLY_COLUMNS."""
+
+    columns = HOURLY_COLUMNS
     bucket = serializers.DateTimeField(help_text="Start of the hour (UTC).")
-    temperature_avg = serializers.FloatField(allow_null=True)
-    temperature_min = serializers.FloatField(allow_null=True)
-    temperature_max = serializers.FloatField(allow_null=True)
-    humidity_avg = serializers.FloatField(allow_null=True)
-    humidity_min = serializers.FloatField(allow_null=True)
-    humidity_max = serializers.FloatField(allow_null=True)
-    weight_avg = serializers.FloatField(allow_null=True)
-    weight_min = serializers.FloatField(allow_null=True)
-    weight_max = serializers.FloatField(allow_null=True)
-    sound_level_avg = serializers.FloatField(allow_null=True)
-    sound_level_min = serializers.FloatField(allow_null=True)
-    sound_level_max = serializers.FloatField(allow_null=True)
-    reading_count = serializers.IntegerField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        declared = super().get_fields()
+        made = {c: _figure_field(c) for c in self.columns if c not in declared}
+        return _with_fields(declared, made, self.columns)
 
 
 class HourlyPageSerializer(serializers.Serializer):
@@ -96,6 +118,7 @@ class HourlyPageSerializer(serializers.Serializer):
 class DailySerializer(HourlySerializer):
     """The hourly figures' columns per UTC day, and the day's weight change."""
 
+    columns = DAILY_COLUMNS
     bucket = serializers.DateTimeField(help_text="Start of the day (00:00 UTC).")
     weight_change = serializers.FloatField(
         allow_null=True,

@@ -78,7 +78,7 @@ def test_the_schema_documents_the_table(metric: Metric) -> None:
 def test_the_migrations_name_metrics_of_the_table() -> None:
     """Migrations are history: they spell out the metrics of their day (a metric added
     later gets a migration of its own), each of which the table still holds."""
-    for name in ("0003_readings_hourly", "0005_hourly_rollup"):
+    for name in ("0003_readings_hourly", "0005_hourly_rollup", "0007_more_metrics"):
         spelled = importlib.import_module(f"telemetry.migrations.{name}").METRICS
         assert set(spelled) <= set(METRICS), name
 
@@ -103,16 +103,17 @@ def test_the_console_labels_and_units_come_from_the_table() -> None:
 
 
 def test_an_imported_reading_meets_the_rules_of_post_telemetry_but_the_retention() -> None:
-    values = (35.0, None, None, None)
+    others = (None,) * (len(METRICS) - 2)
+    values = (35.0, None, *others)
     assert stored_reading_errors(NOW - timedelta(days=3650), values, now=NOW) == {}
     future = stored_reading_errors(NOW + timedelta(minutes=6), values, now=NOW)
     assert future == {"time": ["More than 5 minutes in the future; check the device clock."]}
-    wrong = stored_reading_errors(NOW, (120.0, float("nan"), None, None), now=NOW)
+    wrong = stored_reading_errors(NOW, (120.0, float("nan"), *others), now=NOW)
     assert wrong == {
         "temperature": ["Out of range: expected -40 to 85 °C."],
         "humidity": ["A finite number is required."],
     }
-    empty = stored_reading_errors(NOW, (None, None, None, None), now=NOW)
+    empty = stored_reading_errors(NOW, (None,) * len(METRICS), now=NOW)
     assert list(empty) == ["non_field_errors"]
 
 

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from monitoring import live
 from telemetry.models import Reading
+from telemetry.validation import METRICS
 from tests.telemetry.conftest import DeviceHive, make_hive, minutes_ago, reading
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
@@ -43,7 +44,8 @@ def test_device_posts_a_batch_and_a_retry_is_only_duplicates(
     device_id, messages = published[0]
     assert device_id == alice_hive.device_id
     assert [m["time"] for m in messages] == [r["time"] for r in batch["readings"]]
-    assert set(messages[1]) == {"time", "temperature", "humidity", "weight", "sound_level"}
+    assert set(messages[1]) == {"time", *METRICS}  # every metric, null where absent
+    assert {"temperature", "humidity", "weight", "sound_level", "battery", "rssi"} <= set(METRICS)
 
     batch["readings"].append(reading(0.5))
     with django_capture_on_commit_callbacks(using="telemetry", execute=True):

@@ -80,7 +80,8 @@ def test_raw_page_is_the_json_python_writes(
     assert first["time"].endswith(":00Z")  # no ".000000" without microseconds
     assert second["time"].endswith(".001234Z")
     # whole numbers stay floats, an int sent for a float comes back a float
-    assert [type(first[m]) for m in METRICS] == [float] * 4
+    assert [type(first[m]) for m in METRICS[:4]] == [float] * 4
+    assert [first[m] for m in METRICS[4:]] == [None] * (len(METRICS) - 4)
     assert first["weight"] == 42.0 and body["results"][2]["sound_level"] == 3.0
     assert type(body["results"][2]["sound_level"]) is float
     assert second["sound_level"] is None

@@ -48,6 +48,10 @@ def test_raw_readings_newest_first_last_24_hours_by_default(
         "humidity": None,
         "weight": None,
         "sound_level": None,
+        "outside_temperature": None,
+        "battery": None,
+        "rssi": None,
+        "snr": None,
     }
     assert body["next"] is None
 
@@ -110,8 +114,18 @@ def test_raw_csv(alice_client: APIClient, alice_hive: DeviceHive) -> None:
     assert 'rel="next"' in response["Link"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [
-        ["time", "temperature", "humidity", "weight", "sound_level"],
-        [iso_time(NOW - timedelta(minutes=1)), "34.5", "", "41.25", ""],
+        [
+            "time",
+            "temperature",
+            "humidity",
+            "weight",
+            "sound_level",
+            "outside_temperature",
+            "battery",
+            "rssi",
+            "snr",
+        ],
+        [iso_time(NOW - timedelta(minutes=1)), "34.5", "", "41.25", "", "", "", "", ""],
     ]
 
 
@@ -146,7 +160,8 @@ def test_hourly_range_and_csv(alice_client: APIClient, alice_hive: DeviceHive) -
     )
     response = alice_client.get(url(alice_hive, "/hourly"), {"format": "csv"})
     header, *rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert header[0] == "bucket" and header[-1] == "reading_count" and len(header) == 14
+    # The columns of before the later metrics keep their places; 12 more follow.
+    assert header[0] == "bucket" and header[13] == "reading_count" and len(header) == 14 + 12
     assert len(rows) == 1
     until = iso_time(NOW - timedelta(days=3))
     results = alice_client.get(url(alice_hive, "/hourly"), {"start": start, "end": until}).json()

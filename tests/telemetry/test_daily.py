@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from apiary.models import Membership, Role
 from telemetry import selectors
 from telemetry.models import Reading
-from telemetry.selectors import DAILY_COLUMNS, HOURLY_COLUMNS, readings_daily_list
+from telemetry.selectors import DAILY_COLUMNS, readings_daily_list
 from telemetry.validation import METRICS, iso_time
 from tests.accounts.factories import BeekeeperFactory
 from tests.telemetry.conftest import DeviceHive, jwt_client
@@ -268,8 +268,9 @@ def test_csv_has_the_daily_columns(
         '-daily.csv"'
     )
     header, *rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert header == ["bucket", *HOURLY_COLUMNS[1:], "weight_change"]
-    assert header == [
+    assert header == list(DAILY_COLUMNS)
+    # The columns of before the later metrics keep their places; those come after them.
+    assert header[:15] == [
         "bucket",
         "temperature_avg",
         "temperature_min",
@@ -285,6 +286,11 @@ def test_csv_has_the_daily_columns(
         "sound_level_max",
         "reading_count",
         "weight_change",
+    ]
+    assert header[15:] == [
+        f"{metric}_{fn}"
+        for metric in ("outside_temperature", "battery", "rssi", "snr")
+        for fn in ("avg", "min", "max")
     ]
     json_rows = alice_client.get(
         url(alice_hive), {k: v for k, v in params.items() if k != "format"}

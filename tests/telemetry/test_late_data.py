@@ -18,7 +18,7 @@ from telemetry.late_data import (
     late_refresh_flush,
 )
 from telemetry.models import Reading
-from telemetry.selectors import readings_hourly_list
+from telemetry.selectors import HOURLY_COLUMNS, readings_hourly_list
 from telemetry.services import readings_ingest
 from telemetry.timescale import hourly_refresh, hourly_watermark
 from telemetry.validation import iso_time
@@ -117,7 +117,8 @@ def test_late_readings_appear_in_hourly_within_seconds(materialized: datetime) -
     while len(rows) < 3 and time.monotonic() < deadline:
         time.sleep(0.5)
         rows = readings_hourly_list(device_id="late-gw", start=start)
-    buckets = {row[0]: row[-1] for row in rows}
+    count = HOURLY_COLUMNS.index("reading_count")
+    buckets = {row[0]: row[count] for row in rows}
     assert buckets == {five_days_ago: 2, five_days_ago + H: 1, five_days_ago + 3 * H: 1}
     assert late_ranges_pending() == []
 
@@ -131,5 +132,7 @@ def test_flush_refreshes_synchronously_and_clips_to_the_watermark(
     Reading.objects.create(device_id="late-flush", time=late + timedelta(minutes=10), weight=1.0)
     late_ranges_add([(late, late + H), (materialized - H, materialized + 5 * H)])
     assert late_refresh_flush() == [(late, late + H), (materialized - H, materialized)]
-    assert [row[-1] for row in readings_hourly_list(device_id="late-flush", start=late)] == [1]
+    count = HOURLY_COLUMNS.index("reading_count")
+    rows = readings_hourly_list(device_id="late-flush", start=late)
+    assert [row[count] for row in rows] == [1]
     assert late_refresh_flush() == []

@@ -50,7 +50,7 @@ from core.databases import TELEMETRY_DB
 from devtools.devserver import DaphneProcess, rss_mib
 from telemetry.services import COPY_SQL, COPY_TYPES
 from telemetry.timescale import hourly_refresh, timescale_version
-from telemetry.validation import iso_time
+from telemetry.validation import METRIC_TABLE, METRICS, iso_time
 
 BENCH_EMAIL = "bench@beeapi.invalid"
 LOAD_PREFIX = "bench-load-"
@@ -67,20 +67,24 @@ def _conninfo(alias: str) -> str:
 
 
 def _rows(device_index: int, start: datetime, count: int, step_s: int) -> Iterator[tuple]:
-    """Cheap plausible readings for bulk loading (the simulator is richer but slower)."""
+    """Cheap plausible readings for bulk loading (the simulator is richer but slower):
+    (time, *METRICS), as the simulator's sensor sends them (no outside probe, no SNR)."""
     rng = random.Random(device_index)
     base_weight = rng.uniform(35, 60)
+    rssi = rng.uniform(-110, -70)
     t0 = start.timestamp()
     for i in range(count):
         stamp = t0 + i * step_s
         phase = 2 * math.pi * (stamp % 86400) / 86400
-        yield (
-            datetime.fromtimestamp(stamp, UTC),
-            35.0 + 0.35 * math.sin(phase) + rng.gauss(0, 0.08),
-            57.0 + 3.5 * math.sin(phase + 1) + rng.gauss(0, 0.5),
-            base_weight + 0.02 * (i / 1440) - 0.6 * max(0.0, math.sin(phase - 1)),
-            36.0 + 10 * max(0.0, math.sin(phase - 1.6)) + rng.gauss(0, 1.5),
-        )
+        values = {
+            "temperature": 35.0 + 0.35 * math.sin(phase) + rng.gauss(0, 0.08),
+            "humidity": 57.0 + 3.5 * math.sin(phase + 1) + rng.gauss(0, 0.5),
+            "weight": base_weight + 0.02 * (i / 1440) - 0.6 * max(0.0, math.sin(phase - 1)),
+            "sound_level": 36.0 + 10 * max(0.0, math.sin(phase - 1.6)) + rng.gauss(0, 1.5),
+            "battery": 3.9 + 0.2 * max(0.0, math.sin(phase - 1.6)),
+            "rssi": float(round(rssi + rng.gauss(0, 2.0))),
+        }
+        yield (datetime.fromtimestamp(stamp, UTC), *(values.get(m) for m in METRICS))
 
 
 def _pid(server: DaphneProcess) -> int:
@@ -289,12 +293,13 @@ class Command(BaseCommand):
             readings = [
                 {
                     "time": iso_time(t),
-                    "temperature": round(temp, 2),
-                    "humidity": round(hum, 1),
-                    "weight": round(w, 3),
-                    "sound_level": round(snd, 1),
+                    **{
+                        m.name: round(v, m.decimals + 1)
+                        for m, v in zip(METRIC_TABLE, values, strict=True)
+                        if v is not None
+                    },
                 }
-                for t, temp, hum, w, snd in _rows(device, start, size, 60)
+                for t, *values in _rows(device, start, size, 60)
             ]
             bodies.append((hives[device][1], json.dumps({"readings": readings}).encode()))
         return bodies

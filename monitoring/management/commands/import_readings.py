@@ -38,21 +38,38 @@ from telemetry.validation import METRICS, stored_reading_errors
 
 COLUMNS = ("device_id", "time", *METRICS)
 COPY_TYPES = ["text", "timestamptz", *("float8" for _ in METRICS)]
-# Source rows are cast to the staging table's types, so the binary streams match.
-SOURCE_SELECT = (
-    "SELECT device_id::text, time::timestamptz, "
-    + ", ".join(f"{metric}::float8" for metric in METRICS)
-    + " FROM readings"
-)
-# The target's CHECK constraint: a reading has at least one metric.
-HAS_METRIC = "(" + " OR ".join(f"{metric} IS NOT NULL" for metric in METRICS) + ")"
 # Refused rows named in the error, at most.
 REFUSED_SHOWN = 10
-SOURCE_COUNTS_SQL = (
-    "SELECT device_id::text, count(DISTINCT time), min(time::timestamptz),"
-    f" max(time::timestamptz) FROM readings WHERE {HAS_METRIC} GROUP BY 1 ORDER BY 1"
+# The metric columns a source's readings table has: an older install has fewer metrics
+# (the four of migration 0001); the others come across as null.
+SOURCE_METRICS_SQL = (
+    "SELECT array_agg(attname::text) FROM pg_attribute"
+    " WHERE attrelid = 'readings'::regclass AND attnum > 0 AND NOT attisdropped"
 )
-SOURCE_NO_METRIC_SQL = f"SELECT count(*) FROM readings WHERE NOT {HAS_METRIC}"
+
+
+class SourceSql:
+    """The source-side queries, over the metrics its readings table has (``present``)."""
+
+    def __init__(self, present: tuple[str, ...]) -> None:
+        # Source rows are cast to the staging table's types, so the binary streams match.
+        self.select = (
+            "SELECT device_id::text, time::timestamptz, "
+            + ", ".join(
+                f"{metric}::float8" if metric in present else "NULL::float8" for metric in METRICS
+            )
+            + " FROM readings"
+        )
+        # The target's CHECK constraint: a reading has at least one metric.
+        self.has_metric = "(" + " OR ".join(f"{m} IS NOT NULL" for m in present) + ")"
+        self.counts = (
+            "SELECT device_id::text, count(DISTINCT time), min(time::timestamptz),"
+            f" max(time::timestamptz) FROM readings WHERE {self.has_metric}"
+            " GROUP BY 1 ORDER BY 1"
+        )
+        self.no_metric = f"SELECT count(*) FROM readings WHERE NOT {self.has_metric}"
+
+
 TARGET_COUNTS_SQL = """
 SELECT d.device_id, (
     SELECT count(*) FROM readings r
@@ -104,6 +121,7 @@ class Command(BaseCommand):
         "database) into the telemetry database: binary COPY in chunks, idempotent and "
         "resumable, verified by per-device counts."
     )
+    sql: SourceSql  # set by _check, from the source's columns
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -162,15 +180,21 @@ class Command(BaseCommand):
         exists = source.execute("SELECT to_regclass('readings') IS NOT NULL").fetchone()[0]
         if not exists:
             raise CommandError(f"The source database {where} has no readings table.")
+        row = source.execute(SOURCE_METRICS_SQL).fetchone()
+        columns = set(row[0] or ()) if row else set()
         source.rollback()
+        present = tuple(metric for metric in METRICS if metric in columns)
+        if not present:
+            raise CommandError(f"The source database {where} has readings without any metric.")
+        self.sql = SourceSql(present)
 
     # --- copy --------------------------------------------------------------------------
 
     def _import(
         self, source: psycopg.Connection, where: str, batch_size: int, delete_source: bool
     ) -> None:
-        counts = source.execute(SOURCE_COUNTS_SQL).fetchall()
-        skipped = source.execute(SOURCE_NO_METRIC_SQL).fetchone()[0]
+        counts = source.execute(self.sql.counts).fetchall()
+        skipped = source.execute(self.sql.no_metric).fetchone()[0]
         source.rollback()
         total = sum(count for _, count, _, _ in counts)
         self.stdout.write(
@@ -213,11 +237,12 @@ class Command(BaseCommand):
     ) -> tuple[int, int, datetime | None, datetime | None, tuple[str, datetime] | None]:
         """Copy the next chunk; returns (rows read, rows new, new min/max time, last key)."""
         if after is None:
-            query = f"{SOURCE_SELECT} WHERE {HAS_METRIC} ORDER BY 1, 2 LIMIT %s"
+            query = f"{self.sql.select} WHERE {self.sql.has_metric} ORDER BY 1, 2 LIMIT %s"
             params: list[Any] = [batch_size]
         else:
             query = (
-                f"{SOURCE_SELECT} WHERE {HAS_METRIC} AND (device_id::text, time::timestamptz)"
+                f"{self.sql.select} WHERE {self.sql.has_metric}"
+                " AND (device_id::text, time::timestamptz)"
                 " > (%s, %s) ORDER BY 1, 2 LIMIT %s"
             )
             params = [after[0], after[1], batch_size]
@@ -304,7 +329,7 @@ class Command(BaseCommand):
     # --- verification ------------------------------------------------------------------
 
     def _verify(self, source: psycopg.Connection, where: str, delete_source: bool) -> None:
-        counts = source.execute(SOURCE_COUNTS_SQL).fetchall()
+        counts = source.execute(self.sql.counts).fetchall()
         source.rollback()
         with connections[TELEMETRY_DB].cursor() as cursor:
             cursor.execute(
@@ -362,7 +387,7 @@ class Command(BaseCommand):
             with source.transaction():
                 cursor = source.execute(
                     f"DELETE FROM readings WHERE device_id::text = %s"
-                    f" AND time::timestamptz <= %s AND {HAS_METRIC}",
+                    f" AND time::timestamptz <= %s AND {self.sql.has_metric}",
                     [device_id, last],
                 )
                 deleted += cursor.rowcount
