@@ -311,3 +311,35 @@ def test_the_refusal_lists_at_most_ten_rows(source_server: ThrowawayPostgres) ->
     finally:
         with psycopg.connect(source_server.url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS readings")
+
+
+def test_a_source_with_some_of_the_later_metrics_brings_them(
+    source_server: ThrowawayPostgres,
+) -> None:
+    """A source of today's layout carries the later metrics (here two of them); one of
+    the first four's layout brings them as null (the tests above)."""
+    with psycopg.connect(source_server.url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS readings")
+        conn.execute(READINGS_TABLE)
+        conn.execute("ALTER TABLE readings ADD COLUMN battery float8, ADD COLUMN rssi float8")
+        conn.execute(
+            "INSERT INTO readings (time, device_id, battery, rssi) VALUES"
+            " (%s, 'v2-hive', 3.9, -97), (%s, 'v2-hive', NULL, -98), (%s, 'v2-hive', 31, -1)",
+            [START, START + timedelta(minutes=1), START + timedelta(minutes=2)],
+        )
+    try:
+        # The third reading's battery is out of range: refused, nothing of the chunk stored.
+        with pytest.raises(CommandError, match="battery: Out of range: expected 0 to 30 V."):
+            _import("--from", source_server.url)
+        with psycopg.connect(source_server.url, autocommit=True) as conn:
+            conn.execute("DELETE FROM readings WHERE battery = 31")
+        out = _import("--from", source_server.url)
+        assert "Counts match for all 1 device(s)" in out
+        stored = Reading.objects.filter(device_id="v2-hive").order_by("time")
+        assert [(r.battery, r.rssi, r.temperature, r.snr) for r in stored] == [
+            (3.9, -97.0, None, None),
+            (None, -98.0, None, None),
+        ]
+    finally:
+        with psycopg.connect(source_server.url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS readings")
