@@ -13,9 +13,7 @@ reading. Keys that no map names are kept out and reported as ``unmapped``, never
 a mapped key with a value that is not a number, or a time that cannot be read, is a
 PayloadInvalid naming the payload key.
 
-The maps are written against the eight metric names below. Where this server's telemetry
-stores fewer (telemetry.validation.METRICS), the adapters store those it knows
-(sensors.services.storable).
+A map names the metrics of telemetry.validation.METRIC_TABLE, in the units given there.
 """
 
 from __future__ import annotations
@@ -27,18 +25,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.times import iso_time
+from telemetry.validation import METRIC_TABLE
 
-# Every metric a map may name, with the unit readings carry it in.
-METRIC_UNITS: dict[str, str] = {
-    "temperature": "°C",
-    "humidity": "%RH",
-    "weight": "kg",
-    "sound_level": "dB",
-    "outside_temperature": "°C",
-    "battery": "V",
-    "rssi": "dBm",
-    "snr": "dB",
-}
+# Every metric a map may name, with the unit readings carry it in (telemetry's table).
+METRIC_UNITS: dict[str, str] = {metric.name: metric.unit for metric in METRIC_TABLE}
 
 
 def _identity(value: float) -> float:

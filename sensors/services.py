@@ -29,7 +29,6 @@ from apiary.models import Hive, Role
 from apiary.selectors import HIVE_TABLE
 from sensors import broker
 from sensors.fieldmaps import (
-    METRIC_UNITS,
     Mapped,
     PayloadInvalid,
     field_map_effective,
@@ -40,7 +39,7 @@ from sensors.fieldmaps import (
 from sensors.models import DEV_EUI_PATTERN, PAYLOAD_MAX_CHARS, Integration, SensorLink
 from sensors.selectors import dev_eui_in_use, field_maps_for, hive_for_uplink
 from telemetry.services import readings_ingest
-from telemetry.validation import METRICS, ReadingsInvalid
+from telemetry.validation import ReadingsInvalid
 
 INTEGRATION_KEY_PREFIX = "bi_"
 # Payload keys that carry a credential: never stored in what a device last sent.
@@ -163,25 +162,7 @@ def device_activity_record(*, records: Sequence[DeviceActivity]) -> None:
 # --- Readings from a sensor's payload ---------------------------------------------------------------
 
 
-def storable(mapped: Mapped) -> tuple[list[dict[str, Any]], list[str]]:
-    """The readings with only the metrics this server's telemetry stores
-    (telemetry.validation.METRICS), and the metrics left out."""
-    left_out = sorted(
-        {k for r in mapped.readings if isinstance(r, dict) for k in r}
-        & (set(METRIC_UNITS) - set(METRICS))
-    )
-    if not left_out:
-        return mapped.readings, []
-    readings = [
-        {k: v for k, v in r.items() if k not in left_out} if isinstance(r, dict) else r
-        for r in mapped.readings
-    ]
-    return readings, left_out
-
-
-def _sources(
-    adapter: str, field_map: dict | None, mapped: Mapped, left_out: list[str]
-) -> dict[str, str]:
+def _sources(adapter: str, field_map: dict | None, mapped: Mapped) -> dict[str, str]:
     """metric -> the payload key it came from (for errors about the reading)."""
     targets = field_map_effective(adapter, field_map)
     sources: dict[str, str] = {"time": _TIME_KEYS.get(adapter, "time")}
@@ -190,18 +171,19 @@ def _sources(
             sources[key.removeprefix("rx_metadata.")] = key
             continue
         target = targets.get(key.removeprefix("decoded_payload."))
-        if target is not None and target.metric not in left_out:
+        if target is not None:
             sources[target.metric] = key
     return sources
 
 
-def _payload_errors(
-    adapter: str, field_map: dict | None, mapped: Mapped, left_out: list[str], errors: dict
+def payload_errors(
+    adapter: str, field_map: dict | None, mapped: Mapped, errors: dict
 ) -> dict[str, Any]:
-    """readings_ingest's errors in the payload's own words."""
+    """readings_ingest's errors (ReadingsInvalid.errors) in the payload's own words: the
+    payload key each metric came from."""
     if adapter == "telemetry":
         return errors["0"] if len(mapped.readings) == 1 and "0" in errors else {"readings": errors}
-    sources = _sources(adapter, field_map, mapped, left_out)
+    sources = _sources(adapter, field_map, mapped)
     named: dict[str, Any] = {}
     for field, messages in errors.get("0", {}).items():
         named[sources.get(field, field)] = messages
@@ -225,19 +207,17 @@ def sensor_readings_ingest(
     field_map = field_maps_for(device_ids=[device_id])[device_id]
     text = payload_text(payload)
     mapped: Mapped | None = None
-    left_out: list[str] = []
     try:
         mapped = payload_map(adapter=adapter, payload=payload, field_map=field_map, now=at)
-        readings, left_out = storable(mapped)
+        readings = mapped.readings
         result = readings_ingest(device_id=device_id, readings=readings, now=now)
     except PayloadInvalid as exc:
         errors: dict[str, Any] = exc.errors
     except ReadingsInvalid as exc:
         assert mapped is not None
-        errors = _payload_errors(adapter, field_map, mapped, left_out, exc.errors)
+        errors = payload_errors(adapter, field_map, mapped, exc.errors)
     else:
-        unmapped = [*mapped.unmapped, *_keys_left_out(adapter, field_map, mapped, left_out)]
-        kept = [key for key in mapped.mapped if key not in unmapped]
+        kept, unmapped = mapped.mapped, mapped.unmapped
         record = DeviceActivity(device_id, adapter, at, text, kept, unmapped)
         entry_id = None
         with transaction.atomic(using=router.db_for_write(SensorLink)):
@@ -269,27 +249,6 @@ def sensor_readings_ingest(
         ]
     )
     raise SensorIngestFailed(errors)
-
-
-def _keys_left_out(
-    adapter: str, field_map: dict | None, mapped: Mapped, left_out: list[str]
-) -> list[str]:
-    """The payload keys of metrics this server does not store yet (reported unmapped)."""
-    if not left_out:
-        return []
-    if adapter == "telemetry":
-        return list(left_out)
-    targets = field_map_effective(adapter, field_map)
-    keys = []
-    for key in mapped.mapped:
-        if key.startswith("rx_metadata."):
-            metric = key.removeprefix("rx_metadata.")
-        else:
-            target = targets.get(key.removeprefix("decoded_payload."))
-            metric = target.metric if target else ""
-        if metric in left_out:
-            keys.append(key)
-    return keys
 
 
 # --- The Things Network ------------------------------------------------------------------------------

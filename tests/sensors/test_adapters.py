@@ -12,13 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from telemetry.validation import METRICS
 from tests.sensors.conftest import link, stored
 from tests.sensors.payloads import beep_body, honeypi_params, recent
 from tests.telemetry.conftest import DeviceHive, make_hive
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
-NEW_METRICS_STORED = "battery" in METRICS  # true once the four new metrics are merged
 
 
 @pytest.fixture
@@ -36,8 +34,7 @@ def test_beep_body_is_stored_and_unknown_keys_reported(client, alice_hive: Devic
     body = response.json()
     assert (body["accepted"], body["duplicates"]) == (1, 0)
     assert {"p", "s_fan_4", "s_fan_6"} <= set(body["unmapped"])
-    if not NEW_METRICS_STORED:
-        assert {"t", "bv", "rssi", "snr"} <= set(body["unmapped"])
+    assert not {"t", "t_i", "h", "weight_kg", "bv", "rssi", "snr"} & set(body["unmapped"])
     [reading] = stored(alice_hive.device_id)
     assert reading.time == at
     assert (reading.temperature, reading.humidity, reading.weight, reading.sound_level) == (
@@ -45,6 +42,12 @@ def test_beep_body_is_stored_and_unknown_keys_reported(client, alice_hive: Devic
         58.5,
         41.75,
         55.0,
+    )
+    assert (reading.outside_temperature, reading.battery, reading.rssi, reading.snr) == (
+        18.2,
+        3.8,
+        -71.0,
+        7.5,
     )
     assert link(alice_hive.hive).last_adapter == "beep"
 

@@ -1,9 +1,5 @@
 """Field maps without a database: each adapter's default map, unit conversion, user maps,
-unmapped keys and the errors naming the payload key.
-
-Several cases here map the metrics another change adds to telemetry (outside_temperature,
-battery, rssi, snr): the mapping is written against all eight, storing them waits for
-telemetry to know them (sensors.services.storable)."""
+unmapped keys and the errors naming the payload key."""
 
 from __future__ import annotations
 
@@ -38,7 +34,7 @@ def test_every_default_map_names_known_metrics_in_their_units() -> None:
             assert target.unit == METRIC_UNITS[target.metric], (adapter, key)
 
 
-def test_kotori_data_json_maps_hiveeyes_names() -> None:  # needs the new metrics' names
+def test_kotori_data_json_maps_hiveeyes_names() -> None:
     mapped = payload_map(adapter="kotori", payload=KOTORI_DATA_JSON, field_map=None, now=NOW)
     assert only(mapped) == {
         "time": "2026-05-01T12:00:00Z",
