@@ -24,6 +24,10 @@ from pathlib import Path
 from devtools import localpg
 
 ADMIN_USERNAME = "beeapi-admin"
+# mqtt_ingest acknowledges a message after its readings commit, so while it is down or
+# behind, the broker queues its session's messages; Mosquitto's default of 1,000 per
+# client would drop the rest. Bounded: a consumer gone for days must not exhaust memory.
+MAX_QUEUED_MESSAGES = 1_000_000
 PLUGIN_GLOBS = [
     "/usr/lib/*/mosquitto_dynamic_security.so",  # Debian, Ubuntu (multiarch)
     "/usr/lib/mosquitto_dynamic_security.so",
@@ -158,6 +162,8 @@ class LocalBroker:
             f"user {getpass.getuser()}",
             f"plugin {plugin}",
             f"plugin_opt_config_file {dynsec}",
+            # As deploy/mosquitto.conf: mqtt_ingest's session queues while it is down.
+            f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             f"persistence {'true' if self.persistent else 'false'}",
             f"persistence_location {self.datadir}/",
             f"log_dest file {self.datadir / 'mosquitto.log'}",

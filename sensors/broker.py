@@ -324,6 +324,14 @@ def _commands(
     return responses
 
 
+def admin_commands(
+    commands: list[dict[str, Any]], *, allowed_errors: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """Send dynamic-security commands as BeeAPI's admin login and return the answers (for
+    tools such as the benchmarks; BeeAPI's own changes go through the functions here)."""
+    return _commands(commands, allowed_errors=allowed_errors)
+
+
 def disconnect() -> None:
     """Close this process's admin connection (the next command opens a new one)."""
     global _session

@@ -64,3 +64,10 @@ def hive_for_uplink(*, owner_id: int, device_id: str | None, dev_eui: str | None
     if device_id:
         return own.filter(device_id=device_id).first()
     return None
+
+
+def device_ids_with_hive(*, device_ids: Collection[str]) -> set[str]:
+    """Those of ``device_ids`` that a hive has (one query)."""
+    return set(
+        Hive.objects.filter(device_id__in=list(device_ids)).values_list("device_id", flat=True)
+    )
