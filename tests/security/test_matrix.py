@@ -2,35 +2,18 @@
 
 One row per (method, route): what alice (the owner of the data), bob (another beekeeper
 with data of his own), charlie (a beekeeper with no data), dave (a viewer of alice's
-apiary), erin (an editor of it) and anonymous get. Placeholders in a path or body name the
-world of tests/security/conftest.py: {apiary}, {hive}, {queen}, {event}, {apiary_event}
-and {device} are alice's; {dave_member} and {erin_member} are dave's and erin's memberships
-of alice's apiary; {bob_hive} and the like are bob's ({bob_member}: an invitation to his
-apiary); {email}, {password}, {refresh}, {own_member}, {other_member} are the requesting
-role's own credentials and membership (and someone else's membership).
+apiary), erin (an editor of it) and anonymous get. The world they live in is
+tests/security/conftest.py; the words of the table (outcomes, ``R``, placeholders, the
+shared checks) are tests/security/matrix/table.py.
 
-Outcomes (a cell of the table):
-
-  OK          2xx (``ok=`` when not the method's usual one) and the row's ``check`` holds:
-              the object was really read, changed, created or deleted
-  LIST        200 listing the role's own data and nobody else's
-  SHARED      200 listing alice's data shared with the role (dave, erin) and nobody
-              else's; an apiary in it names the requester's role
-  EMPTY       200 listing nothing at all
-  HIDDEN      404, answered exactly like a request for an id that does not exist (every
-              object of the path, or those of ``missing=``)
-  REFUSED     400/409 JSON: a body naming someone else's object, like a missing one
-  UNAUTH      401 JSON
-  FORBIDDEN   403, answered exactly like a request for an id that does not exist
-  NEEDS_EDITOR, NEEDS_OWNER
-              403 JSON for a role that sees the object but may not do this, naming the
-              role needed and the requester's ("needs the editor role ...; you are a viewer.")
-  DENIED      the admin's 403 for a role that sees the object but may not do this
-  LOGIN       redirect to the admin login page
-  GONE        the admin's "does not exist" redirect to its index, as for a missing id
-  FORM_ERROR  the admin form comes back with an error
-  REDIRECT    a redirect to ``location=``
-  WS_*        the live stream: the history message, or a close code
+The rows live with the app that serves the route, one module per app in
+tests/security/matrix/: ``rows_<app>.py`` holds that app's ``ROWS`` (a list of rows) and
+the checks only its rows use. This runner takes the ROWS of every ``rows_*.py`` module
+there (MATRIX) and runs them all: a new app adds its routes' rows as one new file,
+``rows_<app>.py`` with ``ROWS: list[Row] = [...]``, and nothing else changes. A row
+belongs to the package whose code answers the route (its API views, its ModelAdmin, its
+consumer); the admin site's own pages (index, app indexes, sign-in, autocomplete) are
+console's, and /health, /schema, /docs and the like beeapi's.
 
 On every request: no 5xx; no other user's mark in the answer; and every outcome other than
 OK (and every GET) leaves both databases as they were (entity tables on "default",
@@ -38,23 +21,20 @@ readings on "telemetry").
 
 dave and erin get what alice's apiary allows their role (README, "Sharing an apiary").
 
-A route that is not in this table fails test_every_route_and_method_is_in_the_matrix:
+A route that is not in the table fails test_every_route_and_method_is_in_the_matrix:
 a new endpoint cannot ship without deciding who may use it. A new role is one more entry
 in ROLES, one more column in every row and one more user in conftest.build_world.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
+import importlib
 import json
+import pkgutil
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from html import escape
-from html.parser import HTMLParser
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -67,15 +47,13 @@ from django.db import connections, router
 from django.http import HttpResponse
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.views import APIView
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import User
-from alerts.models import Alert, AlertRule, AlertSettings, Inspection, Webhook
+from alerts.models import Alert
 from apiary.device_keys import device_key_hash
-from apiary.models import Apiary, Device, Event, Hive, Membership, QueenBee
 from beeapi.asgi import application
 from telemetry.models import Reading
+from tests.security import matrix
 from tests.security.conftest import (
     DATABASES,
     MARKS,
@@ -85,971 +63,49 @@ from tests.security.conftest import (
     fill,
     fill_body,
 )
-
-ROLES = ("alice", "bob", "charlie", "dave", "erin", "anonymous")
-
-
-# --- Outcomes -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    changes_allowed: bool = False
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-OK = Outcome("OK", changes_allowed=True)
-LIST = Outcome("LIST")
-SHARED = Outcome("SHARED")
-EMPTY = Outcome("EMPTY")
-HIDDEN = Outcome("HIDDEN")
-REFUSED = Outcome("REFUSED")
-UNAUTH = Outcome("UNAUTH")
-FORBIDDEN = Outcome("FORBIDDEN")
-NEEDS_EDITOR = Outcome("NEEDS_EDITOR")
-NEEDS_OWNER = Outcome("NEEDS_OWNER")
-DENIED = Outcome("DENIED")
-LOGIN = Outcome("LOGIN")
-GONE = Outcome("GONE")
-FORM_ERROR = Outcome("FORM_ERROR")
-REDIRECT = Outcome("REDIRECT")
-WS_HISTORY = Outcome("WS_HISTORY")
-WS_4401 = Outcome("WS_4401")
-WS_4404 = Outcome("WS_4404")
-WS_OPEN = Outcome("WS_OPEN")
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request of one role, as the checks see it."""
-
-    world: World
-    role: str
-    ctx: dict[str, Any]
-    response: HttpResponse
-    client: Any
-
-    def __repr__(self) -> str:  # short, for failure reports
-        return f"<Call {self.role}: {self.response.status_code} {self.ctx.get('path')}>"
-
-    @property
-    def user(self) -> User | None:
-        return self.world.users[self.role]
-
-    def json(self) -> Any:
-        return json.loads(self.response.content)
-
-    def text(self) -> str:
-        return content_of(self.response)
-
-
-Check = Callable[[Call], None]
-
-
-@dataclass(frozen=True)
-class Row:
-    method: str
-    path: str
-    expect: dict[str, Outcome]
-    body: Any = None
-    check: Check | None = None
-    ok: int | None = None
-    auth: str = "jwt"
-    location: str | None = None
-    # The objects of the path that the "same as a missing id" comparison replaces
-    # (default: all of them), when the path also names one the requester may see.
-    missing: tuple[str, ...] | None = None
-    note: str = ""
-
-    @property
-    def id(self) -> str:
-        return f"{self.method} {self.path}" + (f" [{self.note}]" if self.note else "")
-
-    def __repr__(self) -> str:  # short, for failure reports
-        return f"<Row {self.id} {self.expect}>"
-
-
-def R(method: str, path: str, *outcomes: Outcome, **options: Any) -> Row:
-    assert len(outcomes) == len(ROLES), f"{method} {path}: one outcome per role {ROLES}"
-    browser = path.startswith(("/admin", "/static")) or path.endswith("/live")
-    options.setdefault("auth", "session" if browser else "jwt")
-    return Row(method, path, dict(zip(ROLES, outcomes, strict=True)), **options)
-
-
-# --- Checks: the owner's request really did it ----------------------------------------
-
-
-def _get(model: type, ctx: dict[str, Any], filters: dict[str, Any]) -> Any:
-    return model.objects.filter(**fill_body(filters, ctx))
-
-
-def shows(key: str) -> Check:
-    def check(c: Call) -> None:
-        assert c.json()["id"] == c.ctx[key]
-
-    return check
-
-
-def lists(key: str) -> Check:
-    def check(c: Call) -> None:
-        assert c.ctx[key] in [item["id"] for item in c.json()["results"]]
-
-    return check
-
-
-def changed(model: type, key: str, **expected: Any) -> Check:
-    def check(c: Call) -> None:
-        row = model.objects.filter(pk=c.ctx[key]).values(*expected).get()
-        assert row == fill_body(expected, c.ctx)
-
-    return check
-
-
-def gone(model: type, key: str) -> Check:
-    def check(c: Call) -> None:
-        assert not model.objects.filter(pk=c.ctx[key]).exists()
-
-    return check
-
-
-def created(model: type, **filters: Any) -> Check:
-    def check(c: Call) -> None:
-        assert _get(model, c.ctx, filters).count() == 1, filters
-
-    return check
-
-
-def created_by_requester(model: type, **filters: Any) -> Check:
-    """Created, and owned by whoever asked (an "owner" in the body is ignored)."""
-
-    def check(c: Call) -> None:
-        assert _get(model, c.ctx, filters).get().owner == c.user
-
-    return check
-
-
-def mentions(model: type, key: str) -> Check:
-    def check(c: Call) -> None:
-        assert escape(str(model.objects.get(pk=c.ctx[key]))) in c.text()
-
-    return check
-
-
-def contains(text: str) -> Check:
-    def check(c: Call) -> None:
-        assert fill(text, c.ctx) in c.text()
-
-    return check
-
-
-def redirects_to(location: str) -> Check:
-    def check(c: Call) -> None:
-        assert c.response["Location"] == fill(location, c.ctx)
-
-    return check
-
-
-def both(*checks: Check) -> Check:
-    def check(c: Call) -> None:
-        for each in checks:
-            each(c)
-
-    return check
-
-
-def readings_of(device: str) -> Check:
-    def check(c: Call) -> None:
-        body = c.json()
-        assert body["device_id"] == c.ctx[device]
-        assert len(body["results"]) == 3
-
-    return check
-
-
-def readings_count(device: str, count: int) -> Check:
-    def check(c: Call) -> None:
-        assert Reading.objects.filter(device_id=c.ctx[device]).count() == count
-
-    return check
-
-
-def csv_of_three_readings(c: Call) -> None:
-    assert c.response["Content-Type"].startswith("text/csv")
-    assert len(c.text().strip().splitlines()) == 1 + 3
-
-
-def csv_lists(key: str) -> Check:
-    """A CSV download whose rows are exactly the object at ``key`` (an event)."""
-
-    def check(c: Call) -> None:
-        assert c.response["Content-Type"].startswith("text/csv")
-        assert c.response["Content-Disposition"] == 'attachment; filename="events.csv"'
-        ids = [row["id"] for row in csv.DictReader(io.StringIO(c.text()))]
-        assert ids == [str(c.ctx[key])], ids
-
-    return check
-
-
-def hourly_of_alice(c: Call) -> None:
-    body = c.json()
-    assert body["device_id"] == c.ctx["device"]
-    assert sum(row["reading_count"] for row in body["results"]) == 3
-
-
-def daily_of_alice(c: Call) -> None:
-    body = c.json()
-    assert body["device_id"] == c.ctx["device"]
-    # The world's three readings (10, 20 and 30 minutes old: one or two UTC days).
-    assert sum(row["reading_count"] for row in body["results"]) == 3
-    assert all("weight_change" in row for row in body["results"])
-
-
-def csv_of_alices_days(c: Call) -> None:
-    assert c.response["Content-Type"].startswith("text/csv")
-    header, *rows = [line.split(",") for line in c.text().strip().splitlines()]
-    assert header[0] == "bucket" and header[-2:] == ["reading_count", "weight_change"]
-    assert sum(int(row[-2]) for row in rows) == 3
-
-
-def latest_of_alice(c: Call) -> None:
-    newest = Reading.objects.filter(device_id=c.ctx["device"]).order_by("-time").first()
-    body = c.json()
-    assert body["device_id"] == c.ctx["device"]
-    assert dt.datetime.fromisoformat(body["time"]) == newest.time
-
-
-def reading_stored_for(device: str) -> Check:
-    def check(c: Call) -> None:
-        at = dt.datetime.fromisoformat(c.ctx["now"])
-        assert Reading.objects.filter(device_id=c.ctx[device], time=at).exists()
-
-    return check
-
-
-def stored_for_own_device_only(c: Call) -> None:
-    """A device key writes its own hive's device, whatever else the requester owns."""
-    reading_stored_for("own_device")(c)
-    at = dt.datetime.fromisoformat(c.ctx["now"])
-    assert list(Reading.objects.filter(time=at).values_list("device_id", flat=True)) == [
-        c.ctx["own_device"]
-    ]
-    if c.role != "alice":
-        assert Reading.objects.filter(device_id=c.ctx["device"]).count() == 3
-
-
-def device_key_rotated(c: Call) -> None:
-    body = c.json()
-    hive = Hive.objects.get(pk=c.ctx["hive"])
-    assert hive.device_key_hash == device_key_hash(body["device_key"])
-    assert hive.device_key_hash != device_key_hash(c.world.per_role["alice"]["device_key"])
-
-
-def device_keys_replaced(c: Call) -> None:
-    keys = {str(k["hive"]): k["device_key"] for k in c.json()["keys"]}
-    hive = Hive.objects.get(pk=c.ctx["hive"])
-    assert hive.device_key_hash == device_key_hash(keys[str(c.ctx["hive"])])
-
-
-def device_key_replaced(c: Call) -> None:
-    original = device_key_hash(c.world.per_role["alice"]["device_key"])
-    assert Hive.objects.get(pk=c.ctx["hive"]).device_key_hash != original
-
-
-def token_of_requester(c: Call) -> None:
-    assert str(AccessToken(c.json()["access"])["user_id"]) == str(c.user.pk)
-
-
-def refresh_blacklisted(c: Call) -> None:
-    assert BlacklistedToken.objects.filter(token__jti=c.ctx["refresh_jti"]).exists()
-
-
-def is_requester(c: Call) -> None:
-    assert c.json()["email"] == c.user.email
-
-
-def only_requester_renamed(c: Call) -> None:
-    names = dict(User.objects.values_list("email", "name"))
-    for role, user in c.world.users.items():
-        if user is not None:
-            expected = "renamed" if role == c.role else user.name
-            assert names[user.email] == expected, role
-
-
-def password_changed_to(password: str) -> Check:
-    def check(c: Call) -> None:
-        users = {u.pk: u for u in User.objects.all()}
-        for user in c.world.users.values():
-            if user is not None:
-                assert users[user.pk].check_password(password) is (user == c.user)
-
-    return check
-
-
-def registered(c: Call) -> None:
-    assert User.objects.filter(email=f"{c.role}-new@example.com", is_staff=True).exists()
-
-
-def verified_requester(c: Call) -> None:
-    assert c.json()["email"] == c.user.email
-    assert User.objects.get(pk=c.user.pk).email_verified
-
-
-def logged_out(c: Call) -> None:
-    assert c.client.get("/admin/").status_code == 302
-
-
-def own_rules_only(c: Call) -> None:
-    ids = {rule["id"] for rule in c.json()["results"]}
-    assert ids == set(AlertRule.objects.filter(user=c.user).values_list("pk", flat=True))
-
-
-def rule_created_for_requester(c: Call) -> None:
-    assert AlertRule.objects.filter(
-        user=c.user, kind="brood_temperature", hive=c.ctx["hive"]
-    ).exists()
-
-
-def created_for_requester(model: type, **filters: Any) -> Check:
-    def check(c: Call) -> None:
-        assert _get(model, c.ctx, filters).get().user == c.user
-
-    return check
-
-
-def email_off_for_requester_only(c: Call) -> None:
-    assert list(AlertSettings.objects.filter(email=False).values_list("user", flat=True)) == [
-        c.user.pk
-    ]
-
-
-def inspection_open_for(minutes: int) -> Check:
-    def check(c: Call) -> None:
-        at_least = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
-        assert Inspection.objects.filter(hive=c.ctx["hive"], ends_at__gt=at_least).exists()
-
-    return check
-
-
-def inspection_closed(c: Call) -> None:
-    now = dt.datetime.now(dt.UTC)
-    assert not Inspection.objects.filter(hive=c.ctx["hive"], ends_at__gt=now).exists()
-
-
-def key_for_owner_only(c: Call) -> None:
-    """A new hive's device key is answered to the apiary's owner only (an editor gets
-    null), and its device_id is registered to the owner, whoever created it."""
-    body = c.json()
-    hive = Hive.objects.get(pk=body["id"])
-    if c.role == "alice":
-        assert hive.device_key_hash == device_key_hash(body["device_key"])
-    else:
-        assert body["device_key"] is None, body
-    assert Device.objects.get(device_id=hive.device_id).owner == c.world.users["alice"]
-
-
-def admin_key_for_owner_only(c: Call) -> None:
-    """The admin shows a new hive's device key once, on the page it redirects to, and only
-    to the apiary's owner."""
-    page = content_of(c.client.get(c.response["Location"]))
-    hive = Hive.objects.get(device_id="added-dev")
-    shown = re.search(r"Device key for added-dev: (\S+) ", page)
-    if c.role == "alice":
-        assert shown and hive.device_key_hash == device_key_hash(shown.group(1)), page[:2000]
-    else:
-        assert shown is None, shown.group(0)
-
-
-def members_of_alice_apiary(c: Call) -> None:
-    listed = {item["id"]: item["role"] for item in c.json()["results"]}
-    assert listed == {c.ctx[f"{role}_member"]: shared for role, shared in MEMBER_ROLES.items()}
-
-
-def member_removed(key: str) -> Check:
-    """The membership is gone, and at once its user gets 404 for the apiary."""
-
-    def check(c: Call) -> None:
-        assert not Membership.objects.filter(pk=c.ctx[key]).exists()
-        member = next(role for role in MEMBER_ROLES if c.ctx[f"{role}_member"] == c.ctx[key])
-        answer = c.world.client(member, "jwt").get(fill("/apiaries/{apiary}", c.ctx))
-        assert answer.status_code == 404, member
-
-    return check
-
-
-def handed_over_to(role: str) -> Check:
-    """The owner made ``role`` the owner: the apiary and its device ids are theirs, and the
-    previous owner is an editor (the membership answered)."""
-
-    def check(c: Call) -> None:
-        new_owner = c.world.users[role]
-        assert Apiary.objects.get(pk=c.ctx["apiary"]).owner == new_owner
-        assert Device.objects.get(device_id=c.ctx["device"]).owner == new_owner
-        assert (c.json()["email"], c.json()["role"]) == (c.user.email, "editor")
-
-    return check
-
-
-def save_button_for(*roles: str) -> Check:
-    """The admin page is a form to save for ``roles`` only (others get a read-only page)."""
-
-    def check(c: Call) -> None:
-        assert ('name="_save"' in c.text()) is (c.role in roles), c.role
-
-    return check
-
-
-# --- Admin forms: what a browser would submit ------------------------------------------
-
-
-class _FormFields(HTMLParser):
-    """The fields of the admin's change form (``<form id="..._form">``)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.fields: dict[str, Any] = {}
-        self._in_form = False
-        self._select: str | None = None
-        self._multiple = False
-        self._options: list[str] = []
-        self._chosen: list[str] = []
-        self._textarea: str | None = None
-        self._text: list[str] = []
-
-    def _add(self, name: str, value: str) -> None:
-        if name in self.fields:
-            old = self.fields[name]
-            self.fields[name] = [*(old if isinstance(old, list) else [old]), value]
-        else:
-            self.fields[name] = value
-
-    def handle_starttag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
-        attrs = {key: value or "" for key, value in attr_list}
-        if tag == "form" and attrs.get("id", "").endswith("_form"):
-            self._in_form = True
-        if not self._in_form:
-            return
-        if tag == "input":
-            kind, name = attrs.get("type", "text"), attrs.get("name")
-            if not name or kind in {"submit", "button", "image", "file", "reset"}:
-                return
-            if kind in {"checkbox", "radio"}:
-                if "checked" in attrs:
-                    self._add(name, attrs.get("value") or "on")
-                return
-            self._add(name, attrs.get("value", ""))
-        elif tag == "select":
-            self._select, self._multiple = attrs.get("name"), "multiple" in attrs
-            self._options, self._chosen = [], []
-        elif tag == "option" and self._select:
-            self._options.append(attrs.get("value", ""))
-            if "selected" in attrs:
-                self._chosen.append(attrs.get("value", ""))
-        elif tag == "textarea":
-            self._textarea, self._text = attrs.get("name"), []
-
-    def handle_data(self, data: str) -> None:
-        if self._textarea is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._in_form = False
-        elif tag == "select" and self._select:
-            chosen = self._chosen or ([] if self._multiple else self._options[:1])
-            for value in chosen:
-                self._add(self._select, value)
-            self._select = None
-        elif tag == "textarea" and self._textarea is not None:
-            self._add(self._textarea, "".join(self._text).removeprefix("\n"))
-            self._textarea = None
-
-
-def admin_form(page: str, *, as_role: str | None = None, **changes: Any) -> Callable:
-    """The form on ``page`` as loaded by ``as_role`` (default: the requester), with
-    ``changes``: bob replays the form of alice's change page, say."""
-
-    def build(world: World, role: str) -> dict[str, Any]:
-        viewer = as_role or role
-        ctx = world.context(role)
-        data: dict[str, Any] = {}
-        if world.users[viewer] is not None:
-            answer = world.client(viewer, "session").get(fill(page, ctx))
-            if answer.status_code == 200:
-                parser = _FormFields()
-                parser.feed(answer.content.decode())
-                data = parser.fields
-        data.update(fill_body(changes, ctx))
-        return data
-
-    return build
-
-
-# --- The matrix -------------------------------------------------------------------------
-
-NEW_READING = {"time": "{now}", "temperature": 35.5}
-NEW_EVENT = {"type": "note", "occurred_at": "{recent}", "notes": "new note"}
-# alice and bob see theirs, charlie nothing, dave and erin alice's (shared with them)
-OWN_LIST_ROLES = (LIST, LIST, EMPTY, SHARED, SHARED, UNAUTH)
-
-
-def _admin_model(
-    model: str,
-    key: str,
-    field: str,
-    cls: type,
-    add: dict[str, Any],
-    added: dict[str, Any],
-    *,
-    editor_changes: bool,
-    editor_deletes: bool,
-    add_check: Check | None = None,
-) -> list[Row]:
-    """One of the beekeeping models in the admin: alice's object at {key}. ``add`` is
-    what the add form gets, ``added`` finds the object it created. dave (viewer) reads
-    it; erin (editor) changes and deletes it as far as ``editor_*`` say."""
-    base = f"/admin/apiary/{model}"
-    obj = f"{base}/{{{key}}}"
-    erin_changes = OK if editor_changes else DENIED
-    erin_deletes = OK if editor_deletes else DENIED
-    savers = ("alice", "erin") if editor_changes else ("alice",)
-    add_by_alice = created_by_requester(cls, **added) if cls is Apiary else created(cls, **added)
-    if add_check is not None:
-        add_by_alice = both(add_by_alice, add_check)
-    add_row = (
-        R("POST", f"{base}/add/", OK, OK, OK, OK, OK, LOGIN, ok=302, check=add_by_alice,
-          body=admin_form(f"{base}/add/", **add))
-        if cls is Apiary
-        else R("POST", f"{base}/add/", OK, FORM_ERROR, FORM_ERROR, FORM_ERROR, OK, LOGIN, ok=302,
-               check=add_by_alice, body=admin_form(f"{base}/add/", **add),
-               note="naming alice's parent")
-    )  # fmt: skip
-    return [
-        # method  path                     alice  bob       charlie   dave      erin          anonymous
-        R("GET",  f"{base}/",              LIST,  LIST,     EMPTY,    SHARED,   SHARED,       LOGIN),
-        # The changelist's bulk delete, as its confirmation page posts it, on alice's object.
-        R("POST", f"{base}/",              OK,    REDIRECT, REDIRECT, DENIED,   erin_deletes, LOGIN, ok=302,
-          body={"action": "delete_selected", "_selected_action": f"{{{key}}}", "post": "yes"},
-          check=gone(cls, key), location=f"{base}/", note="delete_selected"),
-        R("GET",  f"{base}/add/",          OK,    OK,       OK,       OK,       OK,           LOGIN),
-        add_row,
-        R("GET",  f"{obj}/change/",        OK,    GONE,     GONE,     OK,       OK,           LOGIN,
-          check=both(mentions(cls, key), save_button_for(*savers))),
-        R("POST", f"{obj}/change/",        OK,    GONE,     GONE,     DENIED,   erin_changes, LOGIN, ok=302,
-          body=admin_form(f"{obj}/change/", as_role="alice", **{field: "renamed in admin"}),
-          check=changed(cls, key, **{field: "renamed in admin"})),
-        R("GET",  f"{obj}/delete/",        OK,    GONE,     GONE,     DENIED,   erin_deletes, LOGIN,
-          check=mentions(cls, key)),
-        R("POST", f"{obj}/delete/",        OK,    GONE,     GONE,     DENIED,   erin_deletes, LOGIN, ok=302,
-          body={"post": "yes"}, check=gone(cls, key)),
-        R("GET",  f"{obj}/history/",       OK,    GONE,     GONE,     OK,       OK,           LOGIN,
-          check=mentions(cls, key)),
-        R("GET",  f"{obj}/",               REDIRECT, REDIRECT, REDIRECT, REDIRECT, REDIRECT,  LOGIN,
-          location=f"{obj}/change/"),
-    ]  # fmt: skip
-
-
-def _superuser_only_admin(model: str, key: str, *, extra: tuple[str, ...] = ()) -> list[Row]:
-    """Consoles only superusers use (accounts, groups, tokens, sign-in records):
-    beekeepers, alice included, get 403; the object id must not matter."""
-    base = f"/admin/{model}"
-    obj = f"{base}/{{{key}}}"
-    rows = [
-        # method  path                 alice      bob        charlie    dave       erin       anonymous
-        R("GET",  f"{base}/",          FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("GET",  f"{base}/add/",      FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("POST", f"{base}/add/",      FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, body={}),
-        R("GET",  f"{obj}/change/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("POST", f"{obj}/change/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, body={}),
-        R("GET",  f"{obj}/delete/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("POST", f"{obj}/delete/",    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
-          body={"post": "yes"}),
-        R("GET",  f"{obj}/history/",   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-        R("GET",  f"{obj}/",           REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
-          location=f"{obj}/change/"),
-    ]  # fmt: skip
-    rows += [
-        R("GET", f"{obj}/{tail}", FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN)
-        for tail in extra
-    ]
-    return rows
-
-
-MATRIX: list[Row] = [
-    # ---- Public and self-scoped: everyone may call them, each about themselves ----------
-    # method    path                          alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/",                          OK,       OK,       OK,       OK,           OK,          OK, check=contains("/admin/")),
-    R("GET",    "/favicon.ico",               OK,       OK,       OK,       OK,           OK,          OK),
-    R("GET",    "/health",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains('"default"')),
-    R("GET",    "/schema",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains("openapi")),
-    R("GET",    "/docs",                      OK,       OK,       OK,       OK,           OK,          OK, check=contains("swagger")),
-    R("GET",    "/redoc",                     OK,       OK,       OK,       OK,           OK,          OK, check=contains("redoc")),
-    R("GET",    "/static/telemetry/live.js",  OK,       OK,       OK,       OK,           OK,          OK),
-    R("POST",   "/auth/register",             OK,       OK,       OK,       OK,           OK,          OK, check=registered,
-      body={"email": "{role}-new@example.com", "password": "a-new-hive-frame-77"}),
-    R("GET",    "/auth/verify?token={verify_token}", OK, OK,    OK,       OK,           OK,          REFUSED,
-      check=verified_requester, note="own link; anonymous: a forged token"),
-    R("POST",   "/auth/verify",               OK,       OK,       OK,       OK,           OK,          REFUSED, ok=200,
-      body={"token": "{verify_token}"}, check=verified_requester,
-      note="own link; anonymous: a forged token"),
-    R("POST",   "/auth/verify/resend",        REFUSED,  REFUSED,  REFUSED,  REFUSED,      REFUSED,     UNAUTH,
-      note="every role's address is already verified"),
-    R("POST",   "/auth/token",                OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=200,
-      body={"email": "{email}", "password": "{password}"}, check=token_of_requester,
-      note="own credentials; anonymous: alice's email, wrong password"),
-    R("POST",   "/auth/token/refresh",        OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=200,
-      body={"refresh": "{refresh}"}, check=token_of_requester),
-    R("POST",   "/auth/logout",               OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=205,
-      body={"refresh": "{refresh}"}, check=refresh_blacklisted),
-    R("GET",    "/users/me",                  OK,       OK,       OK,       OK,           OK,          UNAUTH, check=is_requester),
-    R("PATCH",  "/users/me",                  OK,       OK,       OK,       OK,           OK,          UNAUTH,
-      body={"name": "renamed"}, check=only_requester_renamed),
-    R("POST",   "/users/me/password",         OK,       OK,       OK,       OK,           OK,          UNAUTH, ok=204,
-      body={"old_password": "{password_ok}", "new_password": "a-new-hive-frame-77"},
-      check=password_changed_to("a-new-hive-frame-77")),
-
-    # ---- Apiaries ------------------------------------------------------------------------
-    # method    path                              alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/apiaries",                      *OWN_LIST_ROLES),
-    R("GET",    "/apiaries?role=owner",           LIST,     LIST,     EMPTY,    EMPTY,        EMPTY,       UNAUTH),
-    R("GET",    "/apiaries?role=editor",          EMPTY,    EMPTY,    EMPTY,    EMPTY,        SHARED,      UNAUTH),
-    R("GET",    "/apiaries?role=viewer",          EMPTY,    EMPTY,    EMPTY,    SHARED,       EMPTY,       UNAUTH),
-    R("POST",   "/apiaries",                      OK,       OK,       OK,       OK,           OK,          UNAUTH,
-      body={"name": "new yard", "owner": "alice@example.com"},
-      check=created_by_requester(Apiary, name="new yard")),
-    R("GET",    "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("apiary")),
-    R("PUT",    "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
-      body={"name": "renamed"}, check=changed(Apiary, "apiary", name="renamed")),
-    R("PATCH",  "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
-      body={"notes": "patched"}, check=changed(Apiary, "apiary", notes="patched")),
-    R("DELETE", "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, check=gone(Apiary, "apiary")),
-    R("GET",    "/apiaries/{apiary}/hives",       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("hive")),
-    R("POST",   "/apiaries/{apiary}/hives",       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"name": "new hive", "device_id": "new-dev-1"},
-      check=both(created(Hive, name="new hive", apiary="{apiary}", device_id="new-dev-1"),
-                 key_for_owner_only)),
-    R("GET",    "/apiaries/{apiary}/events",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("apiary_event")),
-    R("POST",   "/apiaries/{apiary}/events",      OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, body=NEW_EVENT,
-      check=created(Event, notes="new note", apiary="{apiary}")),
-    R("POST",   "/apiaries/{bob_apiary}/hives",   HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={"apiary": "{apiary}", "name": "sneaky", "device_id": "sneaky-1"},
-      note="body names alice's apiary"),
-    R("POST",   "/apiaries/{bob_apiary}/events",  HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={**NEW_EVENT, "apiary": "{apiary}"}, note="body names alice's apiary"),
-
-    # ---- Members of alice's apiary: dave is a viewer, erin an editor ---------------------
-    # method    path                                          alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/apiaries/{apiary}/members",                 OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=members_of_alice_apiary),
-    R("POST",   "/apiaries/{apiary}/members",                 OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
-      body={"email": "newcomer@example.com", "role": "editor"},
-      check=created(Membership, apiary="{apiary}", email="newcomer@example.com", role="editor")),
-    R("PATCH",  "/apiaries/{apiary}/members/{dave_member}",   OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={"role": "editor"},
-      check=changed(Membership, "dave_member", role="editor"), note="dave to editor"),
-    R("PATCH",  "/apiaries/{apiary}/members/{erin_member}",   OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={"role": "owner"},
-      check=handed_over_to("erin"), note="erin to owner: handing the apiary over"),
-    R("DELETE", "/apiaries/{apiary}/members/{own_member}",    OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH,
-      check=member_removed("own_member"), note="the requester's own (alice: dave's): leaving"),
-    R("DELETE", "/apiaries/{apiary}/members/{other_member}",  OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
-      check=member_removed("other_member"), note="someone else's (alice: erin's)"),
-    # bob's invitation through alice's apiary: as if it did not exist, for alice too.
-    R("PATCH",  "/apiaries/{apiary}/members/{bob_member}",    HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={"role": "editor"}, missing=("bob_member",), note="bob's invitation"),
-    R("DELETE", "/apiaries/{apiary}/members/{bob_member}",    HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      missing=("bob_member",), note="bob's invitation"),
-
-    # ---- Hives ---------------------------------------------------------------------------
-    # method    path                                   alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/hives",                              *OWN_LIST_ROLES),
-    R("POST",   "/hives",                              OK,       REFUSED,  REFUSED,  NEEDS_EDITOR, OK,          UNAUTH,
-      body={"apiary": "{apiary}", "name": "new hive", "device_id": "new-dev-2"},
-      check=both(created(Hive, name="new hive", apiary="{apiary}"), key_for_owner_only),
-      note="in alice's apiary"),
-    R("POST",   "/hives",                              REFUSED,  REFUSED,  REFUSED,  REFUSED,      REFUSED,     UNAUTH,
-      body={"apiary": "{bob_apiary}", "name": "thief", "device_id": "{device}"},
-      note="alice's device_id in bob's apiary"),
-    R("GET",    "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("hive")),
-    R("PUT",    "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"apiary": "{apiary}", "name": "renamed", "device_id": "{device}"},
-      check=changed(Hive, "hive", name="renamed")),
-    R("PATCH",  "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"notes": "patched"}, check=changed(Hive, "hive", notes="patched")),
-    R("DELETE", "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
-      check=both(gone(Hive, "hive"), readings_count("device", 3))),
-    R("DELETE", "/hives/{hive}?purge_telemetry=true",  OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
-      check=both(gone(Hive, "hive"), readings_count("device", 0))),
-    R("PATCH",  "/hives/{bob_hive}",                   HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={"apiary": "{apiary}"}, note="bob moves his hive into alice's apiary"),
-    R("PATCH",  "/hives/{bob_hive}",                   HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={"device_id": "{device}"}, note="bob takes alice's device_id"),
-    R("GET",    "/hives/{hive}/queens",                OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("queen")),
-    R("POST",   "/hives/{hive}/queens",                OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"year_born": 2025, "origin": "new queen"},
-      check=created(QueenBee, origin="new queen", hive="{hive}", is_current=True)),
-    R("POST",   "/hives/{bob_hive}/queens",            HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={"year_born": 2025, "mother": "{queen}"}, note="alice's queen as mother"),
-    R("GET",    "/hives/{hive}/events",                OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists("event")),
-    R("POST",   "/hives/{hive}/events",                OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, body=NEW_EVENT,
-      check=created(Event, notes="new note", hive="{hive}")),
-    R("POST",   "/hives/{bob_hive}/events",            HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={**NEW_EVENT, "hive": "{hive}"}, note="body names alice's hive"),
-    R("POST",   "/hives/{hive}/device-key",            OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={}, check=device_key_rotated),
-    R("POST",   "/apiaries/{apiary}/device-keys",      OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH, body={}, check=device_keys_replaced),
-
-    # ---- Queens --------------------------------------------------------------------------
-    # method    path                       alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/queens",                 *OWN_LIST_ROLES),
-    R("GET",    "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("queen")),
-    R("PUT",    "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"introduced_at": "2025-05-01", "year_born": 2024, "origin": "renamed"},
-      check=changed(QueenBee, "queen", origin="renamed", year_born=2024)),
-    R("PATCH",  "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"notes": "patched"}, check=changed(QueenBee, "queen", notes="patched")),
-    R("DELETE", "/queens/{queen}",         OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, check=gone(QueenBee, "queen")),
-    R("POST",   "/queens/{queen}/retire",  OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, ok=200,
-      body={"removal_reason": "died"},
-      check=changed(QueenBee, "queen", is_current=False, removal_reason="died")),
-
-    # ---- Events --------------------------------------------------------------------------
-    # method    path                        alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/events",                  *OWN_LIST_ROLES),
-    R("GET",    "/events?hive={hive}",      LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
-    R("GET",    "/events?apiary={apiary}",  LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
-    # The list as CSV (every matching event, the same filters): LIST/SHARED/EMPTY look
-    # for the marks in the file as in the JSON.
-    R("GET",    "/events?format=csv",               LIST,     LIST,     EMPTY,    SHARED,       SHARED,      UNAUTH),
-    R("GET",    "/events?format=csv&hive={hive}",   LIST,     EMPTY,    EMPTY,    SHARED,       SHARED,      UNAUTH),
-    R("POST",   "/events",                  OK,       REFUSED,  REFUSED,  NEEDS_EDITOR, OK,          UNAUTH,
-      body={**NEW_EVENT, "hive": "{hive}"}, check=created(Event, notes="new note", hive="{hive}"),
-      note="on alice's hive"),
-    R("POST",   "/events",                  OK,       REFUSED,  REFUSED,  NEEDS_EDITOR, OK,          UNAUTH,
-      body={**NEW_EVENT, "apiary": "{apiary}"},
-      check=created(Event, notes="new note", apiary="{apiary}"), note="on alice's apiary"),
-    R("GET",    "/events/{event}",          OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("event")),
-    R("PUT",    "/events/{event}",          OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={**NEW_EVENT, "hive": "{hive}", "notes": "renamed"},
-      check=changed(Event, "event", notes="renamed")),
-    R("PATCH",  "/events/{event}",          OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"notes": "patched"}, check=changed(Event, "event", notes="patched")),
-    R("DELETE", "/events/{event}",          OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, check=gone(Event, "event")),
-    R("PATCH",  "/events/{bob_event}",      HIDDEN,   REFUSED,  HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={"hive": "{hive}"}, note="bob moves his event to alice's hive"),
-
-    # ---- Telemetry -----------------------------------------------------------------------
-    # method    path                                   alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/hives/{hive}/telemetry",             OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=readings_of("device")),
-    R("GET",    "/hives/{hive}/telemetry?format=csv",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=csv_of_three_readings),
-    R("POST",   "/hives/{hive}/telemetry",             OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, body=NEW_READING,
-      check=reading_stored_for("device")),
-    R("GET",    "/hives/{hive}/telemetry/hourly",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=hourly_of_alice),
-    R("GET",    "/hives/{hive}/telemetry/daily",       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=daily_of_alice),
-    R("GET",    "/hives/{hive}/telemetry/daily?format=csv", OK,  HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=csv_of_alices_days),
-    R("GET",    "/hives/{hive}/telemetry/latest",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=latest_of_alice),
-    # POST /telemetry authenticates with the role's own device key (only alice and bob
-    # have one: charlie, dave and erin have no hive of their own).
-    R("POST",   "/telemetry",                          OK,       OK,       UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
-      auth="device", body=NEW_READING, check=stored_for_own_device_only, note="own device key"),
-    R("POST",   "/telemetry",                          OK,       REFUSED,  UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
-      auth="device", body={"device_id": "{device}", "readings": [NEW_READING]},
-      check=reading_stored_for("device"), note="body names alice's device"),
-
-    # ---- The live page (HTML, session) ---------------------------------------------------
-    # method    path                   alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/hives/{hive}/live",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          LOGIN,
-      check=contains("alice-secret hive")),
-    # ---- The live stream (WebSocket, ?token=<JWT access>) --------------------------------
-    R("WS",     "/ws/hive/{hive}/telemetry",
-      WS_HISTORY, WS_4404, WS_4404, WS_HISTORY, WS_HISTORY, WS_4401),
-
-    # ---- Alerts: rules, alerts, webhooks and settings are each user's own ----------------
-    # Rules may name any hive the user has a role in (dave and erin: alice's); alerts and
-    # webhooks are the rule's user's alone, whoever else shares the hive.
-    # method    path                                   alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/alert-rules",                        OK,       OK,       OK,       OK,           OK,          UNAUTH, check=own_rules_only),
-    R("POST",   "/alert-rules",                        OK,       REFUSED,  REFUSED,  OK,           OK,          UNAUTH,
-      body={"kind": "brood_temperature", "hive": "{hive}"},
-      check=rule_created_for_requester, note="on alice's hive"),
-    R("GET",    "/alert-rules/{rule}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=shows("rule")),
-    R("PATCH",  "/alert-rules/{rule}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH,
-      body={"enabled": False}, check=changed(AlertRule, "rule", enabled=False)),
-    R("DELETE", "/alert-rules/{rule}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=gone(AlertRule, "rule")),
-    R("GET",    "/alerts",                             LIST,     LIST,     EMPTY,    EMPTY,        EMPTY,       UNAUTH),
-    R("GET",    "/alerts?hive={hive}",                 LIST,     EMPTY,    EMPTY,    EMPTY,        EMPTY,       UNAUTH),
-    R("GET",    "/alerts/{alert}",                     OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=shows("alert")),
-    R("POST",   "/alerts/{alert}/acknowledge",         OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, ok=200, body={},
-      check=changed(Alert, "alert", status="acknowledged")),
-    R("GET",    "/webhooks",                           LIST,     LIST,     EMPTY,    EMPTY,        EMPTY,       UNAUTH),
-    R("POST",   "/webhooks",                           OK,       OK,       OK,       OK,           OK,          UNAUTH,
-      body={"url": "https://93.184.215.14/new-hook"},
-      check=created_for_requester(Webhook, url="https://93.184.215.14/new-hook")),
-    R("POST",   "/webhooks",                           REFUSED,  REFUSED,  REFUSED,  REFUSED,      REFUSED,     UNAUTH,
-      body={"url": "http://127.0.0.1:8000/admin/"}, note="an internal address"),
-    R("GET",    "/webhooks/{webhook}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=shows("webhook")),
-    R("DELETE", "/webhooks/{webhook}",                 OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH, check=gone(Webhook, "webhook")),
-    R("GET",    "/webhooks/{webhook}/deliveries",      OK,       HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      UNAUTH),
-    R("GET",    "/alert-settings",                     OK,       OK,       OK,       OK,           OK,          UNAUTH),
-    R("PATCH",  "/alert-settings",                     OK,       OK,       OK,       OK,           OK,          UNAUTH,
-      body={"email": False}, check=email_off_for_requester_only),
-    R("POST",   "/hives/{hive}/inspection/start",      OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
-      body={"minutes": 90}, check=inspection_open_for(minutes=80)),
-    R("POST",   "/hives/{hive}/inspection/stop",       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, ok=200, body={},
-      check=inspection_closed),
-    R("WS",     "/ws/alerts",
-      WS_OPEN,  WS_OPEN,  WS_OPEN,  WS_OPEN,  WS_OPEN,  WS_4401),
-
-    # ---- The admin: the beekeeper's console ----------------------------------------------
-    # method    path                                      alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/admin/",                                OK,       OK,       OK,       OK,           OK,          LOGIN),
-    R("GET",    "/admin/login/",                          REDIRECT, REDIRECT, REDIRECT, REDIRECT,     REDIRECT,    OK, location="/admin/"),
-    R("POST",   "/admin/login/",                          OK,       OK,       OK,       OK,           OK,          FORM_ERROR, ok=302,
-      body={"username": "{email}", "password": "{password}", "next": "/admin/"},
-      check=redirects_to("/admin/"),
-      note="own credentials; anonymous: alice's email, wrong password"),
-    R("POST",   "/admin/logout/",                         OK,       OK,       OK,       OK,           OK,          REDIRECT, ok=200,
-      body={}, check=logged_out, location="/admin/"),
-    R("GET",    "/admin/password_change/",                OK,       OK,       OK,       OK,           OK,          LOGIN),
-    R("POST",   "/admin/password_change/",                OK,       OK,       OK,       OK,           OK,          LOGIN, ok=302,
-      body={"old_password": "{password_ok}", "new_password1": "a-new-hive-frame-77",
-            "new_password2": "a-new-hive-frame-77"},
-      check=password_changed_to("a-new-hive-frame-77")),
-    R("GET",    "/admin/password_change/done/",           OK,       OK,       OK,       OK,           OK,          LOGIN),
-    R("GET",    "/admin/jsi18n/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
-    R("GET",    "/admin/apiary/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
-    R("GET",    "/admin/auth/",                           HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
-    R("GET",    "/admin/accounts/",                       HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
-    R("GET",    "/admin/token_blacklist/",                HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
-    R("GET",    "/admin/axes/",                           HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
-    R("GET",    "/admin/no-such-page/",                   HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
-    R("GET",    "/admin/r/{ct_hive}/{hive}/",             HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
-    # Autocomplete searches the admin's (scoped) queryset of the related model.
-    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=hive&field_name=apiary",
-      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
-    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=event&field_name=hive",
-      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
-    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=queenbee&field_name=mother",
-      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
-    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=apiary&field_name=owner",
-      FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-    # The apiary is the owner's to change; an editor changes hives, queens and events and
-    # deletes queens and events (deleting a hive touches its readings: owner only).
-    *_admin_model("apiary", "apiary", "name", Apiary,
-                  add={"name": "added in admin"}, added={"name": "added in admin"},
-                  editor_changes=False, editor_deletes=False),
-    *_admin_model("hive", "hive", "name", Hive,
-                  add={"apiary": "{apiary}", "name": "added in admin", "device_id": "added-dev"},
-                  added={"apiary": "{apiary}", "name": "added in admin"},
-                  editor_changes=True, editor_deletes=False, add_check=admin_key_for_owner_only),
-    *_admin_model("queenbee", "queen", "origin", QueenBee,
-                  add={"hive": "{hive}", "origin": "added in admin", "year_born": "2025",
-                       "introduced_at": "{yesterday}", "removal_reason": "superseded"},
-                  added={"hive": "{hive}", "origin": "added in admin", "is_current": True},
-                  editor_changes=True, editor_deletes=True),
-    *_admin_model("event", "event", "notes", Event,
-                  add={"hive": "{hive}", "type": "note", "notes": "added in admin",
-                       "occurred_at_0": "{recent_date}", "occurred_at_1": "{recent_time}"},
-                  added={"hive": "{hive}", "notes": "added in admin"},
-                  editor_changes=True, editor_deletes=True),
-    # The hive's "replace device key" page and list action: the owner's.
-    R("GET",    "/admin/apiary/hive/{hive}/device-key/",  OK,       HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
-      check=mentions(Hive, "hive")),
-    R("POST",   "/admin/apiary/hive/{hive}/device-key/",  OK,       HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
-      ok=302, body={}, check=device_key_replaced),
-    R("POST",   "/admin/apiary/hive/",                    OK,       REDIRECT, REDIRECT, DENIED,       DENIED,      LOGIN, ok=302,
-      body={"action": "replace_device_key", "_selected_action": "{hive}", "index": "0"},
-      check=device_key_replaced, location="/admin/apiary/hive/", note="replace_device_key"),
-    # The apiary's "replace all device keys" page: the owner's; the keys on the answer.
-    R("GET",    "/admin/apiary/apiary/{apiary}/device-keys/", OK,   HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
-      check=mentions(Apiary, "apiary")),
-    R("POST",   "/admin/apiary/apiary/{apiary}/device-keys/", OK,   HIDDEN,   HIDDEN,   DENIED,       DENIED,      LOGIN,
-      ok=200, body={}, check=device_key_replaced),
-    # The events list's "Export selected events to CSV": any role that sees the event
-    # (a read); bob and charlie selecting alice's event get no file (nothing of theirs).
-    R("POST",   "/admin/apiary/event/",                   OK,       REDIRECT, REDIRECT, OK,           OK,          LOGIN, ok=200,
-      body={"action": "export_csv", "_selected_action": "{event}", "index": "0"},
-      check=csv_lists("event"), location="/admin/apiary/event/", note="export_csv"),
-    # ---- The admin: alerts, rules and webhooks are each user's own ------------------------
-    # method    path                                         alice     bob        charlie    dave       erin       anonymous
-    R("GET",    "/admin/alerts/",                            OK,       OK,        OK,        OK,        OK,        LOGIN),
-    R("GET",    "/admin/alerts/alert/",                      LIST,     LIST,      EMPTY,     EMPTY,     EMPTY,     LOGIN),
-    R("POST",   "/admin/alerts/alert/",                      OK,       REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN, ok=302,
-      body={"action": "acknowledge", "_selected_action": "{alert}", "index": "0"},
-      check=changed(Alert, "alert", status="acknowledged"), location="/admin/alerts/alert/",
-      note="acknowledge"),
-    # Alerts are read-only: raised and resolved by the evaluation, acknowledged by the action.
-    R("GET",    "/admin/alerts/alert/add/",                  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
-    R("POST",   "/admin/alerts/alert/add/",                  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN, body={}),
-    R("GET",    "/admin/alerts/alert/{alert}/change/",       OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=both(mentions(Alert, "alert"), save_button_for())),
-    R("POST",   "/admin/alerts/alert/{alert}/change/",       DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
-      body={"message": "changed in admin"}),
-    R("GET",    "/admin/alerts/alert/{alert}/delete/",       DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
-    R("POST",   "/admin/alerts/alert/{alert}/delete/",       DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
-      body={"post": "yes"}),
-    R("GET",    "/admin/alerts/alert/{alert}/history/",      OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=mentions(Alert, "alert")),
-    R("GET",    "/admin/alerts/alert/{alert}/",              REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
-      location="/admin/alerts/alert/{alert}/change/"),
-    # Rules: any hive the user has a role in (dave and erin: alice's); kind and scope fixed.
-    R("GET",    "/admin/alerts/alertrule/",                  LIST,     LIST,      EMPTY,     EMPTY,     EMPTY,     LOGIN),
-    R("POST",   "/admin/alerts/alertrule/",                  OK,       REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN, ok=302,
-      body={"action": "delete_selected", "_selected_action": "{rule}", "post": "yes"},
-      check=gone(AlertRule, "rule"), location="/admin/alerts/alertrule/", note="delete_selected"),
-    R("GET",    "/admin/alerts/alertrule/add/",              OK,       OK,        OK,        OK,        OK,        LOGIN),
-    R("POST",   "/admin/alerts/alertrule/add/",              OK,       FORM_ERROR, FORM_ERROR, OK,      OK,        LOGIN, ok=302,
-      body=admin_form("/admin/alerts/alertrule/add/", kind="brood_temperature", hive="{hive}"),
-      check=created_for_requester(AlertRule, kind="brood_temperature", hive="{hive}"),
-      note="on alice's hive"),
-    R("GET",    "/admin/alerts/alertrule/{rule}/change/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=both(mentions(AlertRule, "rule"), save_button_for("alice"))),
-    R("POST",   "/admin/alerts/alertrule/{rule}/change/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN, ok=302,
-      body=admin_form("/admin/alerts/alertrule/{rule}/change/", as_role="alice", enabled=""),
-      check=changed(AlertRule, "rule", enabled=False)),
-    R("GET",    "/admin/alerts/alertrule/{rule}/delete/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=mentions(AlertRule, "rule")),
-    R("POST",   "/admin/alerts/alertrule/{rule}/delete/",    OK,       GONE,      GONE,      GONE,      GONE,      LOGIN, ok=302,
-      body={"post": "yes"}, check=gone(AlertRule, "rule")),
-    R("GET",    "/admin/alerts/alertrule/{rule}/history/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=mentions(AlertRule, "rule")),
-    R("GET",    "/admin/alerts/alertrule/{rule}/",           REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
-      location="/admin/alerts/alertrule/{rule}/change/"),
-    # Webhooks: added (public addresses only) and deleted; never changed.
-    R("GET",    "/admin/alerts/webhook/",                    LIST,     LIST,      EMPTY,     EMPTY,     EMPTY,     LOGIN),
-    R("POST",   "/admin/alerts/webhook/",                    OK,       REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN, ok=302,
-      body={"action": "delete_selected", "_selected_action": "{webhook}", "post": "yes"},
-      check=gone(Webhook, "webhook"), location="/admin/alerts/webhook/", note="delete_selected"),
-    R("GET",    "/admin/alerts/webhook/add/",                OK,       OK,        OK,        OK,        OK,        LOGIN),
-    R("POST",   "/admin/alerts/webhook/add/",                OK,       OK,        OK,        OK,        OK,        LOGIN, ok=302,
-      body={"url": "https://93.184.215.14/new-hook", "description": ""},
-      check=created_for_requester(Webhook, url="https://93.184.215.14/new-hook")),
-    R("POST",   "/admin/alerts/webhook/add/",                FORM_ERROR, FORM_ERROR, FORM_ERROR, FORM_ERROR, FORM_ERROR, LOGIN,
-      body={"url": "http://127.0.0.1:8000/admin/", "description": ""}, note="an internal address"),
-    R("GET",    "/admin/alerts/webhook/{webhook}/change/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=both(mentions(Webhook, "webhook"), save_button_for())),
-    R("POST",   "/admin/alerts/webhook/{webhook}/change/",   DENIED,   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
-      body={"url": "https://93.184.215.14/changed", "description": ""}),
-    R("GET",    "/admin/alerts/webhook/{webhook}/delete/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=mentions(Webhook, "webhook")),
-    R("POST",   "/admin/alerts/webhook/{webhook}/delete/",   OK,       GONE,      GONE,      GONE,      GONE,      LOGIN, ok=302,
-      body={"post": "yes"}, check=gone(Webhook, "webhook")),
-    R("GET",    "/admin/alerts/webhook/{webhook}/history/",  OK,       GONE,      GONE,      GONE,      GONE,      LOGIN,
-      check=mentions(Webhook, "webhook")),
-    R("GET",    "/admin/alerts/webhook/{webhook}/",          REDIRECT, REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  LOGIN,
-      location="/admin/alerts/webhook/{webhook}/change/"),
-    # The hive page's inspection buttons: editors and owners (as the API's).
-    R("POST",   "/admin/apiary/hive/{hive}/inspection/start/", OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
-      body={}, check=inspection_open_for(minutes=50)),
-    R("POST",   "/admin/apiary/hive/{hive}/inspection/stop/",  OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
-      body={}, check=inspection_closed),
-    *_superuser_only_admin("accounts/user", "alice_user", extra=("password/",)),
-    *_superuser_only_admin("auth/group", "group"),
-    *_superuser_only_admin("token_blacklist/outstandingtoken", "alice_token"),
-    *_superuser_only_admin("token_blacklist/blacklistedtoken", "alice_blacklisted"),
-    # Sign-in lockout records (django-axes) of alice's account.
-    *_superuser_only_admin("axes/accessattempt", "alice_attempt"),
-    *_superuser_only_admin("axes/accesslog", "alice_access"),
-    *_superuser_only_admin("axes/accessfailurelog", "alice_failure"),
-]  # fmt: skip
+from tests.security.matrix.table import (
+    DENIED,
+    EMPTY,
+    FORBIDDEN,
+    FORM_ERROR,
+    GONE,
+    HIDDEN,
+    LIST,
+    LOGIN,
+    NEEDS_EDITOR,
+    NEEDS_OWNER,
+    OK,
+    REDIRECT,
+    REFUSED,
+    ROLES,
+    SHARED,
+    UNAUTH,
+    WS_4401,
+    WS_4404,
+    WS_HISTORY,
+    WS_OPEN,
+    Call,
+    Outcome,
+    Row,
+    content_of,
+)
+
+# --- The matrix: every app's rows ---------------------------------------------------------
+
+
+def app_rows() -> dict[str, list[Row]]:
+    """{app: its rows}: the ROWS of every tests/security/matrix/rows_<app>.py, by name."""
+    found: dict[str, list[Row]] = {}
+    for module in sorted(pkgutil.iter_modules(matrix.__path__), key=lambda m: m.name):
+        if not module.name.startswith("rows_"):
+            continue
+        rows = importlib.import_module(f"{matrix.__name__}.{module.name}").ROWS
+        assert rows and all(isinstance(row, Row) for row in rows), module.name
+        found[module.name.removeprefix("rows_")] = rows
+    return found
+
+
+MATRIX: list[Row] = [row for rows in app_rows().values() for row in rows]
 
 # Served outside the URL resolver (WhiteNoise middleware), so listed here explicitly.
 OUTSIDE_RESOLVER = {"/static/{path}"}
@@ -1164,8 +220,8 @@ def test_every_route_and_method_is_in_the_matrix() -> None:
             missing += [f"{m} {route}" for m in sorted(methods) if (route, m) not in covered]
     missing += [f"WS {route}" for route in ws_routes() if (route, "WS") not in covered]
     assert not missing, (
-        "Routes without a row in the permission matrix (tests/security/test_matrix.py): "
-        "decide who may use them.\n  " + "\n  ".join(missing)
+        "Routes without a row in the permission matrix (tests/security/matrix/rows_<app>.py "
+        "of the app that serves them): decide who may use them.\n  " + "\n  ".join(missing)
     )
 
 
@@ -1229,16 +285,6 @@ def assert_unchanged(before: dict[str, str], after: dict[str, str], what: str) -
     changed_tables = {label: (before[label], after[label]) for label in before}
     changed_tables = {k: v for k, v in changed_tables.items() if v[0] != v[1]}
     assert not changed_tables, f"{what} changed data: {changed_tables}"
-
-
-def content_of(response: HttpResponse) -> str:
-    if getattr(response, "streaming", False):
-        if not hasattr(response, "_matrix_content"):
-            response._matrix_content = b"".join(response.streaming_content)
-        raw = response._matrix_content
-    else:
-        raw = response.content
-    return raw.decode("utf-8", errors="replace")
 
 
 def assert_no_leak(world: World, role: str, text: str, supplied: str) -> None:
