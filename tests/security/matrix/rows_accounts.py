@@ -80,7 +80,6 @@ def _superuser_only_admin(model: str, key: str, *, extra: tuple[str, ...] = ()) 
 ROWS: list[Row] = [
     # ---- Self-scoped: everyone may call them, each about themselves ---------------------
     # method    path                          alice     bob       charlie   dave          erin         anonymous
-    R("GET",    "/static/telemetry/live.js",  OK,       OK,       OK,       OK,           OK,          OK),
     R("POST",   "/auth/register",             OK,       OK,       OK,       OK,           OK,          OK, check=registered,
       body={"email": "{role}-new@example.com", "password": "a-new-hive-frame-77"}),
     R("GET",    "/auth/verify?token={verify_token}", OK, OK,    OK,       OK,           OK,          REFUSED,

@@ -13,4 +13,5 @@ ROWS: list[Row] = [
     R("GET",    "/health",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains('"default"')),
     R("GET",    "/schema",                    OK,       OK,       OK,       OK,           OK,          OK, check=contains("openapi")),
     R("GET",    "/docs",                      OK,       OK,       OK,       OK,           OK,          OK, check=contains("swagger")),
+    R("GET",    "/redoc",                     OK,       OK,       OK,       OK,           OK,          OK, check=contains("redoc")),
 ]  # fmt: skip
