@@ -81,23 +81,32 @@ def entity_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]
     caches["entities"].clear()
 
 
+# The named people (tests/factories.beekeeper): alice and bob are beekeepers with data of
+# their own; dave and erin join alice's apiary where a test shares it. Permission tests
+# read as "bob cannot touch alice's hive".
 @pytest.fixture
 def alice(db: None) -> Any:
     """A registered beekeeper; permission tests pit bob against her data."""
-    from tests.accounts.factories import BeekeeperFactory
-
-    return BeekeeperFactory(email="alice@example.com", name="Alice")
+    return _factories().beekeeper("alice")
 
 
 @pytest.fixture
 def bob(db: None) -> Any:
-    from tests.accounts.factories import BeekeeperFactory
+    return _factories().beekeeper("bob")
 
-    return BeekeeperFactory(email="bob@example.com", name="Bob")
+
+@pytest.fixture
+def dave(db: None) -> Any:
+    return _factories().beekeeper("dave")
+
+
+@pytest.fixture
+def erin(db: None) -> Any:
+    return _factories().beekeeper("erin")
 
 
 # Named users' data: alice owns an apiary with a hive; bob is another beekeeper;
-# anonymous has no login. Permission tests read as "bob cannot touch alice's hive".
+# anonymous has no login.
 @pytest.fixture
 def alice_apiary(alice):
     return _factories().ApiaryFactory(owner=alice, name="Orchard")
@@ -113,25 +122,37 @@ def bob_apiary(bob):
     return _factories().ApiaryFactory(owner=bob, name="Meadow")
 
 
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
+# Clients: as_<user> is authenticated without a token (force_authenticate); <user>_client
+# sends the user's JWT access token, through the API's authentication as an app does.
 @pytest.fixture
 def as_alice(alice) -> APIClient:
-    return _client(alice)
+    return _factories().force_client(alice)
 
 
 @pytest.fixture
 def as_bob(bob) -> APIClient:
-    return _client(bob)
+    return _factories().force_client(bob)
+
+
+@pytest.fixture
+def alice_client(alice) -> APIClient:
+    return _factories().jwt_client(alice)
+
+
+@pytest.fixture
+def bob_client(bob) -> APIClient:
+    return _factories().jwt_client(bob)
 
 
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def api(anonymous: APIClient) -> APIClient:
+    """The anonymous client, by the name the accounts tests use."""
+    return anonymous
 
 
 def _factories() -> Any:

@@ -1,3 +1,6 @@
+"""Accounts fixtures: a superuser and fresh throttle counters (alice, bob, alice_client and
+the anonymous ``api`` client are tests/conftest.py's)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -5,10 +8,9 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import cache, caches
 from pytest_django import Settings
-from rest_framework.test import APIClient
 
 from accounts.models import User
-from tests.accounts.factories import SuperuserFactory, login
+from tests.accounts.factories import SuperuserFactory
 
 THROTTLE_CACHE = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
@@ -29,17 +31,5 @@ def _fresh_throttle_counters(settings: Settings) -> Iterator[None]:
 
 
 @pytest.fixture
-def api() -> APIClient:
-    return APIClient()
-
-
-@pytest.fixture
 def root(db: None) -> User:
     return SuperuserFactory(email="root@example.com")
-
-
-@pytest.fixture
-def alice_client(alice: User) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {login(api, alice.email)['access']}")
-    return api

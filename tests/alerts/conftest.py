@@ -1,4 +1,4 @@
-"""Alert fixtures: a hive with a sensor, and realistic days replayed on a simulated clock.
+"""Alert fixtures: a hive with a sensor (``hive``, alice's), and realistic days replayed on a simulated clock.
 
 Readings are ingested through the one ingest service with ``now`` set to the newest
 reading of each batch, as a gateway sending every ten minutes would; the alerts hook
@@ -17,9 +17,16 @@ import pytest
 from alerts.models import Alert
 from telemetry.services import readings_ingest
 from telemetry.validation import iso_time
+from tests.factories import HiveFactory
 
 # Writes must commit for the alerts hook to run (it follows the telemetry commit).
 FLOW = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
+
+
+@pytest.fixture
+def hive(alice: Any) -> Any:
+    """alice's hive with a sensor, device id scale-3."""
+    return HiveFactory(apiary__owner=alice, name="Hive 3", device_id="scale-3")
 
 
 def day_start(days_ago: int = 1) -> datetime:

@@ -9,14 +9,8 @@ from django.utils import timezone
 
 from alerts.models import Alert, AlertRule, Inspection, Kind, Status, Webhook
 from apiary.models import Event, Membership
-from tests.factories import HiveFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def hive(alice):
-    return HiveFactory(apiary__owner=alice, name="Hive 3", device_id="scale-3")
 
 
 @pytest.fixture

@@ -18,11 +18,6 @@ from tests.factories import HiveFactory
 
 
 @pytest.fixture
-def hive(alice):
-    return HiveFactory(apiary__owner=alice, name="Hive 3", device_id="scale-3")
-
-
-@pytest.fixture
 def private_ok(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     return settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
@@ -22,11 +21,6 @@ from tests.alerts.conftest import (
     replay,
 )
 from tests.factories import HiveFactory
-
-
-@pytest.fixture
-def hive(alice):
-    return HiveFactory(apiary__owner=alice, name="Hive 3", device_id="scale-3")
 
 
 def swarm_weight(at, lost=2.1, minutes=10):

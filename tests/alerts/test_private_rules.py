@@ -23,17 +23,11 @@ from apiary.models import Event, Membership
 from telemetry.services import readings_ingest
 from telemetry.validation import iso_time
 from tests.alerts.conftest import FLOW
-from tests.factories import HiveFactory
 
 DEFAULT_RULES = 3  # every new user's account-wide swarm, brood temperature and no-data rules
 
 # Any temperature at all is "above 0 for 0 minutes": one reading fires every such rule.
 ALWAYS = {"metric": "temperature", "above": 0, "for_minutes": 0}
-
-
-@pytest.fixture
-def hive(alice):
-    return HiveFactory(apiary__owner=alice, name="Hive 3", device_id="scale-3")
 
 
 def _join(hive: Any, user: Any, role: str) -> None:

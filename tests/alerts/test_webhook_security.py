@@ -18,7 +18,6 @@ from alerts import services, webhooks
 from alerts.delivery import deliveries_send
 from alerts.models import Delivery, Webhook
 from tests.alerts.conftest import FLOW, Receiver, silent_sensor_alert
-from tests.factories import HiveFactory
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -37,11 +36,6 @@ def later(namespace: dict[str, Any], seconds: float) -> None:
     """Run the README's check as if ``seconds`` had passed since now."""
     now = time.time()
     namespace["time"] = SimpleNamespace(time=lambda: now + seconds)
-
-
-@pytest.fixture
-def hive(alice):
-    return HiveFactory(apiary__owner=alice, name="Hive 3", device_id="scale-3")
 
 
 @pytest.fixture

@@ -1,40 +1,23 @@
 """Sharing an apiary: alice owns it, dave is a viewer, erin an editor, charlie nobody.
 
 The permission matrix (tests/security/test_matrix.py) covers every route for these roles;
-this file tests the behaviour of memberships themselves.
+this file tests the behaviour of memberships themselves. dave and erin are
+tests/conftest.py's.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from accounts.services import email_verification_token, email_verify
 from apiary.models import Apiary, Device, Membership
 from telemetry.models import Reading
 from tests.accounts.factories import BeekeeperFactory
 from tests.factories import QueenFactory
+from tests.factories import force_client as _client
 
 BOTH = pytest.mark.django_db(databases=["default", "telemetry"])
-
-
-def _client(user: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def dave(db: None) -> Any:
-    return BeekeeperFactory(email="dave@example.com", name="Dave")
-
-
-@pytest.fixture
-def erin(db: None) -> Any:
-    return BeekeeperFactory(email="erin@example.com", name="Erin")
 
 
 @pytest.fixture

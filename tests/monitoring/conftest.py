@@ -1,4 +1,5 @@
 """The telemetry tests' fixtures (a hive with its device key, clients), for the tests of
 hive-facing telemetry: the API, the live streams, the simulator and the import."""
 
-from tests.telemetry.conftest import alice_client, alice_hive, bob_client, device  # noqa: F401
+# alice_client and bob_client are tests/conftest.py's.
+from tests.telemetry.conftest import alice_hive, device  # noqa: F401

@@ -47,7 +47,7 @@ from apiary.models import Apiary, Hive, Role
 from sensors import services as sensor_services
 from telemetry.models import Reading
 from telemetry.validation import iso_time
-from tests.factories import PASSWORD, ApiaryFactory, BeekeeperFactory, EventFactory, QueenFactory
+from tests.factories import PASSWORD, ApiaryFactory, EventFactory, QueenFactory, beekeeper
 
 MARKS = {"alice": "alice-secret", "bob": "bob-own"}
 # Members of alice's apiary and their role in it: they see alice's data, as that role.
@@ -219,14 +219,9 @@ def _beekeeping(owner: User, mark: str) -> tuple[dict[str, Any], str]:
 
 
 def _people() -> dict[str, User | None]:
-    return {
-        "alice": BeekeeperFactory(email="alice@example.com", name="Alice"),
-        "bob": BeekeeperFactory(email="bob@example.com", name="Bob"),
-        "charlie": BeekeeperFactory(email="charlie@example.com", name="Charlie"),
-        "dave": BeekeeperFactory(email="dave@example.com", name="Dave"),
-        "erin": BeekeeperFactory(email="erin@example.com", name="Erin"),
-        "anonymous": None,
-    }
+    # The same people as tests/conftest.py's alice, bob, dave and erin fixtures.
+    named = {name: beekeeper(name) for name in ("alice", "bob", "charlie", "dave", "erin")}
+    return {**named, "anonymous": None}
 
 
 def build_world() -> World:

@@ -1,49 +1,20 @@
-"""Telemetry fixtures: alice owns a hive with a device key; bob owns nothing of hers."""
+"""Telemetry fixtures: alice owns a hive with a device key; bob owns nothing of hers
+(alice, bob and their clients are tests/conftest.py's)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
-from apiary.device_keys import device_key_generate, device_key_hash
-from apiary.models import Apiary, Device, Hive
 from telemetry.validation import iso_time
 
-
-@dataclass
-class DeviceHive:
-    hive: Hive
-    key: str
-
-    @property
-    def device_id(self) -> str:
-        return self.hive.device_id
-
-
-def jwt_client(user: User) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
-
-
-def make_hive(owner: User, device_id: str) -> DeviceHive:
-    apiary = Apiary.objects.create(owner=owner, name=f"{owner.name}'s yard")
-    key = device_key_generate()
-    hive = Hive.objects.create(
-        apiary=apiary,
-        name=f"Hive {device_id}",
-        device_id=device_id,
-        device_key_hash=device_key_hash(key),
-    )
-    Device.objects.create(device_id=device_id, owner=owner)
-    return DeviceHive(hive=hive, key=key)
+# Defined once in tests/factories.py; test modules import them from here too.
+from tests.factories import DeviceHive, device_client, jwt_client, make_hive  # noqa: F401
 
 
 def minutes_ago(minutes: float) -> str:
@@ -56,24 +27,14 @@ def reading(minutes: float = 0, **metrics: float) -> dict:
 
 @pytest.fixture
 def alice_hive(alice: User) -> DeviceHive:
+    """alice's hive with its device key: here (and in tests/monitoring) it overrides
+    tests/conftest.py's alice_hive, a Hive in her apiary "Orchard"."""
     return make_hive(alice, "hive-alice-1")
 
 
 @pytest.fixture
-def alice_client(alice: User) -> APIClient:
-    return jwt_client(alice)
-
-
-@pytest.fixture
-def bob_client(bob: User) -> APIClient:
-    return jwt_client(bob)
-
-
-@pytest.fixture
 def device(alice_hive: DeviceHive) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_X_DEVICE_KEY=alice_hive.key)
-    return client
+    return device_client(alice_hive.key)
 
 
 def hourly_aggregate_recreate() -> None:

@@ -1,0 +1,79 @@
+"""The permission matrix's rows for console: the admin site's own pages (start page,
+sign-in and out, password change, app indexes, autocomplete), the hive page's inspection
+buttons, the live page and its script."""
+
+from __future__ import annotations
+
+from tests.security.matrix.table import (
+    DENIED,
+    EMPTY,
+    FORBIDDEN,
+    FORM_ERROR,
+    HIDDEN,
+    LIST,
+    LOGIN,
+    OK,
+    REDIRECT,
+    SHARED,
+    Call,
+    R,
+    Row,
+    contains,
+    inspection_closed,
+    inspection_open_for,
+    password_changed_to,
+    redirects_to,
+)
+
+
+def logged_out(c: Call) -> None:
+    assert c.client.get("/admin/").status_code == 302
+
+
+ROWS: list[Row] = [
+    # ---- The live page (HTML, session) and its script -------------------------------------
+    # method    path                          alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/static/telemetry/live.js",  OK,       OK,       OK,       OK,           OK,          OK),
+    R("GET",    "/hives/{hive}/live",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          LOGIN,
+      check=contains("alice-secret hive")),
+
+    # ---- The admin: the beekeeper's console ----------------------------------------------
+    # method    path                                      alice     bob       charlie   dave          erin         anonymous
+    R("GET",    "/admin/",                                OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/login/",                          REDIRECT, REDIRECT, REDIRECT, REDIRECT,     REDIRECT,    OK, location="/admin/"),
+    R("POST",   "/admin/login/",                          OK,       OK,       OK,       OK,           OK,          FORM_ERROR, ok=302,
+      body={"username": "{email}", "password": "{password}", "next": "/admin/"},
+      check=redirects_to("/admin/"),
+      note="own credentials; anonymous: alice's email, wrong password"),
+    R("POST",   "/admin/logout/",                         OK,       OK,       OK,       OK,           OK,          REDIRECT, ok=200,
+      body={}, check=logged_out, location="/admin/"),
+    R("GET",    "/admin/password_change/",                OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("POST",   "/admin/password_change/",                OK,       OK,       OK,       OK,           OK,          LOGIN, ok=302,
+      body={"old_password": "{password_ok}", "new_password1": "a-new-hive-frame-77",
+            "new_password2": "a-new-hive-frame-77"},
+      check=password_changed_to("a-new-hive-frame-77")),
+    R("GET",    "/admin/password_change/done/",           OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/jsi18n/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/apiary/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/alerts/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
+    R("GET",    "/admin/auth/",                           HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/accounts/",                       HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/token_blacklist/",                HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/axes/",                           HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/no-such-page/",                   HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    R("GET",    "/admin/r/{ct_hive}/{hive}/",             HIDDEN,   HIDDEN,   HIDDEN,   HIDDEN,       HIDDEN,      LOGIN),
+    # Autocomplete searches the admin's (scoped) queryset of the related model.
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=hive&field_name=apiary",
+      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=event&field_name=hive",
+      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=queenbee&field_name=mother",
+      LIST, LIST, EMPTY, SHARED, SHARED, LOGIN),
+    R("GET",    "/admin/autocomplete/?app_label=apiary&model_name=apiary&field_name=owner",
+      FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN),
+    # The hive page's inspection buttons: editors and owners (as the API's).
+    R("POST",   "/admin/apiary/hive/{hive}/inspection/start/", OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
+      body={}, check=inspection_open_for(minutes=50)),
+    R("POST",   "/admin/apiary/hive/{hive}/inspection/stop/",  OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
+      body={}, check=inspection_closed),
+]  # fmt: skip
