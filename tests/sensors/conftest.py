@@ -33,7 +33,7 @@ from devtools import localmqtt
 from sensors import broker
 from sensors.models import SensorLink
 from telemetry.models import Reading
-from tests.telemetry.conftest import alice_client, alice_hive, bob_client  # noqa: F401
+from tests.telemetry.conftest import alice_hive  # noqa: F401 - the hive with its device key
 
 WAIT = 5.0  # seconds: a broker on this machine answers in milliseconds
 
