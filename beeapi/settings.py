@@ -497,6 +497,10 @@ MQTT_ADMIN_PASSWORD = env_str("MQTT_ADMIN_PASSWORD", "")
 # How long a broker command may take (connect, then the answer) before the change that
 # needs it is refused with 503.
 MQTT_TIMEOUT_SECONDS = _env_seconds("MQTT_TIMEOUT_SECONDS", 5.0)
+# The broker's address as devices reach it (mqtt:// or mqtts://host:port), which a hive's
+# device status and console page show; default MQTT_URL (right where BeeAPI and the
+# devices see the broker under the same name).
+MQTT_PUBLIC_URL = env_str("MQTT_PUBLIC_URL", "")
 if MQTT_URL:
     from urllib.parse import urlsplit
 

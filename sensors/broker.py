@@ -360,6 +360,24 @@ def _client(username: str) -> dict[str, Any] | None:
     return None if answer.get("error") else answer["data"]["client"]
 
 
+def device_client_exists(*, device_id: str) -> bool | None:
+    """Whether the broker has the device's client (it can log in over MQTT); None when
+    MQTT is off or the broker does not answer within STATUS_TIMEOUT_SECONDS."""
+    if not enabled():
+        return None
+    try:
+        (answer,) = _commands(
+            [{"command": "getClient", "username": device_id}],
+            allowed_errors=("Client not found",),
+            timeout=STATUS_TIMEOUT_SECONDS,
+        )
+    except BrokerError:
+        return None
+    if answer.get("error"):
+        return False
+    return _is_device(answer["data"]["client"])
+
+
 def _is_device(client: dict[str, Any]) -> bool:
     return any(r.get("rolename") == DEVICE_ROLE for r in client.get("roles", []))
 

@@ -3,14 +3,18 @@ integrations a user owns, and which hive an uplink of a user's integration is fo
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from apiary.device_keys import device_key_hash
 from apiary.models import Hive
 from core.databases import DEFAULT_DB
+from sensors import broker
+from sensors.fieldmaps import DEFAULT_MAPS, field_map_effective, field_map_json
 from sensors.models import Integration, SensorLink
 
 
@@ -71,3 +75,81 @@ def device_ids_with_hive(*, device_ids: Collection[str]) -> set[str]:
     return set(
         Hive.objects.filter(device_id__in=list(device_ids)).values_list("device_id", flat=True)
     )
+
+
+# --- A hive's device -----------------------------------------------------------------
+
+# The adapters whose field maps a device status shows (the others take readings as they are).
+ADAPTERS_SHOWN = ("kotori", "beep", "thingspeak", "ttn")
+
+
+def device_connect(*, hive: Hive, absolute_url: Callable[[str], str]) -> dict[str, Any]:
+    """How a device of this hive connects: each adapter's URL (made absolute by
+    ``absolute_url``, e.g. the request's build_absolute_uri), credential and topics."""
+
+    def url(name: str) -> str:
+        return absolute_url(reverse(name))
+
+    device_id = hive.device_id
+    return {
+        "telemetry": {
+            "url": url("telemetry-ingest"),
+            "method": "POST",
+            "credential": "X-Device-Key header: the hive's device key",
+        },
+        "beep": {
+            "url": url("sensors-beep"),
+            "method": "POST",
+            "credential": "key (body or query) or X-Device-Key: the hive's device key",
+        },
+        "thingspeak": {
+            "url": url("sensors-thingspeak-update-json"),
+            "text_url": url("sensors-thingspeak-update"),
+            "method": "POST (or GET on the text URL)",
+            "credential": "api_key (write key): the hive's device key",
+        },
+        "ttn": {
+            "url": url("sensors-ttn-uplink"),
+            "method": "POST (TTN v3 webhook, uplink message)",
+            "credential": "Authorization: Bearer <integration key> (POST /integrations)",
+            "device": f"end_device_ids.dev_eui = the hive's dev_eui, or device_id = {device_id!r}",
+        },
+        "mqtt": {
+            "broker": (settings.MQTT_PUBLIC_URL or settings.MQTT_URL) or None,
+            # False: no client at the broker (created while it was down, or a changed
+            # device_id): replacing the device key gives the device one.
+            "client": broker.device_client_exists(device_id=device_id),
+            "username": device_id,
+            "password": "the hive's device key",
+            "topics": {
+                "telemetry": f"beeapi/devices/{device_id}/readings",
+                "kotori": f"beeapi/devices/{device_id}/data.json",
+            },
+        },
+    }
+
+
+def device_status(*, hive: Hive, absolute_url: Callable[[str], str]) -> dict[str, Any]:
+    """What GET /hives/{id}/device and the hive's console page show: what the device last
+    sent, the field maps in force, and how to connect it."""
+    link = sensor_link_get(hive_id=hive.pk)
+    user_map = link.field_map if link else None
+    return {
+        "hive": hive.pk,
+        "device_id": hive.device_id,
+        "dev_eui": link.dev_eui if link else None,
+        "last_adapter": (link.last_adapter or None) if link else None,
+        "last_seen_at": link.last_seen_at if link else None,
+        "last_payload": (link.last_payload or None) if link else None,
+        "last_mapped": link.last_mapped if link else [],
+        "last_unmapped": link.last_unmapped if link else [],
+        "last_error": link.last_error if link else None,
+        "last_error_at": link.last_error_at if link else None,
+        "field_map": user_map,
+        "field_maps": {
+            adapter: field_map_json(field_map_effective(adapter, user_map))
+            for adapter in ADAPTERS_SHOWN
+            if adapter in DEFAULT_MAPS
+        },
+        "connect": device_connect(hive=hive, absolute_url=absolute_url),
+    }

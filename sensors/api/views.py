@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse, QueryDict
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -33,10 +32,8 @@ from core.strict import StrictQueryMixin
 from core.times import query_time
 from sensors import selectors, services
 from sensors.api import serializers as s
-from sensors.fieldmaps import DEFAULT_MAPS, field_map_effective, field_map_json
 from sensors.models import Integration
 
-ADAPTERS_SHOWN = ("kotori", "beep", "thingspeak", "ttn")
 THINGSPEAK_FIELDS = tuple(f"field{n}" for n in range(1, 9))
 # ThingSpeak's "Write Data" parameters: the query string is the payload here.
 THINGSPEAK_PARAMS = frozenset(
@@ -404,76 +401,15 @@ def _with_key(integration: Integration, key: str) -> dict[str, Any]:
 # --- A hive's device ----------------------------------------------------------------------------
 
 
+def _status(request: Request, hive: Hive) -> dict[str, Any]:
+    return selectors.device_status(hive=hive, absolute_url=request.build_absolute_uri)
+
+
 def _visible_hive(request: Request, pk: int) -> Hive:
     hive = hive_get_visible(user=request.user, hive_id=pk)
     if hive is None:
         raise NotFound("No such hive.")
     return hive
-
-
-def _connect(request: Request, hive: Hive) -> dict[str, Any]:
-    """How a device of this hive connects, with absolute URLs."""
-
-    def url(name: str) -> str:
-        return request.build_absolute_uri(reverse(name))
-
-    device_id = hive.device_id
-    return {
-        "telemetry": {
-            "url": url("telemetry-ingest"),
-            "method": "POST",
-            "credential": "X-Device-Key header: the hive's device key",
-        },
-        "beep": {
-            "url": url("sensors-beep"),
-            "method": "POST",
-            "credential": "key (body or query) or X-Device-Key: the hive's device key",
-        },
-        "thingspeak": {
-            "url": url("sensors-thingspeak-update-json"),
-            "text_url": url("sensors-thingspeak-update"),
-            "method": "POST (or GET on the text URL)",
-            "credential": "api_key (write key): the hive's device key",
-        },
-        "ttn": {
-            "url": url("sensors-ttn-uplink"),
-            "method": "POST (TTN v3 webhook, uplink message)",
-            "credential": "Authorization: Bearer <integration key> (POST /integrations)",
-            "device": f"end_device_ids.dev_eui = the hive's dev_eui, or device_id = {device_id!r}",
-        },
-        "mqtt": {
-            "username": device_id,
-            "password": "the hive's device key",
-            "topics": {
-                "telemetry": f"beeapi/devices/{device_id}/readings",
-                "kotori": f"beeapi/devices/{device_id}/data.json",
-            },
-        },
-    }
-
-
-def _status(request: Request, hive: Hive) -> dict[str, Any]:
-    link = selectors.sensor_link_get(hive_id=hive.pk)
-    user_map = link.field_map if link else None
-    return {
-        "hive": hive.pk,
-        "device_id": hive.device_id,
-        "dev_eui": link.dev_eui if link else None,
-        "last_adapter": (link.last_adapter or None) if link else None,
-        "last_seen_at": link.last_seen_at if link else None,
-        "last_payload": (link.last_payload or None) if link else None,
-        "last_mapped": link.last_mapped if link else [],
-        "last_unmapped": link.last_unmapped if link else [],
-        "last_error": link.last_error if link else None,
-        "last_error_at": link.last_error_at if link else None,
-        "field_map": user_map,
-        "field_maps": {
-            adapter: field_map_json(field_map_effective(adapter, user_map))
-            for adapter in ADAPTERS_SHOWN
-            if adapter in DEFAULT_MAPS
-        },
-        "connect": _connect(request, hive),
-    }
 
 
 _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)

@@ -171,3 +171,23 @@ def test_field_maps_for_devices_in_one_query(alice) -> None:
     assert len(queries.captured_queries) == 1
     assert maps == {"fm-1": {"w": {"metric": "weight", "unit": "g"}}, "fm-2": None, "nope": None}
     assert two.device_id == "fm-2"
+
+
+def test_the_status_says_whether_the_broker_has_the_devices_client(
+    mqtt_on, alice, alice_apiary, as_alice, django_capture_on_commit_callbacks
+) -> None:
+    from apiary.services import hive_create
+    from sensors import broker
+
+    with django_capture_on_commit_callbacks(execute=True):  # the client is made on commit
+        hive, _ = hive_create(actor=alice, apiary=alice_apiary, name="MQTT", device_id="mqtt-st-1")
+    mqtt = as_alice.get(f"/hives/{hive.pk}/device").json()["connect"]["mqtt"]
+    assert (mqtt["client"], mqtt["broker"], mqtt["username"]) == (True, mqtt_on.url, "mqtt-st-1")
+    broker.device_client_delete(device_id="mqtt-st-1")
+    mqtt = as_alice.get(f"/hives/{hive.pk}/device").json()["connect"]["mqtt"]
+    assert mqtt["client"] is False  # replacing the key gives it one again
+
+
+def test_with_mqtt_off_the_status_names_no_broker(alice_client, alice_hive) -> None:
+    mqtt = alice_client.get(device_url(alice_hive)).json()["connect"]["mqtt"]
+    assert (mqtt["client"], mqtt["broker"]) == (None, None)
