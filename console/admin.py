@@ -24,6 +24,7 @@ from alerts.services import inspection_start, inspection_stop
 from apiary.admin import HiveAdmin, apiary_role_allows
 from apiary.models import Hive, Role
 from console.admin_pages import hive_page
+from console.sensor_panel import sensor_panel
 from core.admin import object_view_path, service_error_messages
 
 
@@ -31,8 +32,11 @@ class ConsoleHiveAdmin(HiveAdmin):
     def page_context(self, request: HttpRequest, hive: Hive | None) -> dict[str, Any]:
         context = self.inspection_context(request, hive)
         if hive is not None and hive.pk is not None:
-            # Telemetry, queen lineage and recent events above the form (panels.html).
+            # Telemetry, queen lineage and recent events above the form (panels.html),
+            # then "Connect a sensor".
             context.update(hive_page(user=request.user, hive=hive))
+            context.update(sensor_panel(hive=hive, absolute_url=request.build_absolute_uri))
+            context["extra_panels"] = ["console/sensor_panel.html"]
         return context
 
     def page_urls(self) -> list:
