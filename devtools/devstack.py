@@ -136,6 +136,7 @@ def cmd_run() -> int:
     host, port = "127.0.0.1", stack.env.get("PORT", "8000")
     daphne: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
+    ingest: subprocess.Popen | None = None
     redis = RunRedis()
     mqtt = RunMqtt()
     try:
@@ -167,6 +168,7 @@ def cmd_run() -> int:
     Live stream    ws://{host}:{port}/ws/hive/<id>/telemetry, ws://{host}:{port}/ws/alerts
     Alerts worker  no-data checks, webhooks and email (printed here: console backend)
     MQTT broker    {stack.env.get("MQTT_URL") or "off (no mosquitto)"}   (a device: username its device_id, password its key)
+    MQTT ingest    {"mqtt_ingest: beeapi/devices/<device_id>/readings and .../data.json" if stack.env.get("MQTT_URL") else "off"}
   In another terminal:
     make manage ARGS=createsuperuser      create an admin login
     make manage ARGS=seed_demo            a demo beekeeper with apiaries, hives and events
@@ -178,6 +180,14 @@ def cmd_run() -> int:
         worker = subprocess.Popen(
             [sys.executable, "manage.py", "alerts_worker"], cwd=ROOT, env=stack.env
         )
+        if stack.env.get("MQTT_URL"):
+            # Devices' MQTT messages into the database (a stable client id: the broker
+            # keeps what it has not acknowledged for the next start).
+            ingest = subprocess.Popen(
+                [sys.executable, "manage.py", "mqtt_ingest", "--client-id", "beeapi-ingest-dev"],
+                cwd=ROOT,
+                env=stack.env,
+            )
         # WEB_CONCURRENCY daphne processes (default: one per core) on one socket.
         daphne = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--host", host, "--port", port],
@@ -188,7 +198,7 @@ def cmd_run() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for process in (daphne, worker):
+        for process in (daphne, worker, ingest):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGINT)
                 try:

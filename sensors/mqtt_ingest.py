@@ -175,6 +175,7 @@ class Consumer:
         self.stored = 0
         self.client: Any = None
         self.subscription = broker.INGEST_SUBSCRIPTION
+        self.leaving = False
 
     # --- The broker -----------------------------------------------------------------
 
@@ -226,7 +227,8 @@ class Consumer:
         self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any
     ) -> None:
         self.connected.clear()
-        logger.warning("disconnected from the MQTT broker (%s); reconnecting", reason_code)
+        if not self.leaving:
+            logger.warning("disconnected from the MQTT broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         self.inbox.put(
@@ -249,6 +251,7 @@ class Consumer:
 
         if self.client is None:
             return
+        self.leaving = True
         if self.connected.is_set():
             self.client.unsubscribe(self.subscription)
             # Bounded: with a database down the batch stays unacknowledged in the session.
