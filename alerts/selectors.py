@@ -55,10 +55,11 @@ def rules_for_hive(*, hive: Hive) -> QuerySet[AlertRule]:
     )
 
 
-# rules_for_hive in one statement with everything the evaluation of a batch needs: the
-# hive (locked against concurrent evaluation of the same hive), each applicable rule
-# with its state and whether that state's alert is still active, and the inspection
-# windows near the batch. One round trip per batch instead of five ORM queries.
+# rules_for_hive in one statement with everything the evaluation of stored readings needs,
+# for many devices at once (an MQTT batch): each hive (locked against concurrent
+# evaluation of the same hive), each applicable rule with its state and whether that
+# state's alert is still active, and the inspection windows near the device's readings.
+# One round trip per batch instead of five ORM queries per device.
 # rules_for_hive as SQL, for rule r, hive h and its apiary a: one scope for both statements.
 _RULE_APPLIES_SQL = f"""(
         (r.hive_id IS NULL AND r.apiary_id IS NULL AND {owner_sql(user="r.user_id", apiary="a")})
@@ -71,27 +72,43 @@ SELECT h.id, h.name, r.id, r.user_id, r.kind, r.params,
        (s.active_alert_id IS NOT NULL AND al.resolved_at IS NULL),
        (SELECT json_agg(json_build_array(i.started_at, i.ends_at))
           FROM inspections i
-         WHERE i.hive_id = h.id AND i.started_at <= %(last)s AND i.ends_at >= %(first)s)
-  FROM {HIVE_TABLE} h
+         WHERE i.hive_id = h.id AND i.started_at <= b.last AND i.ends_at >= b.first),
+       h.device_id
+  FROM unnest(%(device_ids)s::varchar[], %(firsts)s::timestamptz[], %(lasts)s::timestamptz[])
+       AS b(device_id, first, last)
+  JOIN {HIVE_TABLE} h ON h.device_id = b.device_id
   JOIN {APIARY_TABLE} a ON a.id = h.apiary_id
   JOIN alert_rules r ON r.enabled AND {_RULE_APPLIES_SQL}
   LEFT JOIN alert_states s ON s.rule_id = r.id AND s.hive_id = h.id
   LEFT JOIN alerts al ON al.id = s.active_alert_id
- WHERE h.device_id = %(device_id)s
- ORDER BY r.id
+ ORDER BY h.id, r.id
    FOR NO KEY UPDATE OF h
 """
 
 
-def evaluation_context(*, device_id: str, first: Any, last: Any) -> list[tuple[Any, ...]]:
+def evaluation_context_many(*, windows: dict[str, tuple[Any, Any]]) -> list[tuple[Any, ...]]:
     """Rows of (hive id, hive name, rule id, user id, kind, params, state id, last_time,
-    data, active alert id, active?, inspection windows as JSON), in the caller's
-    transaction; the rules are exactly rules_for_hive's (tests/alerts check both)."""
+    data, active alert id, active?, inspection windows as JSON, device id) for the
+    devices of ``windows`` (device_id: (first, last), the span whose inspection windows
+    matter), in hive order, in the caller's transaction: the hive rows are locked (in id
+    order, so batches of overlapping devices wait for each other instead of deadlocking).
+    The rules are exactly rules_for_hive's (tests/alerts check both)."""
     from django.db import connection
 
+    device_ids = list(windows)
+    params = {
+        "device_ids": device_ids,
+        "firsts": [windows[d][0] for d in device_ids],
+        "lasts": [windows[d][1] for d in device_ids],
+    }
     with connection.cursor() as cursor:
-        cursor.execute(_CONTEXT_SQL, {"device_id": device_id, "first": first, "last": last})
+        cursor.execute(_CONTEXT_SQL, params)
         return cursor.fetchall()
+
+
+def evaluation_context(*, device_id: str, first: Any, last: Any) -> list[tuple[Any, ...]]:
+    """evaluation_context_many for one device."""
+    return evaluation_context_many(windows={device_id: (first, last)})
 
 
 # Enabled no_data rules and the hives they apply to (rules_for_hive's scope, from the

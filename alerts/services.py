@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from django.conf import settings
@@ -271,81 +272,109 @@ def late_cutoff(now: datetime) -> datetime:
 def readings_evaluate(
     *, device_id: str, readings: Sequence[ValidReading], now: datetime | None = None
 ) -> list[Alert]:
-    """Evaluate the enabled rules of the device's hive over a stored batch (sorted by
-    time); returns the alerts raised. Readings more than ALERTS_LATE_MINUTES old are
-    history: they open no alert and resolve none.
+    """readings_evaluate_many for one device's stored batch."""
+    return readings_evaluate_many(batches=[(device_id, readings)], now=now)
 
-    Three round trips per batch whatever its size: the context (hive, rules, states,
-    inspection windows; the hive row locked so two batches of one hive are evaluated one
-    after the other), one upsert of the states, the commit.
+
+def readings_evaluate_many(
+    *, batches: Sequence[tuple[str, Sequence[ValidReading]]], now: datetime | None = None
+) -> list[Alert]:
+    """Evaluate the enabled rules of each device's hive over its stored readings (one
+    ``(device_id, readings sorted by time)`` per device); returns the alerts raised.
+    Readings more than ALERTS_LATE_MINUTES old are history: they open no alert and
+    resolve none.
+
+    Three round trips whatever the number of devices and readings: the context (hives,
+    rules, states, inspection windows; the hive rows locked so two evaluations of one
+    hive run one after the other), one upsert of the states, the commit.
     """
-    if not settings.ALERTS_ENABLED or not readings:
+    if not settings.ALERTS_ENABLED:
         return []
     now = now or timezone.now()
     cutoff = late_cutoff(now)
-    if readings[-1].time < cutoff:
-        return []
-    times = [reading.time for reading in readings]
-    recent_from = bisect.bisect_left(times, cutoff)
     settle = timedelta(minutes=settings.INSPECTION_SETTLE_MINUTES)
+    work: dict[str, tuple[Sequence[ValidReading], list[datetime], int]] = {}
+    for device_id, readings in batches:
+        if not readings or readings[-1].time < cutoff:
+            continue
+        times = [reading.time for reading in readings]
+        work[device_id] = (readings, times, bisect.bisect_left(times, cutoff))
+    if not work:
+        return []
     raised: list[Alert] = []
     with transaction.atomic():
-        rows = selectors.evaluation_context(
-            device_id=device_id, first=times[recent_from] - settle, last=times[-1]
+        rows = selectors.evaluation_context_many(
+            windows={
+                device_id: (times[recent_from] - settle, times[-1])
+                for device_id, (_, times, recent_from) in work.items()
+            }
         )
-        if not rows:
-            return []
-        hive_id, hive_name = rows[0][0], rows[0][1]
-        suppressed = _suppressed(rows[0][11], settle)
-        states = []
-        for row in rows:
-            _, _, rule_id, user_id, kind, params, _, last, data, active_id, active, _ = row
-            begin = (
-                recent_from if last is None else max(recent_from, bisect.bisect_right(times, last))
-            )
-            if begin >= len(readings):
-                continue
-            batch = readings[begin:]
-            active_id = active_id if active else None
-            data = _json(data) or {}
-            if kind == Kind.NO_DATA:
-                if active_id is not None:
-                    _resolve_id(active_id, batch[0].time)
-                    active_id = None
-            else:
-                outcome = evaluate(
-                    kind=kind,
-                    params=_json(params),
-                    data=data,
-                    readings=batch,
-                    active=active_id is not None,
-                    hive_name=hive_name,
-                    suppressed=suppressed,
-                )
-                data = outcome.data
-                for action, detail in outcome.actions:
-                    if action == "fire":
-                        alert = _raise(_rule(rule_id), _hive(hive_id), detail)
-                        if alert is not None:
-                            raised.append(alert)
-                            active_id = alert.pk
-                    elif active_id is not None:
-                        _resolve_id(active_id, detail)
-                        active_id = None
-            states.append((rule_id, batch[-1].time, json.dumps(data), active_id))
+        states: list[tuple[int, int, datetime, str, int | None]] = []
+        for device_id, hive_rows in groupby(rows, key=lambda row: row[12]):
+            states += _hive_evaluate(list(hive_rows), *work[device_id], settle, raised)
         if states:
-            rule_ids, last_times, datas, actives = (
+            hive_ids, rule_ids, last_times, datas, actives = (
                 list(column) for column in zip(*states, strict=True)
             )
             with connection.cursor() as cursor:
-                cursor.execute(_UPSERT_STATES_SQL, [hive_id, rule_ids, last_times, datas, actives])
+                cursor.execute(_UPSERT_STATES_SQL, [hive_ids, rule_ids, last_times, datas, actives])
     return raised
+
+
+def _hive_evaluate(
+    rows: list[tuple[Any, ...]],
+    readings: Sequence[ValidReading],
+    times: list[datetime],
+    recent_from: int,
+    settle: timedelta,
+    raised: list[Alert],
+) -> list[tuple[int, int, datetime, str, int | None]]:
+    """Each rule of one hive (its context rows) over its readings: the alerts raised are
+    added to ``raised``; returns the rules' new states (hive, rule, last time, data,
+    active alert)."""
+    hive_id, hive_name = rows[0][0], rows[0][1]
+    suppressed = _suppressed(rows[0][11], settle)
+    states = []
+    for row in rows:
+        _, _, rule_id, user_id, kind, params, _, last, data, active_id, active, _, _ = row
+        begin = recent_from if last is None else max(recent_from, bisect.bisect_right(times, last))
+        if begin >= len(readings):
+            continue
+        batch = readings[begin:]
+        active_id = active_id if active else None
+        data = _json(data) or {}
+        if kind == Kind.NO_DATA:
+            if active_id is not None:
+                _resolve_id(active_id, batch[0].time)
+                active_id = None
+        else:
+            outcome = evaluate(
+                kind=kind,
+                params=_json(params),
+                data=data,
+                readings=batch,
+                active=active_id is not None,
+                hive_name=hive_name,
+                suppressed=suppressed,
+            )
+            data = outcome.data
+            for action, detail in outcome.actions:
+                if action == "fire":
+                    alert = _raise(_rule(rule_id), _hive(hive_id), detail)
+                    if alert is not None:
+                        raised.append(alert)
+                        active_id = alert.pk
+                elif active_id is not None:
+                    _resolve_id(active_id, detail)
+                    active_id = None
+        states.append((hive_id, rule_id, batch[-1].time, json.dumps(data), active_id))
+    return states
 
 
 _UPSERT_STATES_SQL = """
 INSERT INTO alert_states (hive_id, rule_id, last_time, data, active_alert_id)
-SELECT %s, s.* FROM unnest(%s::bigint[], %s::timestamptz[], %s::jsonb[], %s::bigint[])
-    AS s(rule_id, last_time, data, active_alert_id)
+SELECT s.* FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::jsonb[], %s::bigint[])
+    AS s(hive_id, rule_id, last_time, data, active_alert_id)
 ON CONFLICT (rule_id, hive_id) DO UPDATE SET
     last_time = EXCLUDED.last_time,
     data = EXCLUDED.data,

@@ -25,13 +25,15 @@ def _default_rules(
 
 
 @receiver(readings_stored, dispatch_uid="alerts_evaluate")
-def _evaluate(sender: Any, device_id: str, readings: Any, now: Any = None, **kwargs: Any) -> None:
-    from alerts.services import readings_evaluate
+def _evaluate(sender: Any, batches: Any, now: Any = None, **kwargs: Any) -> None:
+    from alerts.services import readings_evaluate_many
 
     # The readings are committed: an alert failure is logged, never the ingest's error.
     try:
-        readings_evaluate(device_id=device_id, readings=readings, now=now)
+        readings_evaluate_many(batches=batches, now=now)
     except Exception:  # noqa: BLE001
         logger.exception(
-            "evaluating alerts for %d reading(s) of %s failed", len(readings), device_id
+            "evaluating alerts for the readings of %d device(s) failed (%s)",
+            len(batches),
+            ", ".join(device_id for device_id, _ in batches[:5]),
         )

@@ -1,7 +1,8 @@
 """Live telemetry: the channel-layer side of ``WS /ws/hive/{id}/telemetry``.
 
-The ingestion service calls :func:`publish_readings` once per batch per device, after the
-telemetry transaction commits, with only the readings that were actually new. Each
+After the telemetry transaction commits, the ingestion service's readings_stored signal
+has :func:`publish_readings_many` send each device's group one message with only the
+readings that were actually new (one commit may hold many devices: an MQTT batch). Each
 server process's live hub (monitoring.live_hub) listens on the device's group for all its
 sockets on that device; with Redis (``REDIS_URL``) the group spans every server process.
 """
@@ -43,23 +44,34 @@ def device_group(device_id: str) -> str:
 
 
 def publish_readings(device_id: str, readings: Sequence[dict[str, Any]]) -> None:
-    """Send one message with ``readings`` (oldest first) to the device's subscribers.
+    """Send one message with ``readings`` (oldest first) to the device's subscribers."""
+    publish_readings_many([(device_id, readings)])
+
+
+def publish_readings_many(batches: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> None:
+    """Send each device's subscribers one message with its readings (oldest first).
 
     group_send only enqueues: a slow or vanished subscriber never blocks ingestion (the
     layer drops messages for a channel that is over capacity).
     """
-    if not readings:
-        return
     # Encoded once here, for every socket: no socket encodes (or, with Redis, decodes)
     # the batch again.
-    group_send(
-        device_group(device_id),
-        {
-            "type": "telemetry.readings",
-            "device_id": device_id,
-            "readings_json": orjson.dumps(list(readings)).decode(),
-        },
-    )
+    sends = [
+        (
+            device_group(device_id),
+            {
+                "type": "telemetry.readings",
+                "device_id": device_id,
+                "readings_json": orjson.dumps(list(readings)).decode(),
+            },
+        )
+        for device_id, readings in batches
+        if readings
+    ]
+    if len(sends) == 1:
+        group_send(*sends[0])
+    elif sends:
+        group_send_many(sends)
 
 
 def readings_frame(kind: str, hive_id: int | None, device_id: str, readings_json: str) -> str:
@@ -101,6 +113,41 @@ def group_send(group: str, message: dict[str, Any]) -> None:
         future.add_done_callback(_log_failure)
         return
     async_to_sync(layer.group_send)(group, message)
+
+
+# How many of one batch's group sends wait on the layer at once (Redis round trips).
+GROUP_SEND_CONCURRENCY = 64
+
+
+def group_send_many(sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """group_send for many groups (an MQTT batch's devices), as group_send does but in
+    one pass: on a server's loop they are handed over together; elsewhere (mqtt_ingest,
+    commands) one event loop sends them, up to GROUP_SEND_CONCURRENCY at a time, instead
+    of entering a loop per device. A failing layer is logged once for the batch."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    loop = _server_loop
+    if loop is not None and loop.is_running() and not _on_a_loop():
+        for group, message in sends:
+            group_send(group, message)
+        return
+
+    async def send_all() -> None:
+        gate = asyncio.Semaphore(GROUP_SEND_CONCURRENCY)
+
+        async def one(group: str, message: dict[str, Any]) -> None:
+            async with gate:
+                await layer.group_send(group, message)
+
+        results = await asyncio.gather(
+            *(one(group, message) for group, message in sends), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+
+    async_to_sync(send_all)()
 
 
 async def _group_send(layer: Any, group: str, message: dict[str, Any]) -> None:

@@ -17,12 +17,14 @@ logger = logging.getLogger("telemetry.live")
 
 
 @receiver(readings_stored, dispatch_uid="monitoring_publish")
-def _publish(sender: Any, device_id: str, readings: Any, **kwargs: Any) -> None:
+def _publish(sender: Any, batches: Any, **kwargs: Any) -> None:
     # The readings are stored; a failing live stream must not turn that into an error.
     try:
-        live.publish_readings(device_id, messages(readings))
+        live.publish_readings_many(
+            [(device_id, messages(readings)) for device_id, readings in batches]
+        )
     except Exception:  # noqa: BLE001
-        logger.exception("publishing %d live reading(s) of %s failed", len(readings), device_id)
+        logger.exception("publishing the live readings of %d device(s) failed", len(batches))
 
 
 @receiver(hive_access_changed, dispatch_uid="monitoring_hive_access")

@@ -106,7 +106,7 @@ def _store(
     request racing this one), the primary key refuses the COPY, the transaction (or
     savepoint, inside an outer transaction) rolls back and the readings are inserted once
     more with ON CONFLICT DO NOTHING, which tells exactly which were new. After the
-    commit, readings_stored is sent once per device with its new readings.
+    commit, readings_stored is sent once, with each device's new readings.
     """
     if len(batches) == 1:
         unique = [batches[0][1]]  # readings_validate has removed in-batch duplicates
@@ -179,17 +179,18 @@ def _committed(rows: list[tuple[str, list[ValidReading]]], now: datetime | None)
     for device_id, readings in rows:
         by_device[device_id].extend(readings)
         messages[device_id] += 1
+    batches = []
     for device_id, readings in by_device.items():
         if not readings:
             continue
         if messages[device_id] > 1:
             readings.sort()  # the readings of several messages, oldest first
-        # The live stream (monitoring.signals) publishes, then alerts evaluate
-        # (alerts.signals); receivers log their own failures: the readings are stored
-        # whatever they do.
-        readings_stored.send(
-            sender=readings_ingest, device_id=device_id, readings=readings, now=now
-        )
+        batches.append((device_id, readings))
+    if batches:
+        # Once for the whole commit, however many devices: the live stream
+        # (monitoring.signals) publishes, then alerts evaluate (alerts.signals), each in
+        # bulk; receivers log their own failures: the readings are stored whatever they do.
+        readings_stored.send(sender=readings_ingest, batches=batches, now=now)
 
 
 def readings_purge(*, device_id: str) -> int:

@@ -2,7 +2,8 @@
 
 from django.dispatch import Signal
 
-# Sent after a batch's readings are committed, with only the new ones, sorted by time:
-# ``device_id`` (str), ``readings`` (list of telemetry.validation.ValidReading) and ``now``
-# (the ingest's clock: None for the real one; tests replay days with their own).
+# Sent once after new readings are committed: ``batches``, one ``(device_id, readings)``
+# per device with only its new readings (telemetry.validation.ValidReading), sorted by
+# time, and ``now`` (the ingest's clock: None for the real one; tests replay days with
+# their own). One commit may hold many devices' readings (readings_ingest_many).
 readings_stored = Signal()

@@ -276,3 +276,50 @@ def test_a_sensor_silent_since_before_its_rule_existed_is_watched_too(hive):
     assert alert.hive == hive and alert.values["last_reading_at"] == iso_time(last)
     assert not Alert.objects.filter(hive=never).exists()
     assert services.no_data_check(now=last + timedelta(minutes=90)) == []
+
+
+@FLOW
+def test_many_devices_in_one_commit_are_evaluated_in_one_pass(hive, alice, bob):
+    """readings_ingest_many (an MQTT batch): each hive's rules see its own readings only,
+    and the evaluation costs the same three round trips whatever the number of devices."""
+    from telemetry.services import readings_ingest_many
+
+    bobs = HiveFactory(apiary__owner=bob, name="Bob's", device_id="scale-b")
+    quiet = HiveFactory(apiary__owner=bob, name="Quiet", device_id="scale-q")
+    for owner, target in ((alice, hive), (bob, bobs), (bob, quiet)):
+        services.rule_create(
+            actor=owner,
+            kind=Kind.THRESHOLD,
+            hive=target,
+            params={"metric": "humidity", "above": 80, "for_minutes": 5},
+        )
+    start = day_start()
+
+    def minutes(humid_from: int | None) -> list[dict]:
+        return [
+            {
+                "time": iso_time(start + timedelta(minutes=i)),
+                "humidity": 85.0 if humid_from is not None and i >= humid_from else 60.0,
+            }
+            for i in range(20)
+        ]
+
+    with CaptureQueriesContext(connections["default"]) as queries:
+        readings_ingest_many(
+            [("scale-3", minutes(10)), ("scale-b", minutes(2)), ("scale-q", minutes(None))],
+            now=start + timedelta(minutes=19),
+        )
+    [alice_alert] = alerts_of(hive)
+    [bob_alert] = alerts_of(bobs)
+    assert alerts_of(quiet) == []
+    assert (alice_alert.started_at, bob_alert.started_at) == (
+        start + timedelta(minutes=15),
+        start + timedelta(minutes=7),
+    )
+    assert (alice_alert.user, bob_alert.user) == (alice, bob)
+    contexts = [
+        q
+        for q in queries.captured_queries
+        if "FROM unnest" in q["sql"] and "alert_rules" in q["sql"]
+    ]
+    assert len(contexts) == 1  # one context query for the three hives

@@ -26,7 +26,11 @@ def stored(device_id: str) -> int:
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[dict[str, Any]]]]:
     """What the live stream was sent (the seam to the WebSocket side)."""
     calls: list[tuple[str, list[dict[str, Any]]]] = []
-    monkeypatch.setattr(live, "publish_readings", lambda d, r: calls.append((d, list(r))))
+    monkeypatch.setattr(
+        live,
+        "publish_readings_many",
+        lambda batches: calls.extend((d, list(r)) for d, r in batches),
+    )
     return calls
 
 

@@ -38,11 +38,11 @@ def stored(device_id: str) -> list[tuple[str, float | None, float | None]]:
 
 @pytest.fixture
 def announced() -> Iterator[list[tuple[str, list[str], list[Any]]]]:
-    """Every readings_stored signal: (device_id, times, readings)."""
+    """What readings_stored announced, per device: (device_id, times, readings)."""
     calls: list[tuple[str, list[str], list[Any]]] = []
 
-    def receiver(sender: Any, device_id: str, readings: list[Any], **kwargs: Any) -> None:
-        calls.append((device_id, [iso_time(r.time) for r in readings], readings))
+    def receiver(sender: Any, batches: list[Any], **kwargs: Any) -> None:
+        calls.extend((d, [iso_time(r.time) for r in readings], readings) for d, readings in batches)
 
     readings_stored.connect(receiver, weak=False, dispatch_uid="test_ingest_many")
     yield calls
