@@ -185,7 +185,8 @@ healthy, report = health_report()
 print(json.dumps({
     "default": tables("default"), "telemetry": tables("telemetry"),
     "accepted": first.accepted, "duplicates": again.duplicates,
-    "raw": len(list(raw)), "hourly_count": sum(h[-1] for h in hourly),
+    "raw": len(list(raw)),
+    "hourly_count": sum(h[selectors.HOURLY_COLUMNS.index("reading_count")] for h in hourly),
     "healthy": healthy,
     "description": report["databases"]["telemetry"]["timescaledb"]["description"],
 }))
