@@ -8,6 +8,7 @@ in its place, adds them through its page_context() and page_urls() hooks.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from apiary.models import Hive, Role
 from console.admin_pages import hive_page
 from console.sensor_panel import sensor_panel
 from core.admin import object_view_path, service_error_messages
+from sensors.services import sensor_link_update
 
 
 class ConsoleHiveAdmin(HiveAdmin):
@@ -36,11 +38,36 @@ class ConsoleHiveAdmin(HiveAdmin):
             # then "Connect a sensor".
             context.update(hive_page(user=request.user, hive=hive))
             context.update(sensor_panel(hive=hive, absolute_url=request.build_absolute_uri))
+            context["may_edit_sensor"] = self.may_inspect(request, hive)  # the editor role
             context["extra_panels"] = ["console/sensor_panel.html"]
         return context
 
     def page_urls(self) -> list:
-        return self.inspection_urls()
+        return [
+            *self.inspection_urls(),
+            object_view_path(self, "sensor", self.sensor_view, methods=["POST"]),
+        ]
+
+    def sensor_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The "Connect a sensor" panel's form: the hive's field map (JSON; empty for the
+        adapters' defaults) and DevEUI, saved by the same service as PATCH /hives/{id}/device."""
+
+        def save(hive: Hive) -> str:
+            raw = request.POST.get("field_map", "").strip()
+            try:
+                field_map = json.loads(raw) if raw else None
+            except ValueError as exc:
+                raise ValidationError({"field_map": [f"Not valid JSON: {exc}."]}) from None
+            sensor_link_update(
+                actor=request.user,
+                hive=hive,
+                field_map=field_map,
+                dev_eui=request.POST.get("dev_eui", "").strip() or None,
+            )
+            self.log_change(request, hive, "Changed the sensor's field map or DevEUI.")
+            return f"The sensor settings of {hive.name} are saved."
+
+        return self._hive_action(request, object_id, save)
 
     INSPECTION_MINUTES = 60
 
@@ -75,7 +102,7 @@ class ConsoleHiveAdmin(HiveAdmin):
             until = timezone.localtime(window.ends_at)
             return f"Inspection of {hive.name} open until {until:%H:%M}: weight alerts paused."
 
-        return self._inspection_action(request, object_id, start)
+        return self._hive_action(request, object_id, start)
 
     def inspection_stop_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def stop(hive: Hive) -> str:
@@ -83,15 +110,15 @@ class ConsoleHiveAdmin(HiveAdmin):
             self.log_change(request, hive, "Stopped the inspection.")
             return f"Inspection of {hive.name} stopped."
 
-        return self._inspection_action(request, object_id, stop)
+        return self._hive_action(request, object_id, stop)
 
-    def _inspection_action(
+    def _hive_action(
         self, request: HttpRequest, object_id: str, action: Callable[[Hive], str]
     ) -> HttpResponse:
         hive = self.get_object(request, unquote(object_id))  # hives the user may see
         if hive is None:
             raise Http404("No such hive.")
-        if not self.may_inspect(request, hive):
+        if not self.may_inspect(request, hive):  # both buttons and the sensor form: editors
             raise PermissionDenied
         try:
             with transaction.atomic():

@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apiary.models import Membership, Role
+from sensors.models import SensorLink
 from tests.factories import BeekeeperFactory
 from tests.telemetry.conftest import make_hive
 
@@ -72,3 +73,47 @@ def test_a_viewer_sees_the_panel_and_a_stranger_no_page() -> None:
     assert status == 200 and "Connect a sensor" in page
     status, page = _page(bob, device.hive.pk)
     assert "Connect a sensor" not in page and "panel-dev-3" not in page
+
+
+def _post(user: Any, hive_id: int, data: dict[str, str]) -> tuple[int, str]:
+    client = Client()
+    client.force_login(user)
+    response = client.post(f"/admin/apiary/hive/{hive_id}/sensor/", data, follow=True)
+    return response.status_code, unescape(response.content.decode())
+
+
+def test_an_editor_saves_the_field_map_and_dev_eui_from_the_panel() -> None:
+    alice: Any = BeekeeperFactory()
+    device = make_hive(alice, "panel-dev-4")
+    status, page = _post(
+        alice,
+        device.hive.pk,
+        {
+            "field_map": '{"w": {"metric": "weight", "unit": "g"}}',
+            "dev_eui": "70-b3-d5-7e-d0-05-a1-b2",
+        },
+    )
+    assert status == 200 and "sensor settings of" in page
+    link = SensorLink.objects.get(hive=device.hive)
+    assert link.field_map == {"w": {"metric": "weight", "unit": "g"}}
+    assert link.dev_eui == "70B3D57ED005A1B2"
+    assert '"w": {"metric": "weight", "unit": "g"}' in page  # the form shows what is saved
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"field_map": "{not json", "dev_eui": ""}, "Not valid JSON"),
+        ({"field_map": '{"w": "wieght"}', "dev_eui": ""}, "wieght"),
+        ({"field_map": "", "dev_eui": "12345"}, "16 hexadecimal"),
+    ],
+)
+def test_bad_sensor_settings_are_refused_with_a_message_and_nothing_saved(
+    data: dict[str, str], message: str
+) -> None:
+    alice: Any = BeekeeperFactory()
+    device = make_hive(alice, "panel-dev-5")
+    status, page = _post(alice, device.hive.pk, data)
+    assert status == 200 and message in page
+    assert not SensorLink.objects.filter(hive=device.hive).exclude(field_map=None).exists()
+    assert not SensorLink.objects.filter(hive=device.hive).exclude(dev_eui=None).exists()

@@ -4,6 +4,7 @@ buttons, the live page and its script."""
 
 from __future__ import annotations
 
+from sensors.models import SensorLink
 from tests.security.matrix.table import (
     DENIED,
     EMPTY,
@@ -28,6 +29,11 @@ from tests.security.matrix.table import (
 
 def logged_out(c: Call) -> None:
     assert c.client.get("/admin/").status_code == 302
+
+
+def sensor_field_map_set(c: Call) -> None:
+    link = SensorLink.objects.get(hive_id=c.ctx["hive"])
+    assert link.field_map == {"w": {"metric": "weight", "unit": "kg"}}
 
 
 ROWS: list[Row] = [
@@ -76,4 +82,7 @@ ROWS: list[Row] = [
       body={}, check=inspection_open_for(minutes=50)),
     R("POST",   "/admin/apiary/hive/{hive}/inspection/stop/",  OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
       body={}, check=inspection_closed),
+    # The "Connect a sensor" panel's form: editors and owners (as PATCH /hives/{id}/device).
+    R("POST",   "/admin/apiary/hive/{hive}/sensor/",           OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
+      body={"field_map": '{"w": "weight"}', "dev_eui": ""}, check=sensor_field_map_set),
 ]  # fmt: skip
