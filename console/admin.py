@@ -17,6 +17,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from apiary.models import Hive, Role
 from console.admin_pages import hive_page
 from console.sensor_panel import sensor_panel
 from core.admin import object_view_path, service_error_messages
+from sensors.selectors import sensor_link_get
 from sensors.services import sensor_link_update
 
 
@@ -45,12 +47,15 @@ class ConsoleHiveAdmin(HiveAdmin):
     def page_urls(self) -> list:
         return [
             *self.inspection_urls(),
-            object_view_path(self, "sensor", self.sensor_view, methods=["POST"]),
+            object_view_path(self, "sensor", self.sensor_view, methods=["GET", "POST"]),
         ]
 
     def sensor_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The "Connect a sensor" panel's form: the hive's field map (JSON; empty for the
-        adapters' defaults) and DevEUI, saved by the same service as PATCH /hives/{id}/device."""
+        """The hive's sensor settings, linked from "Connect a sensor": GET shows the form,
+        POST saves the field map (JSON; empty for the adapters' defaults) and the DevEUI
+        with the same service as PATCH /hives/{id}/device. Editors."""
+        if request.method == "GET":
+            return self._sensor_form(request, object_id)
 
         def save(hive: Hive) -> str:
             raw = request.POST.get("field_map", "").strip()
@@ -68,6 +73,26 @@ class ConsoleHiveAdmin(HiveAdmin):
             return f"The sensor settings of {hive.name} are saved."
 
         return self._hive_action(request, object_id, save)
+
+    def _sensor_form(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        hive = self.get_object(request, unquote(object_id))  # hives the user may see
+        if hive is None:
+            raise Http404("No such hive.")
+        if not self.may_inspect(request, hive):
+            raise PermissionDenied
+        link = sensor_link_get(hive_id=hive.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Sensor settings",
+            "subtitle": str(hive),
+            "opts": self.opts,
+            "original": hive,
+            "field_map_json": json.dumps(link.field_map, ensure_ascii=False)
+            if link and link.field_map
+            else "",
+            "dev_eui": link.dev_eui if link else "",
+        }
+        return TemplateResponse(request, "console/sensor_settings.html", context)
 
     INSPECTION_MINUTES = 60
 

@@ -164,12 +164,7 @@ def sensor_panel(
             " gateway's RSSI and SNR are stored with the reading.",
         ),
     ]
-    field_map = status["field_map"]
-    return {
-        "sensor_status": status,
-        "sensor_ways": ways,
-        "sensor_field_map_json": json.dumps(field_map, ensure_ascii=False) if field_map else "",
-    }
+    return {"sensor_status": status, "sensor_ways": ways}
 
 
 def _mqtt_note(client: bool | None) -> str:

@@ -97,7 +97,11 @@ def test_an_editor_saves_the_field_map_and_dev_eui_from_the_panel() -> None:
     link = SensorLink.objects.get(hive=device.hive)
     assert link.field_map == {"w": {"metric": "weight", "unit": "g"}}
     assert link.dev_eui == "70B3D57ED005A1B2"
-    assert '"w": {"metric": "weight", "unit": "g"}' in page  # the form shows what is saved
+    client = Client()
+    client.force_login(alice)
+    form = unescape(client.get(f"/admin/apiary/hive/{device.hive.pk}/sensor/").content.decode())
+    assert '"w": {"metric": "weight", "unit": "g"}' in form  # the form shows what is saved
+    assert "70B3D57ED005A1B2" in form
 
 
 @pytest.mark.parametrize(

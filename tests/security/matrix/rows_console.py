@@ -82,7 +82,10 @@ ROWS: list[Row] = [
       body={}, check=inspection_open_for(minutes=50)),
     R("POST",   "/admin/apiary/hive/{hive}/inspection/stop/",  OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
       body={}, check=inspection_closed),
-    # The "Connect a sensor" panel's form: editors and owners (as PATCH /hives/{id}/device).
+    # The hive's sensor settings (linked from "Connect a sensor"): editors and owners, as
+    # PATCH /hives/{id}/device.
+    R("GET",    "/admin/apiary/hive/{hive}/sensor/",           OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN,
+      check=contains("Sensor settings")),
     R("POST",   "/admin/apiary/hive/{hive}/sensor/",           OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
       body={"field_map": '{"w": "weight"}', "dev_eui": ""}, check=sensor_field_map_set),
 ]  # fmt: skip
