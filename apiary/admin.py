@@ -9,7 +9,8 @@ delete services object by object.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -235,7 +236,7 @@ class RecentEventInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        since = timezone.now() - timezone.timedelta(days=90)
+        since = timezone.now() - timedelta(days=90)
         return super().get_queryset(request).filter(occurred_at__gte=since).order_by("-occurred_at")
 
 
@@ -291,7 +292,8 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
             return services.apiary_update(apiary=obj, actor=request.user, **fields)
         # request.user is a lazy proxy, and the database router refuses to relate a
         # proxy (it looks at type(obj)): the apiary's owner must be the user itself.
-        owner = get_user_model()._default_manager.get(pk=request.user.pk)
+        # A signed-in user has a pk.
+        owner = get_user_model()._default_manager.get(pk=cast(int, request.user.pk))
         return services.apiary_create(owner=owner, **fields)
 
     def service_delete(self, request: HttpRequest, obj: Apiary) -> None:
@@ -624,8 +626,9 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     class Media:
         js = ["apiary/event_form.js"]
 
-    def apiary_of(self, obj: Event) -> Apiary:
-        return obj.hive.apiary if obj.hive_id else obj.apiary
+    def apiary_of(self, obj: Event) -> Apiary | None:
+        # An event has a hive or an apiary, never both (event_belongs_to_hive_xor_apiary).
+        return cast(Hive, obj.hive).apiary if obj.hive_id else obj.apiary
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.event_list(user=user)
