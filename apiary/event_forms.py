@@ -1,5 +1,5 @@
 """Typed form fields for an event's ``details``, one section per type (the admin's
-EventAdminForm).
+apiary.admin.forms.EventAdminForm).
 
 The fields are made from the API's serializers (apiary.event_details): the same keys,
 labels, choices and limits (as browser hints; the rules themselves run once, in the

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from alerts.selectors import inspection_open
 from alerts.services import inspection_start, inspection_stop
-from apiary.admin import HiveAdmin, apiary_role_allows
+from apiary.admin.hives import HiveAdmin
+from apiary.admin.scoping import apiary_role_allows
 from apiary.models import Hive, Role
 from console.admin_pages import hive_page
 from console.sensor_panel import sensor_panel

@@ -532,9 +532,9 @@ def test_bob_cannot_export_alices_events(alice_hive, bob, bob_apiary) -> None:
 
 @pytest.mark.django_db
 def test_admin_export_is_capped(alice, alice_hive, monkeypatch) -> None:
-    from apiary import admin as apiary_admin
+    from apiary.admin import records
 
-    monkeypatch.setattr(apiary_admin, "CSV_MAX_EVENTS", 2)
+    monkeypatch.setattr(records, "CSV_MAX_EVENTS", 2)
     events = [EventFactory(hive=alice_hive) for _ in range(3)]
     response = _export(_admin(alice), [event.id for event in events])
     assert response.status_code == 302

@@ -1,4 +1,4 @@
-// The event page (apiary.admin.EventAdmin): show the details section of the chosen
+// The event page (apiary.admin.records.EventAdmin): show the details section of the chosen
 // type only. Each section is a fieldset classed "event-details event-details-<type>"
 // (apiary.event_forms.detail_fieldsets); without this script all are shown, and the
 // chosen type's is the one saved. A section that came back with errors is shown too,

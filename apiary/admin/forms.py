@@ -1,0 +1,80 @@
+"""The queen's and the event's forms, and the read-only inlines of a hive's page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apiary.event_forms import EventDetailsForm
+from apiary.models import Event, QueenBee
+from core.admin import ServiceModelForm
+
+
+class QueenAdminForm(ServiceModelForm):
+    class Meta:
+        model = QueenBee
+        fields = [
+            "hive",
+            "year_born",
+            "marking_color",
+            "origin",
+            "mother",
+            "introduced_at",
+            "notes",
+            "removed_at",
+            "removal_reason",
+        ]
+
+
+class EventAdminForm(EventDetailsForm, ServiceModelForm):
+    """An event with a section of typed fields per type (apiary.event_forms), from which
+    ``details`` is built and saved through the event services like the API's."""
+
+    class Meta:
+        model = Event
+        fields = ["hive", "apiary", "type", "occurred_at", "notes", "details"]
+        labels = {"details": "Other details (JSON)"}
+
+
+class QueenInline(admin.TabularInline):
+    model = QueenBee
+    fields: ClassVar[list[Any]] = [
+        "year_born",
+        "marking_color",
+        "origin",
+        "introduced_at",
+        "removed_at",
+        "removal_reason",
+        "is_current",
+    ]
+    readonly_fields = fields
+    ordering = ["-introduced_at"]
+    show_change_link = True
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # introduce queens from the queen page: the service retires the old one
+
+
+class RecentEventInline(admin.TabularInline):
+    model = Event
+    fk_name = "hive"
+    fields: ClassVar[list[Any]] = ["occurred_at", "type", "notes", "details"]
+    readonly_fields = fields
+    show_change_link = True
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "recent events"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        since = timezone.now() - timedelta(days=90)
+        return super().get_queryset(request).filter(occurred_at__gte=since).order_by("-occurred_at")
