@@ -217,8 +217,11 @@ def _aggregate_recreate(cursor, metrics: tuple[str, ...]) -> None:  # noqa: ANN0
     )
     (chunk_interval,) = cursor.fetchone()
     cursor.execute("SELECT set_chunk_time_interval('readings_hourly', %s)", [chunk_interval])
+    # Its first run also waits an interval: a retention run on the new aggregate racing
+    # the catch-up's refresh once left the watermark unset in a test (not reproduced).
     cursor.execute(
-        f"SELECT add_retention_policy('readings_hourly', drop_after => INTERVAL '{retention} days')"
+        f"SELECT add_retention_policy('readings_hourly', drop_after => INTERVAL '{retention} days',"
+        f" initial_start => now() + {every})"
     )
     cursor.execute(
         "SELECT count(*) FROM timescaledb_information.jobs"
