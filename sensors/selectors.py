@@ -44,14 +44,14 @@ def integration_list(*, user: Any) -> QuerySet[Integration]:
 
 
 def integration_by_key(*, key: str) -> Integration | None:
-    """The integration a key belongs to, or None; read from the primary, so a replaced
-    key stops at once."""
+    """The integration a key belongs to, or None (also when its owner's account is
+    deactivated); read from the primary, so a replaced key stops at once."""
     if not key:
         return None
     return (
         Integration.objects.using(DEFAULT_DB)
         .select_related("owner")
-        .filter(key_hash=device_key_hash(key))
+        .filter(key_hash=device_key_hash(key), owner__is_active=True)
         .first()
     )
 

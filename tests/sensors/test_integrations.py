@@ -195,3 +195,14 @@ def test_a_device_hive_stores_for_the_right_device(alice_client, alice) -> None:
     uplink(key, ttn_uplink(device_id="dev2", dev_eui=None))
     assert stored("dev1") == [] and len(stored("dev2")) == 1
     assert not SensorLink.objects.filter(hive=first.hive).exists()
+
+
+def test_a_deactivated_accounts_integration_key_stops(alice_client, alice) -> None:
+    make_hive(alice, "dev1")
+    created = new_key(alice_client)
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    response = uplink(created["key"], ttn_uplink())
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_integration_key"
+    assert stored("dev1") == []
