@@ -326,7 +326,7 @@ class Command(BaseCommand):
         script = Path(tempfile.mkstemp(prefix="bench-mqtt-", suffix=".lua")[1])
         start = int((datetime.now(UTC) - timedelta(days=200)).timestamp())
         keys = ", ".join(f'"{key}"' for key in self.keys.values())
-        script.write_text(WRK_SCRIPT.replace("KEYS", keys).replace("START", str(start)))
+        script.write_text(WRK_SCRIPT.read_text().replace("KEYS", keys).replace("START", str(start)))
         log = Path(tempfile.mkstemp(prefix="bench-mqtt-http-", suffix=".log")[1])
         seconds = self.options["http_seconds"]
         conns = self.options["http_connections"]
@@ -372,24 +372,8 @@ class Command(BaseCommand):
         log.unlink(missing_ok=True)
 
 
-# One reading per request, 100 devices in turn, each (device, second) once: every wrk
-# thread writes its own 11-day span, starting 200 days back.
-WRK_SCRIPT = """
-local keys = {KEYS}
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-local n = 0
-request = function()
-  n = n + 1
-  local key = keys[(n % #keys) + 1]
-  local t = os.date("!%Y-%m-%dT%H:%M:%SZ", START + id * 1000000 + math.floor(n / #keys))
-  local body = '{"time": "' .. t .. '", "temperature": 34.5, "weight": 41.2}'
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["X-Device-Key"] = key}, body)
-end
-"""
+# wrk's request generator (Lua): one reading per request, 100 devices in turn.
+WRK_SCRIPT = Path(__file__).resolve().parent.parent.parent / "bench_mqtt_wrk.lua"
 
 
 def _client(publisher: tuple[str, int, str, str]) -> Any:
