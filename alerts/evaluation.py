@@ -7,8 +7,10 @@ nothing is queried per reading.
 
 - swarm: the largest weight of the last ``window_minutes`` is kept as a monotonic queue
   of (time, weight); a reading ``drop_kg`` below it fires, and the baseline restarts.
-- brood_temperature / threshold: the time the value first went out of bounds; a reading
-  still out ``for_minutes`` later fires, a reading back in bounds resolves.
+- brood_temperature / threshold / low_battery / weak_signal (``_sustained``): the time
+  the value first went out of bounds; a reading still out ``for_minutes`` later fires, a
+  reading back in bounds resolves (low_battery: 0.1 V above ``below``, a hysteresis).
+  weak_signal watches rssi and snr as one condition: either one out is out.
 - no_data is the worker's (alerts.services.no_data_check); here only its clock moves.
 
 Readings inside an inspection window (plus its settle margin) are skipped by the rules
@@ -25,10 +27,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from alerts.models import Kind
+from alerts.rules import BATTERY_HYSTERESIS_V
 from core.times import iso_time
 from telemetry.validation import METRIC_BY_NAME, METRICS, ValidReading
 
 _INDEX = {name: i + 1 for i, name in enumerate(METRICS)}  # ValidReading field positions
+_SIGNAL_WORDS = {"rssi": "RSSI", "snr": "signal-to-noise"}
 
 
 @dataclass
@@ -48,6 +52,12 @@ class Outcome:
 
 def _minutes(seconds: float) -> int:
     return max(1, round(seconds / 60))
+
+
+def _figure(metric: str, value: float) -> str:
+    """A value as the console shows it: the metric's decimals and unit (3.31 V)."""
+    spec = METRIC_BY_NAME[metric]
+    return f"{value:.{spec.decimals}f} {spec.unit}"
 
 
 def _at(epoch: float) -> str:
@@ -77,17 +87,16 @@ def evaluate(
     if kind == Kind.BROOD_TEMPERATURE:
         unit = METRIC_BY_NAME["temperature"].unit
         return _sustained(
-            "temperature",
-            params["min"],
-            params["max"],
+            (Band("temperature", params["min"], params["max"]),),
             params["for_minutes"],
             data,
             readings,
             active,
-            lambda value, since: (
+            lambda metric, value, since: (
                 f"{hive_name}: brood temperature {value:.1f} {unit}, outside "
                 f"{params['min']:g}–{params['max']:g} {unit} for {since} min"
             ),
+            {"min": params["min"], "max": params["max"]},
             None,
         )
     if kind == Kind.THRESHOLD:
@@ -96,20 +105,58 @@ def evaluate(
         low = params.get("below")
         high = params.get("above")
 
-        def words(value: float, since: int) -> str:
+        def words(metric: str, value: float, since: int) -> str:
             side = f"above {high:g}" if high is not None and value > high else f"below {low:g}"
             return f"{hive_name}: {metric.replace('_', ' ')} {value:g} {unit}, {side} {unit} for {since} min"
 
+        both = metric == "temperature" and low is not None and high is not None
+        limits = {}
+        if low is not None:
+            limits["min" if both else "below"] = low
+        if high is not None:
+            limits["max" if both else "above"] = high
         return _sustained(
-            metric,
-            low,
-            high,
+            (Band(metric, low, high),),
             params["for_minutes"],
             data,
             readings,
             active,
             words,
+            limits,
             suppressed if metric == "weight" else None,
+        )
+    if kind == Kind.LOW_BATTERY:
+        return _sustained(
+            (Band("battery", params["below"], None, margin=BATTERY_HYSTERESIS_V),),
+            params["for_minutes"],
+            data,
+            readings,
+            active,
+            lambda metric, value, since: (
+                f"{hive_name}: battery {_figure(metric, value)}, below "
+                f"{_figure(metric, params['below'])} for {since} minutes"
+            ),
+            {"below": params["below"]},
+            None,
+        )
+    if kind == Kind.WEAK_SIGNAL:
+        watched = [
+            (metric, params[f"{metric}_below"])
+            for metric in ("rssi", "snr")
+            if params.get(f"{metric}_below") is not None
+        ]
+        return _sustained(
+            tuple(Band(metric, below, None) for metric, below in watched),
+            params["for_minutes"],
+            data,
+            readings,
+            active,
+            lambda metric, value, since: (
+                f"{hive_name}: weak signal, {_SIGNAL_WORDS[metric]} {_figure(metric, value)}, "
+                f"below {_figure(metric, params[f'{metric}_below'])} for {since} minutes"
+            ),
+            {f"{metric}_below": below for metric, below in watched},
+            None,
         )
     return Outcome(data=data)  # no_data: nothing per reading
 
@@ -210,65 +257,116 @@ def _swarm_each(
     return outcome
 
 
+@dataclass(frozen=True)
+class Band:
+    """A metric's range for a sustained rule: a reading outside ``low``–``high`` (None:
+    unbounded) counts toward the alert. A raised alert ends only at a reading ``margin``
+    inside the range (hysteresis); a reading in range but within the margin keeps a
+    raised alert, and ends an excursion that has not raised one yet (the value must
+    stay out for the whole duration)."""
+
+    metric: str
+    low: float | None
+    high: float | None
+    margin: float = 0.0
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(low, high, clear low, clear high), unbounded sides as infinities."""
+        lo = float("-inf") if self.low is None else self.low
+        hi = float("inf") if self.high is None else self.high
+        return lo, hi, lo + self.margin, hi - self.margin
+
+
 def _sustained(
-    metric: str,
-    low: float | None,
-    high: float | None,
+    bands: Sequence[Band],
     for_minutes: int,
     data: dict[str, Any],
     readings: Sequence[ValidReading],
     active: bool,
-    words: Callable[[float, int], str],
+    words: Callable[[str, float, int], str],
+    limits: dict[str, Any],
     suppressed: Callable[[datetime], bool] | None,
 ) -> Outcome:
-    index = _INDEX[metric]
+    """A value out of its band for ``for_minutes`` fires, one back in (all the reading's
+    banded metrics within their clear ranges) resolves. Several bands are one condition:
+    a reading is out when any of its metrics is, and a reading without any of them
+    counts neither way. ``words(metric, value, minutes)`` is the message; ``limits`` the
+    thresholds the alert's values repeat."""
     hold = for_minutes * 60
     since: float | None = data.get("since")
     fired = bool(data.get("fired"))  # this excursion raised its alert already
     outcome = Outcome(data={})
-    lo = float("-inf") if low is None else low
-    hi = float("inf") if high is None else high
-    # The metric's values (reading[index] is one of ValidReading's float-or-None fields).
-    values = [cast("float | None", reading[index]) for reading in readings]
-    if suppressed is None and values and None not in values:
-        present = cast("list[float]", values)  # None is not in it: checked just above
-        # The usual batch is all in range (C-speed min/max): at most a resolve.
-        if lo <= min(present) and max(present) <= hi:
-            if active:
-                outcome.actions.append(("resolve", readings[0].time))
-            outcome.data = {"since": None, "fired": False}
-            return outcome
-    for reading, value in zip(readings, values, strict=True):
-        if value is None:
+    checks = [(band.metric, *band.bounds) for band in bands]
+    # Each band's values (reading[index] is one of ValidReading's float-or-None fields).
+    columns = [
+        [cast("float | None", reading[_INDEX[band.metric]]) for reading in readings]
+        for band in bands
+    ]
+    if suppressed is None and readings:
+        # The usual batch is all in range (C-speed min/max): at most a resolve. A metric
+        # the device does not send at all is left out; one sent by some readings only
+        # takes the loop.
+        sent = [
+            (check, column)
+            for check, column in zip(checks, columns, strict=True)
+            if column.count(None) != len(column)
+        ]
+        if sent and all(None not in column for _, column in sent):
+            if all(
+                check[3] <= min(cast("list[float]", column))
+                and max(cast("list[float]", column)) <= check[4]
+                for check, column in sent
+            ):
+                if active:
+                    outcome.actions.append(("resolve", readings[0].time))
+                outcome.data = {"since": None, "fired": False}
+                return outcome
+    for position, reading in enumerate(readings):
+        out: tuple[str, float] | None = None
+        seen, clear = False, True
+        for (metric, lo, hi, clear_lo, clear_hi), column in zip(checks, columns, strict=True):
+            value = column[position]
+            if value is None:
+                continue
+            seen = True
+            if not lo <= value <= hi:
+                clear = False
+                if out is None:
+                    out = (metric, value)
+            elif not clear_lo <= value <= clear_hi:
+                clear = False
+        if not seen:
             continue
         if suppressed is not None and suppressed(reading.time):
             since, fired = None, False
             continue
-        if lo <= value <= hi:
-            if active:
-                outcome.actions.append(("resolve", reading.time))
-                active = False
-            since, fired = None, False
+        if out is None:
+            # In range. Within the margin the raised alert holds; anything else ends the
+            # excursion.
+            if clear or not (active or fired):
+                if active:
+                    outcome.actions.append(("resolve", reading.time))
+                    active = False
+                since, fired = None, False
             continue
         now = reading.time.timestamp()
         if since is None:
             since = now
         if not active and not fired and now - since >= hold:
+            metric, value = out
             figures: dict[str, Any] = {
                 metric: value,
                 "since": _at(since),
                 "minutes": _minutes(now - since),
+                **limits,
             }
-            if low is not None:
-                figures["min" if metric == "temperature" and high is not None else "below"] = low
-            if high is not None:
-                figures["max" if metric == "temperature" and low is not None else "above"] = high
             outcome.actions.append(
                 (
                     "fire",
                     Fire(
                         at=reading.time,
-                        message=words(value, _minutes(now - since)),
+                        message=words(metric, value, _minutes(now - since)),
                         values=figures,
                     ),
                 )

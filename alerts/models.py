@@ -21,6 +21,8 @@ class Kind(models.TextChoices):
     BROOD_TEMPERATURE = "brood_temperature", "Brood temperature out of range"
     NO_DATA = "no_data", "No data from the sensor"
     THRESHOLD = "threshold", "Threshold on a metric"
+    LOW_BATTERY = "low_battery", "Low battery on the sensor"
+    WEAK_SIGNAL = "weak_signal", "Weak radio signal from the sensor"
 
 
 class AlertRule(models.Model):

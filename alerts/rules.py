@@ -18,6 +18,13 @@ from core.strict import json_type_problem
 from telemetry.validation import METRIC_BY_NAME, METRICS
 
 _TEMPERATURE = METRIC_BY_NAME["temperature"]
+_BATTERY = METRIC_BY_NAME["battery"]
+_RSSI = METRIC_BY_NAME["rssi"]
+_SNR = METRIC_BY_NAME["snr"]
+# A low_battery alert ends once the battery is this much above ``below``: a battery
+# hovering at the threshold (it sags under load, recovers at rest) raises one alert,
+# not one per dip.
+BATTERY_HYSTERESIS_V = 0.1
 
 
 def _bound(value: float) -> float:
@@ -79,14 +86,52 @@ class ThresholdParams(serializers.Serializer):
         return attrs
 
 
+class LowBatteryParams(serializers.Serializer):
+    below = serializers.FloatField(
+        min_value=_bound(_BATTERY.low),
+        max_value=_bound(_BATTERY.high),
+        default=3.4,
+        help_text="Battery voltage under which the sensor needs attention (V).",
+    )
+    for_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=30)
+
+
+class WeakSignalParams(serializers.Serializer):
+    # Either may be null (that metric is not watched), not both.
+    rssi_below = serializers.FloatField(
+        min_value=_bound(_RSSI.low),
+        max_value=_bound(_RSSI.high),
+        allow_null=True,
+        default=-115.0,
+        help_text="Received signal strength under which the link is weak (dBm).",
+    )
+    snr_below = serializers.FloatField(
+        min_value=_bound(_SNR.low),
+        max_value=_bound(_SNR.high),
+        allow_null=True,
+        default=-10.0,
+        help_text="Signal-to-noise ratio under which the link is weak (dB).",
+    )
+    for_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=60)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("rssi_below") is None and attrs.get("snr_below") is None:
+            raise serializers.ValidationError({"rssi_below": "Give rssi_below, snr_below or both."})
+        return attrs
+
+
 SCHEMAS: dict[str, type[serializers.Serializer]] = {
     Kind.SWARM: SwarmParams,
     Kind.BROOD_TEMPERATURE: BroodTemperatureParams,
     Kind.NO_DATA: NoDataParams,
     Kind.THRESHOLD: ThresholdParams,
+    Kind.LOW_BATTERY: LowBatteryParams,
+    Kind.WEAK_SIGNAL: WeakSignalParams,
 }
 
 # Every beekeeper starts with these, account-wide (they may change or disable them).
+# The sensor-health kinds (low_battery, weak_signal) are not among them: many sensors
+# send neither metric, and a rule is created on purpose, defaults filled in.
 DEFAULT_KINDS = (Kind.SWARM, Kind.BROOD_TEMPERATURE, Kind.NO_DATA)
 WEIGHT_KINDS = frozenset({Kind.SWARM})
 

@@ -51,6 +51,10 @@ RECENT_EVENTS = 10
 OUTAGE = timedelta(hours=3)
 
 _WEIGHT = METRIC_BY_NAME["weight"]
+# The sensor's own health, shown compactly in one "Sensor" column (only what the device
+# sends) rather than as columns of their own: many sensors send none of them.
+HEALTH_METRICS = ("battery", "rssi", "snr")
+_COLUMN_METRICS = tuple(m for m in METRIC_TABLE if m.name not in HEALTH_METRICS)
 
 
 def format_value(value: float | None, unit: str, decimals: int, *, signed: bool = False) -> str:
@@ -239,7 +243,8 @@ class HiveRow:
     last_heard: datetime | None
     heard: str  # "5 minutes ago"
     stale: bool
-    latest: dict[str, str]  # metric -> text, in METRIC_TABLE order
+    latest: dict[str, str]  # metric -> text, the overview's metric columns in order
+    health: list[tuple[str, str, str]]  # (metric, label, text) of the ones the device sent
     weight_change_today: str
     trend_svg: SafeString
     queen: str
@@ -252,6 +257,11 @@ class ApiaryGroup:
     apiary: Apiary
     role: str
     hives: list[HiveRow] = field(default_factory=list)
+
+    @property
+    def shows_health(self) -> bool:
+        """Whether a hive of the apiary reports battery or signal: else no Sensor column."""
+        return any(row.health for row in self.hives)
 
 
 def heard_text(heard: datetime | None, now: datetime) -> str:
@@ -315,7 +325,12 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
                 last_heard=heard,
                 heard=heard_text(heard, now),
                 stale=telemetry_ok and (heard is None or now - heard > STALE_AFTER),
-                latest={m.name: metric_text(m.name, latest.get(m.name)) for m in METRIC_TABLE},
+                latest={m.name: metric_text(m.name, latest.get(m.name)) for m in _COLUMN_METRICS},
+                health=[
+                    (name, METRIC_BY_NAME[name].label, metric_text(name, latest[name]))
+                    for name in HEALTH_METRICS
+                    if latest.get(name) is not None
+                ],
                 weight_change_today=metric_text(
                     "weight", summary.weight_change_today if summary else None, signed=True
                 ),
@@ -335,7 +350,7 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
         "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
         "now": now,
         # The latest-value columns, in the order of each row's ``latest``.
-        "metrics": METRIC_TABLE,
+        "metrics": _COLUMN_METRICS,
     }
 
 

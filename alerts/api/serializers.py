@@ -17,7 +17,8 @@ PARAMS_HELP = (
     "Per kind, defaults filled in: swarm {drop_kg (1.5), window_minutes (30)}; "
     "brood_temperature {min (32), max (36.5) °C, for_minutes (30)}; no_data {minutes (60)}; "
     f"threshold {{metric ({'|'.join(METRICS)}), above and/or below, "
-    "for_minutes (10)}."
+    "for_minutes (10)}; low_battery {below (3.4) V, for_minutes (30)}; "
+    "weak_signal {rssi_below (-115) dBm and/or snr_below (-10) dB, for_minutes (60)}."
 )
 
 

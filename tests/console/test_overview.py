@@ -371,3 +371,25 @@ def test_the_console_works_without_the_telemetry_database(
     assert response.status_code == 200
     panel = _section(response.content.decode(), "bee-telemetry")
     assert "cannot be reached" in panel and "<svg" not in panel
+
+
+def test_battery_and_signal_show_where_the_sensor_sends_them(alice, alice_hive, yards) -> None:
+    """One compact Sensor column: the latest battery and signal of a hive that sends them,
+    nothing for one that does not, and no column at all in an apiary where none does."""
+    _readings(
+        alice_hive.device_id,
+        (_ago(minutes=30), {"battery": 3.31, "rssi": -97.0, "snr": 7.5}),
+        # The newest reading has no health metrics: the latest ones still show.
+        (_ago(minutes=1), {"temperature": 35.0}),
+    )
+    html = _admin(alice).get("/admin/").content.decode()
+    row = _row(html, alice_hive.device_id)
+    assert _cell(row, "sensor") == "3.31 V −97 dBm 7.5 dB"
+    assert 'title="Signal (RSSI)"' in row
+    assert _cell(_row(html, "alice-002"), "sensor") == ""  # same apiary, sends none
+    orchard = html[html.index("Orchard") :]
+    assert orchard.count('class="c-sensor"') == 1
+    # bob's Meadow: no hive there sends battery or signal, so no Sensor column.
+    meadow = html[html.index("Meadow") : html.index("Orchard")]
+    assert "c-sensor" not in meadow and 'class="num sensor"' not in meadow
+    assert 'class="num battery"' not in html  # no empty per-metric columns any more
