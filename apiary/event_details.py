@@ -81,6 +81,13 @@ class HarvestDetails(serializers.Serializer):
     honey_type = serializers.CharField(max_length=100, required=False)
 
 
+class BoxDetails(serializers.Serializer):
+    # The weight the scale gains or loses: alerts read it as the reason for a jump.
+    kg = serializers.FloatField(
+        min_value=0.01, max_value=100, label="Weight (kg)", help_text="The box as weighed."
+    )
+
+
 class SplitDetails(serializers.Serializer):
     # Ids of objects the user sees: checked by apiary.services, which knows the user.
     new_hive = serializers.IntegerField(
@@ -96,6 +103,8 @@ SCHEMAS: dict[str, type[serializers.Serializer]] = {
     "feeding": FeedingDetails,
     "treatment": TreatmentDetails,
     "harvest": HarvestDetails,
+    "box_added": BoxDetails,
+    "box_removed": BoxDetails,
     "split": SplitDetails,
 }
 # Types whose schema names some keys and lets others through (a split keeps free-form
@@ -248,6 +257,10 @@ def _harvest(d: Mapping[str, Any], labels: Mapping[tuple[str, Any], str]) -> lis
     return parts
 
 
+def _box(d: Mapping[str, Any], labels: Mapping[tuple[str, Any], str]) -> list[str]:
+    return [f"{_number(d['kg'])} kg"] if "kg" in d else []
+
+
 def _split(d: Mapping[str, Any], labels: Mapping[tuple[str, Any], str]) -> list[str]:
     parts = []
     for key, what in (("new_hive", "new hive"), ("new_queen", "new queen")):
@@ -273,6 +286,8 @@ _SUMMARIES = {
     "feeding": _feeding,
     "treatment": _treatment,
     "harvest": _harvest,
+    "box_added": _box,
+    "box_removed": _box,
     "split": _split,
 }
 

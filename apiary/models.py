@@ -303,6 +303,8 @@ class Event(models.Model):
         FEEDING = "feeding", "Feeding"
         TREATMENT = "treatment", "Treatment"
         HARVEST = "harvest", "Harvest"
+        BOX_ADDED = "box_added", "Box added"
+        BOX_REMOVED = "box_removed", "Box removed"
         SWARM = "swarm", "Swarm"
         SPLIT = "split", "Split"
         QUEEN_CHANGE = "queen_change", "Queen change"

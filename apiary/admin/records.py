@@ -113,7 +113,15 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     readonly_fields = ["summary"]
     actions = ["export_csv"]
     # Lists the typed types to record (admin/apiary/event/change_list.html).
-    RECORD_TYPES = ["inspection", "feeding", "treatment", "harvest", "split"]
+    RECORD_TYPES = [
+        "inspection",
+        "feeding",
+        "treatment",
+        "harvest",
+        "box_added",
+        "box_removed",
+        "split",
+    ]
 
     class Media:
         js = ["apiary/event_form.js"]

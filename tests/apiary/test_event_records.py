@@ -217,6 +217,8 @@ def test_details_validate_keeps_the_old_keys_and_returns_json() -> None:
             "Oxalic acid, 5 ml per seam, withdrawal until 2026-06-01",
         ),
         ("harvest", {"kg": 18.5, "frames": 9, "honey_type": "acacia"}, "18.5 kg, 9 frames, acacia"),
+        ("box_added", {"kg": 12.5}, "12.5 kg"),
+        ("box_removed", {"kg": 21}, "21 kg"),
         ("split", {"new_hive": 7, "new_queen": 3}, "new hive #7, new queen #3"),
         ("swarm", {"caught": True, "where": "apple tree"}, "caught: yes, where: apple tree"),
         ("note", {}, ""),
@@ -309,6 +311,19 @@ def test_save_and_add_another_keeps_the_type(alice, alice_hive) -> None:
     assert response.status_code == 302, _form_errors(response)
     assert response["Location"] == "/admin/apiary/event/add/?type=harvest"
     assert Event.objects.get().details == {"kg": 12.5}
+
+
+@pytest.mark.django_db
+def test_a_box_event_in_the_admin_asks_for_its_weight(alice, alice_hive) -> None:
+    admin = _admin(alice)
+    response = admin.post("/admin/apiary/event/add/", _event_form(alice_hive, "box_removed"))
+    assert "box_removed_kg" in _form_errors(response)
+    response = admin.post(
+        "/admin/apiary/event/add/",
+        _event_form(alice_hive, "box_removed", box_removed_kg="14", box_added_kg="3"),
+    )
+    assert response.status_code == 302, _form_errors(response)
+    assert (Event.objects.get().type, Event.objects.get().details) == ("box_removed", {"kg": 14.0})
 
 
 @pytest.mark.django_db

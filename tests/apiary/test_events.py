@@ -18,6 +18,8 @@ from tests.factories import EventFactory
         ("feeding", {"feed": "syrup_2_1", "litres": 5}),
         ("treatment", {"product": "Oxalic acid", "dose": "5 ml per seam"}),
         ("harvest", {"kg": 18.5, "frames": 9}),
+        ("box_added", {"kg": 12.5}),
+        ("box_removed", {"kg": 21}),
         ("swarm", {"caught": True, "where": "apple tree"}),
     ],
 )
@@ -41,6 +43,11 @@ def test_valid_details_per_type(as_alice, alice_hive, event_type, details) -> No
         ("feeding", {"feed": "syrup_1_1"}, "litres"),
         ("treatment", {"dose": "2 strips"}, "product"),
         ("harvest", {"kg": -1}, "kg"),
+        ("box_added", {}, "kg"),
+        ("box_added", {"kg": 0}, "kg"),
+        ("box_removed", {"kg": 100.5}, "kg"),
+        ("box_removed", {"kg": "heavy"}, "kg"),
+        ("box_removed", {"kg": 12, "frames": 9}, "frames"),
         ("note", ["not", "an", "object"], "object"),
     ],
 )
