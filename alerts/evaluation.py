@@ -13,8 +13,10 @@ nothing is queried per reading.
   weak_signal watches rssi and snr as one condition: either one out is out.
 - no_data is the worker's (alerts.services.no_data_check); here only its clock moves.
 
-Readings inside an inspection window (plus its settle margin) are skipped by the rules
-on weight, and the swarm baseline restarts after it.
+Readings inside an inspection window, or near a harvest, box_added or box_removed event
+of the hive (alerts.selectors.WEIGHT_EVENT_TYPES), plus the settle margin, are skipped by
+the rules on weight, and the swarm baseline restarts after it: the beekeeper explained
+the change.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def evaluate(
     """The new state and the alerts to raise or resolve after ``readings``.
 
     ``active``: the rule has an unresolved alert on this hive (none is raised again while
-    it lasts). ``suppressed(time)``: the reading falls in an inspection window.
+    it lasts). ``suppressed(time)``: the reading falls in an inspection window or
+    near a weight event.
     ``epochs``: the readings' times as POSIX seconds, when the caller has them already
     (one conversion per batch, shared by the rules).
     """

@@ -6,12 +6,14 @@ hive handed over) is hidden with it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from alerts.models import Alert, AlertRule, AlertSettings, Delivery, Inspection, Webhook
-from apiary.models import Hive
+from apiary.models import Event, Hive
 from apiary.selectors import (
     APIARY_TABLE,
     HIVE_TABLE,
@@ -58,7 +60,9 @@ def rules_for_hive(*, hive: Hive) -> QuerySet[AlertRule]:
 # rules_for_hive in one statement with everything the evaluation of stored readings needs,
 # for many devices at once (an MQTT batch): each hive (locked against concurrent
 # evaluation of the same hive), each applicable rule with its state and whether that
-# state's alert is still active, and the inspection windows near the device's readings.
+# state's alert is still active, and the windows near the device's readings in which
+# weight changes are explained: inspections, and the events that put weight on the scale
+# or take it off (WEIGHT_EVENT_TYPES, ``event_margin`` either side of their time).
 # One round trip per batch instead of five ORM queries per device.
 # rules_for_hive as SQL, for rule r, hive h and its apiary a: one scope for both statements.
 _RULE_APPLIES_SQL = f"""(
@@ -66,13 +70,24 @@ _RULE_APPLIES_SQL = f"""(
      OR ((r.hive_id = h.id OR r.apiary_id = h.apiary_id)
          AND {role_sql(user="r.user_id", apiary="a")}))"""
 
+# Events that change the weight on the scale: a drop or jump near one is the beekeeper's.
+WEIGHT_EVENT_TYPES = (Event.Type.HARVEST, Event.Type.BOX_ADDED, Event.Type.BOX_REMOVED)
+EVENT_TABLE = Event._meta.db_table
+
 _CONTEXT_SQL = f"""
 SELECT h.id, h.name, r.id, r.user_id, r.kind, r.params,
        s.id, s.last_time, s.data, s.active_alert_id,
        (s.active_alert_id IS NOT NULL AND al.resolved_at IS NULL),
-       (SELECT json_agg(json_build_array(i.started_at, i.ends_at))
-          FROM inspections i
-         WHERE i.hive_id = h.id AND i.started_at <= b.last AND i.ends_at >= b.first),
+       (SELECT json_agg(json_build_array(w.started_at, w.ends_at))
+          FROM (SELECT i.started_at, i.ends_at
+                  FROM inspections i
+                 WHERE i.hive_id = h.id AND i.started_at <= b.last AND i.ends_at >= b.first
+                 UNION ALL
+                SELECT e.occurred_at - %(event_margin)s, e.occurred_at + %(event_margin)s
+                  FROM {EVENT_TABLE} e
+                 WHERE e.hive_id = h.id AND e.type = ANY(%(event_types)s::varchar[])
+                   AND e.occurred_at BETWEEN b.first - %(event_margin)s
+                                         AND b.last + %(event_margin)s) w),
        h.device_id
   FROM unnest(%(device_ids)s::varchar[], %(firsts)s::timestamptz[], %(lasts)s::timestamptz[])
        AS b(device_id, first, last)
@@ -88,9 +103,9 @@ SELECT h.id, h.name, r.id, r.user_id, r.kind, r.params,
 
 def evaluation_context_many(*, windows: dict[str, tuple[Any, Any]]) -> list[tuple[Any, ...]]:
     """Rows of (hive id, hive name, rule id, user id, kind, params, state id, last_time,
-    data, active alert id, active?, inspection windows as JSON, device id) for the
-    devices of ``windows`` (device_id: (first, last), the span whose inspection windows
-    matter), in hive order, in the caller's transaction: the hive rows are locked (in id
+    data, active alert id, active?, suppression windows as JSON, device id) for the
+    devices of ``windows`` (device_id: (first, last), the span whose windows matter), in
+    hive order, in the caller's transaction: the hive rows are locked (in id
     order, so batches of overlapping devices wait for each other instead of deadlocking).
     The rules are exactly rules_for_hive's (tests/alerts check both)."""
     from django.db import connection
@@ -100,6 +115,8 @@ def evaluation_context_many(*, windows: dict[str, tuple[Any, Any]]) -> list[tupl
         "device_ids": device_ids,
         "firsts": [windows[d][0] for d in device_ids],
         "lasts": [windows[d][1] for d in device_ids],
+        "event_margin": timedelta(minutes=settings.WEIGHT_EVENT_MARGIN_MINUTES),
+        "event_types": [str(event_type) for event_type in WEIGHT_EVENT_TYPES],
     }
     with connection.cursor() as cursor:
         cursor.execute(_CONTEXT_SQL, params)

@@ -285,7 +285,7 @@ def readings_evaluate_many(
     resolve none.
 
     Three round trips whatever the number of devices and readings: the context (hives,
-    rules, states, inspection windows; the hive rows locked so two evaluations of one
+    rules, states, inspection and weight event windows; the hive rows locked so two evaluations of one
     hive run one after the other), one upsert of the states, the commit.
     """
     if not settings.ALERTS_ENABLED:
@@ -401,7 +401,9 @@ def _resolve_id(alert_id: int, at: datetime) -> None:
 
 
 def _suppressed(windows: Any, settle: timedelta) -> Any:
-    """The inspection test for a reading's time, or None when no window is near."""
+    """The test for a reading's time: in an inspection window or a weight event's (the
+    context query's windows), or the settle margin after one; None when no window is
+    near."""
     windows = _json(windows)
     if not windows:
         return None

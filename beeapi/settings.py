@@ -527,6 +527,10 @@ ALERTS_WORKER_PERIOD_SECONDS = env_int("ALERTS_WORKER_PERIOD_SECONDS", 30)
 # changes still raise nothing (the colony settles, boxes are put back).
 INSPECTION_MAX_MINUTES = env_int("INSPECTION_MAX_MINUTES", 240)
 INSPECTION_SETTLE_MINUTES = env_int("INSPECTION_SETTLE_MINUTES", 10)
+# A hive's harvest, box_added or box_removed event explains weight changes this long
+# either side of its occurred_at (plus the settle margin after): a window as an
+# inspection's, around a time a beekeeper types in after the fact.
+WEIGHT_EVENT_MARGIN_MINUTES = env_int("WEIGHT_EVENT_MARGIN_MINUTES", 30)
 # Webhooks to loopback, private, link-local or other internal addresses are refused
 # unless this is true (a self-hosted receiver on the same network).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)

@@ -4,15 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apiary', '0008_device_id_format'),
+        ("apiary", "0008_device_id_format"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='event',
-            name='type',
-            field=models.CharField(choices=[('inspection', 'Inspection'), ('feeding', 'Feeding'), ('treatment', 'Treatment'), ('harvest', 'Harvest'), ('box_added', 'Box added'), ('box_removed', 'Box removed'), ('swarm', 'Swarm'), ('split', 'Split'), ('queen_change', 'Queen change'), ('note', 'Note'), ('alert', 'Alert')], max_length=20),
+            model_name="event",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("inspection", "Inspection"),
+                    ("feeding", "Feeding"),
+                    ("treatment", "Treatment"),
+                    ("harvest", "Harvest"),
+                    ("box_added", "Box added"),
+                    ("box_removed", "Box removed"),
+                    ("swarm", "Swarm"),
+                    ("split", "Split"),
+                    ("queen_change", "Queen change"),
+                    ("note", "Note"),
+                    ("alert", "Alert"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
@@ -20,7 +21,7 @@ from tests.alerts.conftest import (
     normal_weight,
     replay,
 )
-from tests.factories import HiveFactory
+from tests.factories import EventFactory, HiveFactory
 
 
 def swarm_weight(at, lost=2.1, minutes=10):
@@ -128,6 +129,119 @@ def test_weight_changes_in_the_settle_margin_raise_nothing_and_the_baseline_rest
         before_batch=before_batch,
     )
     assert alerts_of(hive) == []
+
+
+def harvest_weight(at, kg=15.0):
+    """The supers come off at ``at`` (two minutes of lifting) and stay off."""
+
+    def weight(t):
+        w = normal_weight(t)
+        if t >= at:
+            w -= min(kg, kg * ((t - at).total_seconds() / 60 + 1) / 2)
+        return w
+
+    return weight
+
+
+@FLOW
+@pytest.mark.parametrize("event_type", [Event.Type.HARVEST, Event.Type.BOX_REMOVED])
+def test_a_drop_explained_by_a_harvest_or_a_removed_box_raises_no_swarm(hive, event_type):
+    start = day_start()
+    taken = start + timedelta(hours=11)
+    # Recorded at the time of the drop, give or take the beekeeper's rounding.
+    EventFactory(
+        hive=hive, type=event_type, occurred_at=taken + timedelta(minutes=10), details={"kg": 15}
+    )
+    replay("scale-3", start, 24 * 60, weight=harvest_weight(taken))
+    assert alerts_of(hive) == []
+
+
+@FLOW
+def test_the_same_harvest_without_its_event_is_a_swarm(hive):
+    start = day_start()
+    replay("scale-3", start, 13 * 60, weight=harvest_weight(start + timedelta(hours=11)))
+    assert [a.kind for a in alerts_of(hive)] == [Kind.SWARM]
+
+
+@FLOW
+def test_a_harvest_recorded_on_another_hive_explains_nothing(hive, alice):
+    start = day_start()
+    taken = start + timedelta(hours=11)
+    neighbour = HiveFactory(apiary=hive.apiary, name="Hive 4", device_id="scale-4")
+    EventFactory(hive=neighbour, type=Event.Type.HARVEST, occurred_at=taken, details={"kg": 15})
+    EventFactory(hive=None, apiary=hive.apiary, type=Event.Type.HARVEST, occurred_at=taken)
+    replay("scale-3", start, 13 * 60, weight=harvest_weight(taken))
+    assert [a.kind for a in alerts_of(hive)] == [Kind.SWARM]
+
+
+@FLOW
+def test_a_harvest_hours_away_from_the_drop_explains_nothing(hive):
+    start = day_start()
+    taken = start + timedelta(hours=11)
+    for hours in (-3, 2):
+        EventFactory(
+            hive=hive,
+            type=Event.Type.HARVEST,
+            occurred_at=taken + timedelta(hours=hours),
+            details={"kg": 15},
+        )
+    replay("scale-3", start, 13 * 60, weight=harvest_weight(taken))
+    [alert] = alerts_of(hive)
+    assert alert.kind == Kind.SWARM
+    assert taken <= alert.started_at < taken + timedelta(minutes=5)
+
+
+def box_added_weight(at):
+    """A 12 kg super goes on at ``at``, comes off again for two minutes at ``at`` + 3 min
+    (the queen excluder is set right) and stays on."""
+
+    def weight(t):
+        w = normal_weight(t)
+        if t >= at and not at + timedelta(minutes=3) <= t < at + timedelta(minutes=5):
+            w += 12.0
+        return w
+
+    return weight
+
+
+@FLOW
+def test_an_added_box_and_its_jump_raise_nothing(hive):
+    start = day_start()
+    added = start + timedelta(hours=10)
+    EventFactory(hive=hive, type=Event.Type.BOX_ADDED, occurred_at=added, details={"kg": 12})
+    replay("scale-3", start, 24 * 60, weight=box_added_weight(added))
+    assert alerts_of(hive) == []
+
+
+@FLOW
+def test_the_same_box_without_its_event_is_a_swarm(hive):
+    start = day_start()
+    replay("scale-3", start, 12 * 60, weight=box_added_weight(start + timedelta(hours=10)))
+    assert [a.kind for a in alerts_of(hive)] == [Kind.SWARM]
+
+
+@FLOW
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_weight_threshold_is_paused_around_a_removed_box_as_in_an_inspection(
+    hive, alice, recorded
+):
+    start = day_start()
+    taken = start + timedelta(hours=11)
+    services.rule_create(
+        actor=alice,
+        kind=Kind.THRESHOLD,
+        hive=hive,
+        params={"metric": "weight", "below": 30, "for_minutes": 5},
+    )
+    if recorded:
+        EventFactory(hive=hive, type=Event.Type.BOX_REMOVED, occurred_at=taken, details={"kg": 15})
+
+    def weight(t):  # the box is off for 20 minutes, then back on
+        return normal_weight(t) - (15.0 if taken <= t < taken + timedelta(minutes=20) else 0)
+
+    replay("scale-3", start, 13 * 60, weight=weight)
+    kinds = sorted(a.kind for a in alerts_of(hive))
+    assert kinds == ([] if recorded else sorted([Kind.SWARM, Kind.THRESHOLD]))
 
 
 @FLOW
