@@ -111,7 +111,7 @@ def evaluation_context_many(*, windows: dict[str, tuple[Any, Any]]) -> list[tupl
     from django.db import connection
 
     device_ids = list(windows)
-    params = {
+    params: dict[str, Any] = {
         "device_ids": device_ids,
         "firsts": [windows[d][0] for d in device_ids],
         "lasts": [windows[d][1] for d in device_ids],
