@@ -76,11 +76,7 @@ class ConsoleHiveAdmin(HiveAdmin):
         return self._hive_action(request, object_id, save)
 
     def _sensor_form(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        hive = self.get_object(request, unquote(object_id))  # hives the user may see
-        if hive is None:
-            raise Http404("No such hive.")
-        if not self.may_inspect(request, hive):
-            raise PermissionDenied
+        hive = self._editable_hive(request, object_id)
         link = sensor_link_get(hive_id=hive.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -138,14 +134,20 @@ class ConsoleHiveAdmin(HiveAdmin):
 
         return self._hive_action(request, object_id, stop)
 
-    def _hive_action(
-        self, request: HttpRequest, object_id: str, action: Callable[[Hive], str]
-    ) -> HttpResponse:
+    def _editable_hive(self, request: HttpRequest, object_id: str) -> Hive:
+        """The hive of an inspection button or the sensor settings: 404 for one the user
+        may not see, 403 below the editor role."""
         hive = self.get_object(request, unquote(object_id))  # hives the user may see
         if hive is None:
             raise Http404("No such hive.")
-        if not self.may_inspect(request, hive):  # both buttons and the sensor form: editors
+        if not self.may_inspect(request, hive):
             raise PermissionDenied
+        return hive
+
+    def _hive_action(
+        self, request: HttpRequest, object_id: str, action: Callable[[Hive], str]
+    ) -> HttpResponse:
+        hive = self._editable_hive(request, object_id)
         try:
             with transaction.atomic():
                 done = action(hive)

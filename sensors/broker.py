@@ -352,10 +352,12 @@ def _reserved(device_id: str) -> bool:
     return device_id in {settings.MQTT_ADMIN_USERNAME, INGEST_USERNAME}
 
 
-def _client(username: str) -> dict[str, Any] | None:
+def _client(username: str, *, timeout: float | None = None) -> dict[str, Any] | None:
     """The broker's client ``username`` (its roles), or None when there is none."""
     (answer,) = _commands(
-        [{"command": "getClient", "username": username}], allowed_errors=("Client not found",)
+        [{"command": "getClient", "username": username}],
+        allowed_errors=("Client not found",),
+        timeout=timeout,
     )
     return None if answer.get("error") else answer["data"]["client"]
 
@@ -366,16 +368,10 @@ def device_client_exists(*, device_id: str) -> bool | None:
     if not enabled():
         return None
     try:
-        (answer,) = _commands(
-            [{"command": "getClient", "username": device_id}],
-            allowed_errors=("Client not found",),
-            timeout=STATUS_TIMEOUT_SECONDS,
-        )
+        client = _client(device_id, timeout=STATUS_TIMEOUT_SECONDS)
     except BrokerError:
         return None
-    if answer.get("error"):
-        return False
-    return _is_device(answer["data"]["client"])
+    return client is not None and _is_device(client)
 
 
 def _is_device(client: dict[str, Any]) -> bool:

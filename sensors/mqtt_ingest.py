@@ -134,12 +134,7 @@ def batch_ingest(messages: Sequence[Message]) -> BatchResult:
             accepted += outcome.accepted
             duplicates += outcome.duplicates
             activity.append(record)
-    dropped = (
-        len(messages)
-        - unknown
-        - len(pending)
-        + sum(isinstance(outcome, ReadingsInvalid) for outcome in outcomes)
-    )
+    dropped = sum(record.error is not None for record in activity)
     if activity:
         try:
             device_activity_record(records=activity)
