@@ -14,7 +14,7 @@ nothing is queried per reading.
 - no_data is the worker's (alerts.services.no_data_check); here only its clock moves.
 
 Readings inside an inspection window, or near a harvest, box_added or box_removed event
-of the hive (alerts.selectors.WEIGHT_EVENT_TYPES), plus the settle margin, are skipped by
+of the hive (apiary.selectors.WEIGHT_EVENT_TYPES), plus the settle margin, are skipped by
 the rules on weight, and the swarm baseline restarts after it: the beekeeper explained
 the change.
 """

@@ -6,22 +6,24 @@ hive handed over) is hidden with it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from alerts.models import Alert, AlertRule, AlertSettings, Delivery, Inspection, Webhook
+from alerts.models import Alert, AlertRule, AlertSettings, Delivery, Inspection, Kind, Webhook
 from apiary.models import Event, Hive
 from apiary.selectors import (
     APIARY_TABLE,
     HIVE_TABLE,
+    WEIGHT_EVENT_TYPES,
     owner_sql,
     role_holder_q,
     role_q,
     role_sql,
 )
+from telemetry.selectors import Explanations
 
 # Alerts and rules follow the role a user holds in the hive's apiary (apiary.selectors'
 # role rule), with no exception for superusers: a rule works for its own user only where
@@ -70,8 +72,6 @@ _RULE_APPLIES_SQL = f"""(
      OR ((r.hive_id = h.id OR r.apiary_id = h.apiary_id)
          AND {role_sql(user="r.user_id", apiary="a")}))"""
 
-# Events that change the weight on the scale: a drop or jump near one is the beekeeper's.
-WEIGHT_EVENT_TYPES = (Event.Type.HARVEST, Event.Type.BOX_ADDED, Event.Type.BOX_REMOVED)
 EVENT_TABLE = Event._meta.db_table
 
 _CONTEXT_SQL = f"""
@@ -170,3 +170,24 @@ def inspection_open(*, hive: Hive, now: Any) -> Inspection | None:
 def email_enabled(*, user: Any) -> bool:
     setting = AlertSettings.objects.filter(user=user).values_list("email", flat=True).first()
     return True if setting is None else setting
+
+
+def weight_alert_windows(*, device_id: str, start: datetime, end: datetime) -> Explanations:
+    """telemetry.selectors.Explanations of the hive with ``device_id`` between ``start``
+    and ``end``: its inspection windows (with the settle margin after) as explained, the
+    spans its swarm alerts looked at (their rule's window before the alert) as kept."""
+    settle = timedelta(minutes=settings.INSPECTION_SETTLE_MINUTES)
+    inspections = Inspection.objects.filter(
+        hive__device_id=device_id, started_at__lte=end, ends_at__gte=start - settle
+    ).values_list("started_at", "ends_at")
+    swarms = Alert.objects.filter(
+        hive__device_id=device_id,
+        kind=Kind.SWARM,
+        started_at__gte=start,
+        started_at__lte=end + timedelta(hours=4),
+    ).values_list("started_at", "rule__params")
+    kept = []
+    for started_at, params in swarms:
+        minutes = (params or {}).get("window_minutes", 30)
+        kept.append((started_at - timedelta(minutes=minutes), started_at))
+    return Explanations([(lo, hi + settle) for lo, hi in inspections], kept)

@@ -173,6 +173,23 @@ def _resolve_all(rule: AlertRule, at: datetime) -> None:
         _publish_on_commit(alert)
 
 
+# The rule kinds whose evaluation state remembers values of a metric (the swarm rule its
+# heaviest recent weights); other kinds' states hold times only.
+_REMEMBERS = {"weight": (Kind.SWARM,)}
+
+
+def states_forget(*, device_id: str, metric: str) -> int:
+    """Let the rules of the hive with ``device_id`` that remember ``metric`` values start
+    afresh from its next readings (a calibration changed what the values mean): their
+    states' data are cleared, their open alerts stay. Returns how many states."""
+    kinds = _REMEMBERS.get(metric)
+    if not kinds:
+        return 0
+    return AlertState.objects.filter(
+        hive__device_id=device_id, rule__kind__in=[str(k) for k in kinds]
+    ).update(data={})
+
+
 def _publish_on_commit(alert: Alert) -> None:
     # A function of its own, so each callback holds its own alert, not the loop's last.
     transaction.on_commit(lambda: live.alert_publish(alert))

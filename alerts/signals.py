@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from telemetry.signals import readings_stored
+from telemetry.selectors import Explanations
+from telemetry.signals import calibration_changed, readings_stored, weight_explanations
 
 logger = logging.getLogger("alerts")
 
@@ -37,3 +38,23 @@ def _evaluate(sender: Any, batches: Any, now: Any = None, **kwargs: Any) -> None
             len(batches),
             ", ".join(device_id for device_id, _ in batches[:5]),
         )
+
+
+@receiver(calibration_changed, dispatch_uid="alerts_calibration_changed")
+def _calibration_changed(sender: Any, device_id: str, metric: str, **kwargs: Any) -> None:
+    """Values from a calibration on are not comparable with those before (a tare takes
+    the weight to 0): the rules of the device's hive that remember ``metric`` values start
+    again from its next readings instead of reading the step as a swarm."""
+    from alerts.services import states_forget
+
+    states_forget(device_id=device_id, metric=metric)
+
+
+@receiver(weight_explanations, dispatch_uid="alerts_weight_explanations")
+def _weight_explanations(
+    sender: Any, device_id: str, start: Any, end: Any, **kwargs: Any
+) -> Explanations:
+    """Inspection windows explain weight changes; a swarm alert's loss is kept."""
+    from alerts.selectors import weight_alert_windows
+
+    return weight_alert_windows(device_id=device_id, start=start, end=end)

@@ -16,6 +16,7 @@ from apiary.models import Apiary, Device, Hive, Role, validate_device_id
 from apiary.notices import device_key_issued
 from core.entity_cache import CacheUnavailable
 from telemetry.selectors import devices_with_readings
+from telemetry.services import calibrations_drop
 
 DEVICE_ID_UNAVAILABLE = (
     "This device_id is not available. Choose another, or leave it out to get a generated one."
@@ -73,7 +74,12 @@ def devices_release_unused() -> list[str]:
     orphaned = list(Device.objects.filter(no_hive).values_list("device_id", flat=True))
     free = sorted(set(orphaned) - devices_with_readings(device_ids=orphaned))
     # Filtered again: a hive may have taken one of them back in the meantime.
-    Device.objects.filter(no_hive, device_id__in=free).delete()
+    released = list(
+        Device.objects.filter(no_hive, device_id__in=free).values_list("device_id", flat=True)
+    )
+    Device.objects.filter(no_hive, device_id__in=released).delete()
+    # Their calibrations were the last of them: whoever gets an id next starts raw.
+    calibrations_drop(device_ids=released)
     return free
 
 

@@ -11,8 +11,10 @@ role), ``apiary_is_owned_by`` (ownership alone)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.conf import settings
 from django.db import connections, router
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 
@@ -20,6 +22,7 @@ from apiary.device_keys import device_key_hash
 from apiary.models import ROLE_RANK, Apiary, Event, Hive, Membership, QueenBee, Role
 from core import entity_cache
 from core.databases import DEFAULT_DB
+from telemetry.selectors import Explanations
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -282,3 +285,31 @@ def event_list(*, user: Any) -> QuerySet[Event]:
 def member_list(*, apiary: Apiary) -> QuerySet[Membership]:
     """Members and invitations of an apiary (the caller has checked they may see it)."""
     return Membership.objects.filter(apiary=apiary).select_related("user")
+
+
+# Events that change the weight on the scale: a jump near one is the beekeeper's (the
+# alert rules ignore it, the net weight leaves it out). A feeding puts syrup or candy in.
+WEIGHT_EVENT_TYPES = (
+    Event.Type.HARVEST,
+    Event.Type.BOX_ADDED,
+    Event.Type.BOX_REMOVED,
+    Event.Type.FEEDING,
+)
+
+
+def weight_event_windows(*, device_id: str, start: datetime, end: datetime) -> Explanations:
+    """telemetry.selectors.Explanations of the hive with ``device_id`` between ``start``
+    and ``end``: its weight events' windows (WEIGHT_EVENT_MARGIN_MINUTES either side) as
+    explained, its recorded swarms' as kept."""
+    margin = timedelta(minutes=settings.WEIGHT_EVENT_MARGIN_MINUTES)
+    events = Event.objects.filter(
+        hive__device_id=device_id,
+        type__in=[*WEIGHT_EVENT_TYPES, Event.Type.SWARM],
+        occurred_at__gte=start - margin,
+        occurred_at__lte=end + margin,
+    ).values_list("type", "occurred_at")
+    explained, kept = [], []
+    for event_type, occurred_at in events:
+        window = (occurred_at - margin, occurred_at + margin)
+        (kept if event_type == Event.Type.SWARM else explained).append(window)
+    return Explanations(explained, kept)

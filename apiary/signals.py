@@ -24,6 +24,8 @@ from apiary import members
 from apiary.models import Hive
 from apiary.selectors import device_key_cache_key
 from core import entity_cache
+from telemetry.selectors import Explanations
+from telemetry.signals import weight_explanations
 
 
 def device_keys_revoke(*hashes: str, detail: str | None = None) -> None:
@@ -71,3 +73,14 @@ def _revoke_deleted(sender: Any, instance: Hive, **kwargs: Any) -> None:
 def _accept_invitations(sender: Any, user: Any, **kwargs: Any) -> None:
     # Apiaries shared with the address before it was proven become the account's.
     members.invitations_accept(user=user)
+
+
+@receiver(weight_explanations, dispatch_uid="apiary_weight_events")
+def _weight_events(
+    sender: Any, device_id: str, start: Any, end: Any, **kwargs: Any
+) -> Explanations:
+    """The hive's events that put weight on the scale or took it off explain changes
+    WEIGHT_EVENT_MARGIN_MINUTES either side of them; a recorded swarm keeps its loss."""
+    from apiary.selectors import weight_event_windows
+
+    return weight_event_windows(device_id=device_id, start=start, end=end)

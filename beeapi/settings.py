@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from beeapi.env import env_bool, env_int, env_list, env_str
+from beeapi.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -531,6 +531,14 @@ INSPECTION_SETTLE_MINUTES = env_int("INSPECTION_SETTLE_MINUTES", 10)
 # either side of its occurred_at (plus the settle margin after): a window as an
 # inspection's, around a time a beekeeper types in after the fact.
 WEIGHT_EVENT_MARGIN_MINUTES = env_int("WEIGHT_EVENT_MARGIN_MINUTES", 30)
+# The net weight leaves out a change between two readings larger than this many kg
+# within NET_WEIGHT_JUMP_MINUTES that no swarm alert or swarm event holds: a box, a
+# harvest or a lifted frame nobody recorded (telemetry.selectors.net_weight_list).
+NET_WEIGHT_MAX_JUMP_KG = env_float("NET_WEIGHT_MAX_JUMP_KG", 0.75)
+NET_WEIGHT_JUMP_MINUTES = env_int("NET_WEIGHT_JUMP_MINUTES", 10)
+# Around a weight event or in an inspection window, a change between two readings larger
+# than this is the beekeeper's (left out of the net weight); smaller ones are the colony's.
+NET_WEIGHT_EVENT_MIN_KG = env_float("NET_WEIGHT_EVENT_MIN_KG", 0.1)
 # Webhooks to loopback, private, link-local or other internal addresses are refused
 # unless this is true (a self-hosted receiver on the same network).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)

@@ -93,3 +93,54 @@ class ReadingHourly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} @ {self.bucket:%Y-%m-%d %H:00}"
+
+
+class Calibration(models.Model):
+    """How one metric of one device's raw readings becomes the value a beekeeper reads,
+    from ``valid_from`` until the device's next calibration of that metric:
+
+        value = (raw + offset - temperature_coefficient × (T - reference_temperature)) × multiplier
+
+    where T is the reading's ``temperature_metric`` (the temperature term only for weight,
+    and only where both are set). Raw readings are never rewritten: every answer applies
+    the calibrations when it is read (telemetry.calibration), so one added later counts
+    for the readings from its time on at once. Keyed by device_id like the readings, and
+    purged with them.
+    """
+
+    class TemperatureMetric(models.TextChoices):
+        TEMPERATURE = "temperature", "Temperature"
+        OUTSIDE_TEMPERATURE = "outside_temperature", "Outside temperature"
+
+    device_id = models.CharField(max_length=64)
+    metric = models.CharField(max_length=32)
+    valid_from = models.DateTimeField()
+    offset = models.FloatField(default=0.0, help_text="added to the raw value, in its unit")
+    multiplier = models.FloatField(default=1.0, help_text="applied after the offset")
+    temperature_coefficient = models.FloatField(
+        default=0.0, help_text="raw units per °C the load cell drifts (weight only)"
+    )
+    reference_temperature = models.FloatField(null=True, blank=True, help_text="°C")
+    temperature_metric = models.CharField(
+        max_length=32, choices=TemperatureMetric.choices, blank=True, default=""
+    )
+    kind = models.CharField(
+        max_length=16, default="manual", help_text="manual, tare, calibrate or fit"
+    )
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "calibrations"
+        ordering = ["device_id", "metric", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device_id", "metric", "valid_from"], name="one_calibration_per_instant"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(multiplier=0), name="calibration_multiplier_not_zero"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.metric} from {self.valid_from:%Y-%m-%d %H:%M}"

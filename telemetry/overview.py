@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connections
 
 from core.databases import TELEMETRY_DB
+from telemetry.calibration import row_calibrate, timelines_load
 from telemetry.validation import METRICS
 
 TREND_DAYS = 7
@@ -41,7 +42,7 @@ _METRIC_LATERAL = """
 
 _WEIGHT_TODAY_LATERAL = """
   LEFT JOIN LATERAL (
-        SELECT r.weight AS value FROM readings r
+        SELECT r.weight AS value, r.time FROM readings r
          WHERE r.device_id = d.device_id AND r.weight IS NOT NULL AND r.time >= %(midnight)s
          ORDER BY r.time {direction} LIMIT 1) AS {name} ON true"""
 
@@ -55,7 +56,8 @@ _SQL = (
     "\n   GROUP BY device_id)"
     "\nSELECT d.device_id, heard.time, "
     + ", ".join(f"m_{metric}.value" for metric in METRICS)
-    + ", first_today.value, last_today.value, trend.buckets, trend.weights"
+    + ", first_today.value, last_today.value, trend.buckets, trend.weights,"
+    " first_today.time, last_today.time"
     "\n  FROM devices d"
     "\n  LEFT JOIN LATERAL (SELECT max(r.time) AS time FROM readings r"
     "\n                      WHERE r.device_id = d.device_id) AS heard ON true"
@@ -111,10 +113,24 @@ def device_summaries(
     with connections[TELEMETRY_DB].cursor() as cursor:
         cursor.execute(overview_sql(), params)
         rows = cursor.fetchall()
+    timelines = timelines_load(device_ids)
     summaries = {}
     for device_id, heard, *values in rows:
         latest = dict(zip(METRICS, values[: len(METRICS)], strict=True))
-        first_today, last_today, buckets, weights = values[len(METRICS) :]
+        first_today, last_today, buckets, weights, first_at, last_at = values[len(METRICS) :]
+        timeline = timelines.get(device_id)
+        if timeline:
+            # Calibrated as the API answers (telemetry.calibration); the day's first and
+            # last weights and the hourly trend without a temperature term (their
+            # temperatures are not read here).
+            latest = row_calibrate(timeline, heard, latest)
+            if first_today is not None:
+                first_today = row_calibrate(timeline, first_at, {"weight": first_today})["weight"]
+                last_today = row_calibrate(timeline, last_at, {"weight": last_today})["weight"]
+            weights = [
+                row_calibrate(timeline, bucket, {"weight": weight})["weight"]
+                for bucket, weight in zip(buckets or [], weights or [], strict=True)
+            ]
         change = None if first_today is None else last_today - first_today
         summaries[device_id] = DeviceSummary(
             device_id=device_id,

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.db.models import Avg, Case, Count, F, Max, Min, Model, When
-from timescale.db.models.aggregates import First, Last
-from timescale.db.models.expressions import TimeBucket
+from django.db.models import Model
 
 from core.databases import TELEMETRY_DB
+from telemetry.calibration import (
+    TEMPERATURE_SOURCES,
+    Segments,
+    reading_row_calibrate,
+    round_sql,
+    timeline_load,
+)
 from telemetry.models import Reading, ReadingHourly
 from telemetry.validation import METRICS, iso_time
 
@@ -43,6 +50,7 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "reading_count",
     "weight_change",
     *_figures(_LATER_METRICS),
+    "net_weight_change",
 )
 
 
@@ -54,15 +62,6 @@ class JsonPage(NamedTuple):
     rows: bytes
     count: int
     oldest: str | None
-
-
-def _json_page(queryset: Any, columns: tuple[str, ...]) -> JsonPage:
-    """``queryset`` (a values_list of ``columns``: a time first, then numbers; newest
-    first) as a JSON array of objects, ready to splice into a response
-    (:func:`_json_rows`)."""
-    alias = queryset.db
-    sql, params = queryset.query.get_compiler(using=alias).as_sql()
-    return _json_rows(alias, sql, params, columns)
 
 
 def _json_rows(alias: str, sql: str, params: Any, columns: tuple[str, ...]) -> JsonPage:
@@ -155,8 +154,22 @@ def _objects_maker(columns: tuple[str, ...]) -> Callable[[list[tuple[Any, ...]]]
 _READING_COLUMNS = ("time", *METRICS)
 
 
+def _segments(device_id: str, calibrated: bool) -> Segments | None:
+    """The device's calibration segments when values are to be calibrated and it has any."""
+    if not calibrated:
+        return None
+    segments = Segments(timeline_load(device_id))
+    return segments or None
+
+
 def _readings_query(
-    *, device_id: str, start: datetime, end: datetime | None, before: datetime | None, limit: int
+    *,
+    device_id: str,
+    start: datetime,
+    end: datetime | None,
+    before: datetime | None,
+    limit: int,
+    calibrated: bool = True,
 ) -> tuple[str, str, list[Any]]:
     """(alias, sql, params) of the raw readings with start <= time <= end, < before."""
     conditions, params = ["device_id =", "time >="], [device_id, start]
@@ -166,8 +179,23 @@ def _readings_query(
     if before is not None:
         conditions.append("time <")
         params.append(before)
-    sql = _newest_first_sql(Reading, _READING_COLUMNS, tuple(conditions), limit=True)
-    return router.db_for_read(Reading), sql, [*params, limit]
+    alias = router.db_for_read(Reading)
+    segments = _segments(device_id, calibrated)
+    if segments is None:
+        sql = _newest_first_sql(Reading, _READING_COLUMNS, tuple(conditions), limit=True)
+        return alias, sql, [*params, limit]
+    # Calibrated: each segment's readings by an index range scan, values computed.
+    unnest, arrays = segments.unnest_sql()
+    columns = ", ".join(
+        round_sql(segments.value_sql(m), m) + f" AS {m}" if m in segments.metrics else f"r.{m}"
+        for m in METRICS
+    )
+    where = " AND ".join(f"r.{c.split()[0]} {c.split()[1]} %s" for c in conditions)
+    sql = (
+        f"SELECT r.time, {columns} FROM {unnest} JOIN readings r ON {segments.join_sql()}"
+        f" WHERE {where} ORDER BY r.time DESC LIMIT %s"
+    )
+    return alias, sql, [*arrays, *params, limit]
 
 
 def readings_list(
@@ -177,10 +205,19 @@ def readings_list(
     end: datetime | None = None,
     before: datetime | None = None,
     limit: int,
+    calibrated: bool = True,
 ) -> list[tuple[Any, ...]]:
-    """Raw readings, newest first: (time, *METRICS) with start <= time <= end, < before."""
+    """Readings, newest first: (time, *METRICS) with start <= time <= end, < before;
+    calibrated (telemetry.calibration) unless ``calibrated`` is False."""
     return _fetch(
-        *_readings_query(device_id=device_id, start=start, end=end, before=before, limit=limit)
+        *_readings_query(
+            device_id=device_id,
+            start=start,
+            end=end,
+            before=before,
+            limit=limit,
+            calibrated=calibrated,
+        )
     )
 
 
@@ -191,26 +228,111 @@ def readings_page_json(
     end: datetime | None = None,
     before: datetime | None = None,
     limit: int,
+    calibrated: bool = True,
 ) -> JsonPage:
     """readings_list() as JSON objects with keys ``time`` and METRICS."""
-    query = _readings_query(device_id=device_id, start=start, end=end, before=before, limit=limit)
+    query = _readings_query(
+        device_id=device_id,
+        start=start,
+        end=end,
+        before=before,
+        limit=limit,
+        calibrated=calibrated,
+    )
     return _json_rows(*query, _READING_COLUMNS)
 
 
+def _hourly_figure_sql(segments: Segments | None, metric: str, fn: str) -> str:
+    """One figure of an hourly row ``h`` (in segment ``s``): calibrated where the metric
+    has calibrations (a linear map: avg maps to avg, min and max to the lesser and the
+    greater of their images; the temperature term uses the hour's average temperature),
+    rounded."""
+    column = f"h.{metric}_{fn}"
+    if segments is None or metric not in segments.metrics:
+        # A minimum or maximum is a value the sensor sent: as it sent it.
+        return round_sql(column, metric) if fn == "avg" else column
+    temperatures = {t: f"h.{t}_avg" for t in TEMPERATURE_SOURCES}
+
+    def image(of: str) -> str:
+        return segments.value_sql(metric, column=of, temperatures=temperatures)
+
+    if fn == "avg":
+        expression = image(column)
+    else:
+        pair = f"{image(f'h.{metric}_min')}, {image(f'h.{metric}_max')}"
+        expression = f"least({pair})" if fn == "min" else f"greatest({pair})"
+    return round_sql(expression, metric)
+
+
 def _hourly_query(
-    *, device_id: str, start: datetime, end: datetime | None
+    *, device_id: str, start: datetime, end: datetime | None, calibrated: bool = True
 ) -> tuple[str, str, list[Any]]:
-    """(alias, sql, params) of the hourly buckets with start <= bucket <= end."""
-    conditions, params = ["device_id =", "bucket >="], [device_id, start]
-    if end is not None:
-        conditions.append("bucket <=")
-        params.append(end)
-    sql = _newest_first_sql(ReadingHourly, HOURLY_COLUMNS, tuple(conditions), limit=False)
-    return router.db_for_read(ReadingHourly), sql, params
+    """(alias, sql, params) of the hourly buckets with start <= bucket <= end.
+
+    Without calibrations: the rows of ``readings_hourly``, figures rounded. With them,
+    each hour is mapped by the calibration in force at its start; an hour a calibration
+    starts inside of is computed again from its raw readings while they are kept
+    (after the raw retention, the hour's start decides for the whole hour).
+    """
+    alias = router.db_for_read(ReadingHourly)
+    segments = _segments(device_id, calibrated)
+    figures = [
+        column
+        if column == "reading_count"
+        else _hourly_figure_sql(segments, *column.rsplit("_", 1))
+        for column in HOURLY_COLUMNS[1:]
+    ]
+    conditions = "h.device_id = %s AND h.bucket >= %s" + (" AND h.bucket <= %s" if end else "")
+    window = [device_id, start, *([end] if end else [])]
+    if segments is None:
+        sql = (
+            f"SELECT h.bucket, {', '.join(figures)} FROM readings_hourly h"
+            f" WHERE {conditions} ORDER BY h.bucket DESC"
+        )
+        return alias, sql, window
+    unnest, arrays = segments.unnest_sql()
+    hourly = (
+        f"SELECT h.bucket, {', '.join(figures)} FROM s JOIN readings_hourly h"
+        f" ON {segments.join_sql('h').replace('h.time', 'h.bucket')} WHERE {conditions}"
+    )
+    hour = timedelta(hours=1)
+    straddled = sorted(
+        {
+            instant.replace(minute=0, second=0, microsecond=0)
+            for instant in segments.instants
+            if instant != instant.replace(minute=0, second=0, microsecond=0)
+            and instant >= start
+            and (end is None or instant <= end + hour)
+        }
+    )
+    if not straddled:
+        sql = f"WITH s AS (SELECT * FROM {unnest}) {hourly} ORDER BY 1 DESC"
+        return alias, sql, [*arrays, *window]
+    raw_figures = []
+    for column in HOURLY_COLUMNS[1:]:
+        if column == "reading_count":
+            raw_figures.append("count(*)")
+            continue
+        metric, fn = column.rsplit("_", 1)
+        raw_figures.append(round_sql(f"{fn}({segments.value_sql(metric)})", metric))
+    from_raw = (
+        f"SELECT time_bucket('1 hour', r.time) AS bucket, {', '.join(raw_figures)}"
+        f" FROM s JOIN readings r ON {segments.join_sql()}"
+        " WHERE r.device_id = %s AND r.time >= %s AND r.time < %s"
+        " AND time_bucket('1 hour', r.time) = ANY(%s::timestamptz[]) GROUP BY 1"
+    )
+    sql = (
+        f"WITH s AS (SELECT * FROM {unnest}), x AS ({from_raw})"
+        f" SELECT * FROM x UNION ALL"
+        f" SELECT * FROM ({hourly}) hh WHERE hh.bucket NOT IN (SELECT bucket FROM x)"
+        " ORDER BY 1 DESC"
+    )
+    raw_window = [device_id, straddled[0], straddled[-1] + hour, straddled]
+    return alias, sql, [*arrays, *raw_window, *window]
 
 
 def readings_hourly_list(
-    *, device_id: str, start: datetime, end: datetime | None = None
+    *, device_id: str, start: datetime, end: datetime | None = None, calibrated: bool = True
 ) -> list[tuple[Any, ...]]:
     """Hourly aggregates, newest bucket first, as tuples in HOURLY_COLUMNS order.
 
@@ -218,86 +340,285 @@ def readings_hourly_list(
     Both storage modes read ``readings_hourly``: TimescaleDB's continuous aggregate, or
     in plain PostgreSQL the view over the rollup its triggers maintain on every write.
     """
-    return _fetch(*_hourly_query(device_id=device_id, start=start, end=end))
+    return _fetch(*_hourly_query(device_id=device_id, start=start, end=end, calibrated=calibrated))
 
 
 def readings_hourly_json(
-    *, device_id: str, start: datetime, end: datetime | None = None
+    *, device_id: str, start: datetime, end: datetime | None = None, calibrated: bool = True
 ) -> JsonPage:
     """readings_hourly_list() as JSON objects keyed by HOURLY_COLUMNS."""
-    return _json_rows(*_hourly_query(device_id=device_id, start=start, end=end), HOURLY_COLUMNS)
+    query = _hourly_query(device_id=device_id, start=start, end=end, calibrated=calibrated)
+    return _json_rows(*query, HOURLY_COLUMNS)
 
 
-def _utc_day(value: datetime) -> datetime:
-    """The start (UTC midnight) of the UTC day ``value`` falls in."""
-    return value.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def local_day_start(value: datetime, tz: str) -> datetime:
+    """The start (local midnight, as an aware datetime) of the day ``value`` falls in, in
+    the time zone ``tz``."""
+    zone = ZoneInfo(tz)
+    local = value.astimezone(zone)
+    return datetime.combine(local.date(), time(0), tzinfo=zone)
 
 
-def _daily_queryset(*, device_id: str, start: datetime, until: datetime) -> Any:
-    """The daily figures' query: readings with ``start <= time < until``, one row per UTC day.
+def _next_local_day(day: datetime) -> datetime:
+    return datetime.combine(day.date() + timedelta(days=1), time(0), tzinfo=day.tzinfo)
 
-    One query for both storage modes: TimeBucket, First and Last render TimescaleDB's
-    time_bucket(), first() and last(); on plain PostgreSQL migration 0004 provides them.
-    """
+
+class Explanations(NamedTuple):
+    """Why the weight jumped: ``explained`` windows (lo, hi) in which a change is the
+    beekeeper's (events, inspections): left out of the net weight; ``kept`` windows in
+    which a large change is real (a swarm): kept in it."""
+
+    explained: list[tuple[datetime, datetime]]
+    kept: list[tuple[datetime, datetime]]
+
+
+NO_EXPLANATIONS = Explanations([], [])
+
+
+def _readings_source(
+    segments: Segments | None, *, device_id: str, start: datetime, until: datetime
+) -> tuple[str, list[Any]]:
+    """A CTE list ``[s AS (...),] src AS (...)`` of the readings with start <= time <
+    until: time, every metric (calibrated) and ``segment`` (the calibration segment: 1
+    without calibrations)."""
+    if segments is None:
+        columns = ", ".join(f"r.{m}" for m in METRICS)
+        sql = (
+            f"src AS (SELECT r.time, {columns}, 1 AS segment FROM readings r"
+            " WHERE r.device_id = %s AND r.time >= %s AND r.time < %s)"
+        )
+        return sql, [device_id, start, until]
+    unnest, arrays = segments.unnest_sql()
+    columns = ", ".join(f"{segments.value_sql(m)} AS {m}" for m in METRICS)
+    sql = (
+        f"s AS (SELECT * FROM {unnest}),"
+        f" src AS (SELECT r.time, {columns}, s.segment FROM s JOIN readings r"
+        f" ON {segments.join_sql()} WHERE r.device_id = %s AND r.time >= %s AND r.time < %s)"
+    )
+    return sql, [*arrays, device_id, start, until]
+
+
+# The net weight (telemetry.selectors.net_weight_list, and the daily figures'
+# net_weight_change): each weighed reading's change from the one before, kept unless it is
+# explained: across a calibration instant, larger than NET_WEIGHT_EVENT_MIN_KG in an
+# explained window (the colony's own small changes there are kept), or larger than
+# NET_WEIGHT_MAX_JUMP_KG within NET_WEIGHT_JUMP_MINUTES outside a kept window.
+_NET_SQL = """
+w AS (
+    SELECT time, weight, segment,
+           weight - lag(weight) OVER o AS delta,
+           lag(time) OVER o AS prev_time,
+           lag(segment) OVER o AS prev_segment
+      FROM src WHERE weight IS NOT NULL
+    WINDOW o AS (ORDER BY time)
+),
+n AS (
+    SELECT time, weight, coalesce(delta, 0) AS delta,
+           CASE WHEN delta IS NULL OR segment IS DISTINCT FROM prev_segment THEN 0
+                WHEN abs(delta) > %s
+                     AND EXISTS (SELECT 1 FROM unnest(%s::timestamptz[], %s::timestamptz[]) e(lo, hi)
+                                  WHERE w.time >= e.lo AND w.prev_time <= e.hi) THEN 0
+                WHEN abs(delta) > %s AND w.time - w.prev_time <= %s
+                     AND NOT EXISTS (
+                         SELECT 1 FROM unnest(%s::timestamptz[], %s::timestamptz[]) k(lo, hi)
+                          WHERE w.time >= k.lo AND w.prev_time <= k.hi) THEN 0
+                ELSE delta END AS accepted
+      FROM w
+)"""
+
+
+def _net_params(explanations: Explanations) -> list[Any]:
+    return [
+        settings.NET_WEIGHT_EVENT_MIN_KG,
+        [lo for lo, _ in explanations.explained],
+        [hi for _, hi in explanations.explained],
+        settings.NET_WEIGHT_MAX_JUMP_KG,
+        timedelta(minutes=settings.NET_WEIGHT_JUMP_MINUTES),
+        [lo for lo, _ in explanations.kept],
+        [hi for _, hi in explanations.kept],
+    ]
+
+
+def _daily_query(
+    *,
+    device_id: str,
+    start: datetime,
+    end: datetime | None,
+    tz: str,
+    calibrated: bool,
+    explanations: Explanations,
+) -> tuple[str, str, list[Any]]:
+    """(alias, sql, params) of the daily figures: readings of every local day (in
+    ``tz``) from the one ``start`` falls in to the one ``end`` falls in, one row per day."""
+    first_day = local_day_start(start, tz)
+    until = _next_local_day(local_day_start(end, tz)) if end else datetime.max.replace(tzinfo=UTC)
+    segments = _segments(device_id, calibrated)
+    source, params = _readings_source(segments, device_id=device_id, start=first_day, until=until)
+
+    def figure(metric: str, fn: str) -> str:
+        # Averages are computed, and calibrated values; raw minima and maxima are values
+        # the sensor sent, as it sent them.
+        if fn == "avg" or (segments is not None and metric in segments.metrics):
+            return round_sql(f"{fn}({metric})", metric)
+        return f"{fn}({metric})"
+
+    figures = ", ".join(figure(m, fn) for m in METRICS[:4] for fn in ("avg", "min", "max"))
+    later = ", ".join(figure(m, fn) for m in METRICS[4:] for fn in ("avg", "min", "max"))
     # first()/last() return the value of the earliest/latest row even when that value is
     # NULL, and skip rows whose time is NULL: timing only the rows that have a weight
     # gives the first and last weighed readings of the day.
-    weighed_at = Case(When(weight__isnull=False, then=F("time")))
-    aggregates = {
-        f"{metric}_{name}": fn(metric)
-        for metric in METRICS
-        for name, fn in (("avg", Avg), ("min", Min), ("max", Max))
-    }
-    return (
-        Reading.objects.filter(device_id=device_id, time__gte=start, time__lt=until)
-        .annotate(bucket=TimeBucket("time", "1 day"))
-        .values("bucket")
-        .annotate(
-            **aggregates,
-            reading_count=Count("*"),
-            weight_change=Last("weight", weighed_at) - First("weight", weighed_at),
-        )
-        .order_by("-bucket")
-        .values_list(*DAILY_COLUMNS)
-    )
+    weighed_at = "CASE WHEN weight IS NOT NULL THEN time END"
+    change = round_sql(f"last(weight, {weighed_at}) - first(weight, {weighed_at})", "weight")
+    sql = f"""
+WITH {source}, {_NET_SQL},
+days AS (
+    SELECT time_bucket('1 day', time, %s) AS bucket, {figures}, count(*) AS reading_count,
+           {change} AS weight_change, {later}
+      FROM src GROUP BY 1
+),
+net AS (SELECT time_bucket('1 day', time, %s) AS bucket, sum(accepted) AS change FROM n GROUP BY 1)
+SELECT days.*, {round_sql("net.change", "weight")} AS net_weight_change
+  FROM days LEFT JOIN net USING (bucket)
+ ORDER BY days.bucket DESC"""
+    return router.db_for_read(Reading), sql, [*params, *_net_params(explanations), tz, tz]
 
 
 def readings_daily_list(
-    *, device_id: str, start: datetime, end: datetime | None = None
+    *,
+    device_id: str,
+    start: datetime,
+    end: datetime | None = None,
+    tz: str = "UTC",
+    calibrated: bool = True,
+    explanations: Explanations = NO_EXPLANATIONS,
 ) -> list[tuple[Any, ...]]:
-    """Daily figures, newest UTC day first, as tuples in DAILY_COLUMNS order.
+    """Daily figures, newest day first, as tuples in DAILY_COLUMNS order.
 
-    Every day from the one ``start`` falls in to the one ``end`` falls in (no end: up to
-    the newest reading), whole; days without readings have no row. Per day: avg/min/max of each metric (None
-    when no reading of the day has it), the number of readings, and ``weight_change``:
-    the day's last weight minus its first (None without a weight; 0.0 with one).
+    Days are local days in the time zone ``tz`` (an IANA name, checked by the caller):
+    every day from the one ``start`` falls in to the one ``end`` falls in (no end: up to
+    the newest reading), whole; days without readings have no row. Per day: avg/min/max
+    of each metric (None when no reading of the day has it), the number of readings,
+    ``weight_change``: the day's last weight minus its first (None without a weight; 0.0
+    with one), and ``net_weight_change``: the day's weight changes less those
+    ``explanations`` and calibrations explain (see net_weight_list).
     """
-    return list(_daily_range_queryset(device_id=device_id, start=start, end=end))
+    query = _daily_query(
+        device_id=device_id,
+        start=start,
+        end=end,
+        tz=tz,
+        calibrated=calibrated,
+        explanations=explanations,
+    )
+    return _fetch(*query)
 
 
 def readings_daily_json(
-    *, device_id: str, start: datetime, end: datetime | None = None
+    *,
+    device_id: str,
+    start: datetime,
+    end: datetime | None = None,
+    tz: str = "UTC",
+    calibrated: bool = True,
+    explanations: Explanations = NO_EXPLANATIONS,
 ) -> JsonPage:
     """readings_daily_list() as JSON objects keyed by DAILY_COLUMNS."""
-    return _json_page(
-        _daily_range_queryset(device_id=device_id, start=start, end=end), DAILY_COLUMNS
+    query = _daily_query(
+        device_id=device_id,
+        start=start,
+        end=end,
+        tz=tz,
+        calibrated=calibrated,
+        explanations=explanations,
+    )
+    return _json_rows(*query, DAILY_COLUMNS)
+
+
+NET_COLUMNS = ("bucket", "weight", "net_weight", "net_weight_change", "explained_change")
+
+
+def _net_query(
+    *,
+    device_id: str,
+    start: datetime,
+    until: datetime,
+    interval: str,
+    tz: str,
+    calibrated: bool,
+    explanations: Explanations,
+) -> tuple[str, str, list[Any]]:
+    segments = _segments(device_id, calibrated)
+    source, params = _readings_source(segments, device_id=device_id, start=start, until=until)
+    sql = f"""
+WITH {source}, {_NET_SQL},
+c AS (SELECT n.*, sum(accepted) OVER (ORDER BY time) AS total,
+             first_value(weight) OVER (ORDER BY time) AS base FROM n)
+SELECT time_bucket(%s::interval, time, %s) AS bucket,
+       {round_sql("last(weight, time)", "weight")},
+       {round_sql("last(base + total, time)", "weight")},
+       {round_sql("sum(accepted)", "weight")},
+       {round_sql("sum(delta - accepted)", "weight")}
+  FROM c GROUP BY 1 ORDER BY 1 DESC"""
+    width = "1 hour" if interval == "hour" else "1 day"
+    return (
+        router.db_for_read(Reading),
+        sql,
+        [*params, *_net_params(explanations), width, tz],
     )
 
 
-def _daily_range_queryset(*, device_id: str, start: datetime, end: datetime | None) -> Any:
-    first_day = _utc_day(start)
-    until = _utc_day(end) + timedelta(days=1) if end else datetime.max.replace(tzinfo=UTC)
-    return _daily_queryset(device_id=device_id, start=first_day, until=until)
+def net_weight_list(
+    *,
+    device_id: str,
+    start: datetime,
+    until: datetime,
+    interval: str = "day",
+    tz: str = "UTC",
+    calibrated: bool = True,
+    explanations: Explanations = NO_EXPLANATIONS,
+) -> list[tuple[Any, ...]]:
+    """The net weight per hour or local day (``interval``: "hour" or "day"), newest first,
+    as tuples in NET_COLUMNS order, from the weighed readings with start <= time < until.
+
+    The net weight starts at the first weight of the range and adds each later reading's
+    change from the one before, except the changes that are not the colony's: across a
+    calibration instant (a tare), larger than NET_WEIGHT_EVENT_MIN_KG in an
+    ``explanations.explained`` window (a box, a harvest, a feeding, an inspection: the
+    colony's own small changes around it stay), or larger than NET_WEIGHT_MAX_JUMP_KG within
+    NET_WEIGHT_JUMP_MINUTES unless an ``explanations.kept`` window (a swarm) holds it.
+    ``weight`` is the bucket's last weight, ``net_weight_change`` the bucket's kept
+    changes, ``explained_change`` the ones left out.
+    """
+    return _fetch(
+        *_net_query(
+            device_id=device_id,
+            start=start,
+            until=until,
+            interval=interval,
+            tz=tz,
+            calibrated=calibrated,
+            explanations=explanations,
+        )
+    )
 
 
-def reading_latest(*, device_id: str) -> tuple[Any, ...] | None:
-    """The newest reading as (time, *METRICS), or None."""
-    return (
+def net_weight_json(**kwargs: Any) -> JsonPage:
+    """net_weight_list() as JSON objects keyed by NET_COLUMNS."""
+    return _json_rows(*_net_query(**kwargs), NET_COLUMNS)
+
+
+def reading_latest(*, device_id: str, calibrated: bool = True) -> tuple[Any, ...] | None:
+    """The newest reading as (time, *METRICS), calibrated unless ``calibrated`` is False;
+    or None."""
+    row = (
         Reading.objects.filter(device_id=device_id)
         .order_by("-time")
         .values_list("time", *METRICS)
         .first()
     )
+    if row is None or not calibrated:
+        return row
+    return reading_row_calibrate(timeline_load(device_id), row)
 
 
 def device_has_readings(*, device_id: str) -> bool:
@@ -339,3 +660,71 @@ def devices_with_readings(*, device_ids: list[str]) -> set[str]:
             [device_ids],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+class TemperatureFit(NamedTuple):
+    coefficient: float | None  # raw kg per °C
+    r2: float | None
+    points: int
+    nights: int
+    reference_temperature: float | None  # the mean temperature of the points
+
+
+def weight_temperature_fit(
+    *,
+    device_id: str,
+    start: datetime,
+    end: datetime,
+    temperature_metric: str,
+    tz: str = "UTC",
+    night_from: int = 22,
+    night_to: int = 5,
+    explanations: Explanations = NO_EXPLANATIONS,
+) -> TemperatureFit:
+    """How the raw weight follows the temperature in quiet hours: the least-squares slope
+    of the weight against ``temperature_metric`` over the readings between ``start`` and
+    ``end`` whose local hour (in ``tz``) is from ``night_from`` to before ``night_to``,
+    outside ``explanations.explained`` windows.
+
+    Each night is centred on its own means before the fit: the colony's weight moves from
+    night to night (nectar, consumption), which would otherwise pass for a temperature
+    effect; within a night it barely changes, so what moves with the temperature there is
+    the load cell. r² says how much of the within-night variation the temperature
+    explains.
+    """
+    if temperature_metric not in TEMPERATURE_SOURCES:
+        raise ValueError(temperature_metric)
+    if night_from > night_to:
+        hours = "(h >= %s OR h < %s)"
+    else:
+        hours = "(h >= %s AND h < %s)"
+    sql = f"""
+WITH src AS (
+    SELECT r.time, r.weight AS w, r.{temperature_metric} AS t,
+           extract(hour FROM r.time AT TIME ZONE %s) AS h,
+           ((r.time AT TIME ZONE %s) - interval '12 hours')::date AS night
+      FROM readings r
+     WHERE r.device_id = %s AND r.time >= %s AND r.time < %s
+       AND r.weight IS NOT NULL AND r.{temperature_metric} IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM unnest(%s::timestamptz[], %s::timestamptz[]) e(lo, hi)
+                        WHERE r.time BETWEEN e.lo AND e.hi)
+),
+d AS (
+    SELECT w - avg(w) OVER (PARTITION BY night) AS dw,
+           t - avg(t) OVER (PARTITION BY night) AS dt, t, night
+      FROM src WHERE {hours}
+)
+SELECT regr_slope(dw, dt), regr_r2(dw, dt), count(*), count(DISTINCT night), avg(t) FROM d"""
+    params = [
+        tz,
+        tz,
+        device_id,
+        start,
+        end,
+        [lo for lo, _ in explanations.explained],
+        [hi for _, hi in explanations.explained],
+        night_from,
+        night_to,
+    ]
+    ((slope, r2, points, nights, mean),) = _fetch(router.db_for_read(Reading), sql, params)
+    return TemperatureFit(slope, r2, points, nights, mean)

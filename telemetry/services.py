@@ -10,12 +10,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, connections, transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
 
 from core.databases import TELEMETRY_DB
+from telemetry.calibration import (
+    COMPENSATED_METRIC,
+    TEMPERATURE_SOURCES,
+    Step,
+    batches_calibrate,
+    step_at,
+    timeline_load,
+)
 from telemetry.late_data import late_readings_note
-from telemetry.selectors import devices_with_readings
-from telemetry.signals import readings_stored
+from telemetry.models import Calibration, Reading
+from telemetry.selectors import Explanations, devices_with_readings
+from telemetry.signals import calibration_changed, readings_stored, weight_explanations
 from telemetry.timescale import hourly_refresh
 from telemetry.validation import METRICS, ReadingsInvalid, ValidReading, readings_validate
 
@@ -187,10 +197,18 @@ def _committed(rows: list[tuple[str, list[ValidReading]]], now: datetime | None)
             readings.sort()  # the readings of several messages, oldest first
         batches.append((device_id, readings))
     if batches:
+        # What the live stream and the alerts see are calibrated values (one query for
+        # every device of the commit). Should it fail, the readings are stored all the
+        # same: nobody is told of them rather than told raw values as calibrated ones.
+        try:
+            calibrated = batches_calibrate(batches)
+        except DatabaseError:
+            logger.exception("calibrations unavailable: new readings not announced")
+            return
         # Once for the whole commit, however many devices: the live stream
         # (monitoring.signals) publishes, then alerts evaluate (alerts.signals), each in
         # bulk; receivers log their own failures: the readings are stored whatever they do.
-        readings_stored.send(sender=readings_ingest, batches=batches, now=now)
+        readings_stored.send(sender=readings_ingest, batches=calibrated, now=now)
 
 
 def readings_purge(*, device_id: str) -> int:
@@ -211,6 +229,7 @@ def readings_purge(*, device_id: str) -> int:
             [device_id],
         )
         count, first, last = cursor.fetchone()
+        calibrations_drop(device_ids=[device_id])
     if count:
         hourly_refresh(first.replace(minute=0, second=0, microsecond=0), last + timedelta(hours=1))
     if devices_with_readings(device_ids=[device_id]):
@@ -223,3 +242,224 @@ def readings_purge(*, device_id: str) -> int:
                 " (readings_hourly could not be refreshed); try again"
             )
     return count
+
+
+# --- Calibrations ------------------------------------------------------------------------
+
+# A tare or a calibration reads the scale as it is: the newest reading at or before the
+# moment given, no older than this.
+CALIBRATION_READING_MAX_AGE = timedelta(minutes=30)
+
+
+def _calibration_validate(
+    *,
+    metric: str,
+    valid_from: Any,
+    offset: float,
+    multiplier: float,
+    temperature_coefficient: float,
+    reference_temperature: float | None,
+    temperature_metric: str,
+) -> None:
+    errors: dict[str, str] = {}
+    if metric not in METRICS:
+        errors["metric"] = f"Unknown metric. Choose one of: {', '.join(METRICS)}."
+    if not isinstance(valid_from, datetime) or valid_from.tzinfo is None:
+        errors["valid_from"] = "A time with its UTC offset is required."
+    for name, value in (
+        ("offset", offset),
+        ("multiplier", multiplier),
+        ("temperature_coefficient", temperature_coefficient),
+    ):
+        if not isinstance(value, int | float) or value != value or abs(value) > 1e6:
+            errors[name] = "A finite number up to 1,000,000 in size is required."
+    if "multiplier" not in errors and multiplier == 0:
+        errors["multiplier"] = "The multiplier cannot be 0: every value would read 0."
+    if temperature_coefficient:
+        if metric != COMPENSATED_METRIC:
+            errors["temperature_coefficient"] = "Only the weight has a temperature term."
+        if reference_temperature is None:
+            errors["reference_temperature"] = "Required with a temperature coefficient."
+        if temperature_metric not in TEMPERATURE_SOURCES:
+            errors["temperature_metric"] = f"Choose one of: {', '.join(TEMPERATURE_SOURCES)}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def calibration_add(
+    *,
+    device_id: str,
+    metric: str,
+    valid_from: datetime,
+    offset: float = 0.0,
+    multiplier: float = 1.0,
+    temperature_coefficient: float = 0.0,
+    reference_temperature: float | None = None,
+    temperature_metric: str = "",
+    kind: str = "manual",
+    note: str = "",
+) -> Calibration:
+    """Add a calibration of ``metric`` of ``device_id`` from ``valid_from`` on (replacing
+    one at that very instant). It applies at once to every answer about the readings from
+    then on; raw readings stay as they are. Raises ValidationError naming the field."""
+    _calibration_validate(
+        metric=metric,
+        valid_from=valid_from,
+        offset=offset,
+        multiplier=multiplier,
+        temperature_coefficient=temperature_coefficient,
+        reference_temperature=reference_temperature,
+        temperature_metric=temperature_metric,
+    )
+    if temperature_coefficient and not temperature_metric:
+        temperature_metric = "temperature"
+    with transaction.atomic(using=TELEMETRY_DB):
+        calibration, _ = Calibration.objects.update_or_create(
+            device_id=device_id,
+            metric=metric,
+            valid_from=valid_from,
+            defaults={
+                "offset": float(offset),
+                "multiplier": float(multiplier),
+                "temperature_coefficient": float(temperature_coefficient),
+                "reference_temperature": reference_temperature,
+                "temperature_metric": temperature_metric if temperature_coefficient else "",
+                "kind": kind,
+                "note": note,
+            },
+        )
+        transaction.on_commit(
+            lambda: calibration_changed.send(
+                sender=Calibration, device_id=device_id, metric=metric, valid_from=valid_from
+            ),
+            using=TELEMETRY_DB,
+        )
+    return calibration
+
+
+def calibration_delete(*, calibration: Calibration) -> None:
+    device_id, metric, valid_from = (
+        calibration.device_id,
+        calibration.metric,
+        calibration.valid_from,
+    )
+    with transaction.atomic(using=TELEMETRY_DB):
+        calibration.delete()
+        transaction.on_commit(
+            lambda: calibration_changed.send(
+                sender=Calibration, device_id=device_id, metric=metric, valid_from=valid_from
+            ),
+            using=TELEMETRY_DB,
+        )
+
+
+def calibrations_drop(*, device_ids: list[str]) -> int:
+    """Delete the calibrations of ``device_ids`` (their readings are gone: the ids may go
+    to someone else); returns how many."""
+    deleted, _ = Calibration.objects.filter(device_id__in=device_ids).delete()
+    return deleted
+
+
+def _scale_now(device_id: str, metric: str, at: datetime) -> tuple[float, dict[str, Any], Step]:
+    """(raw value, the reading's values, the step in force) of the newest reading of
+    ``metric`` at or before ``at``; ValidationError when there is none recent enough."""
+    row = (
+        Reading.objects.filter(
+            device_id=device_id,
+            time__lte=at,
+            time__gte=at - CALIBRATION_READING_MAX_AGE,
+            **{f"{metric}__isnull": False},
+        )
+        .order_by("-time")
+        .values("time", *METRICS)
+        .first()
+    )
+    if row is None:
+        minutes = int(CALIBRATION_READING_MAX_AGE.total_seconds() // 60)
+        raise ValidationError(
+            {
+                "at": f"No {metric} reading in the {minutes} minutes up to this time: the"
+                " scale must be sending to be tared or calibrated."
+            }
+        )
+    step = step_at(timeline_load(device_id).get(metric, []), at)
+    return row[metric], row, step
+
+
+def calibration_tare(
+    *, device_id: str, metric: str = "weight", at: datetime | None = None, note: str = ""
+) -> Calibration:
+    """ "The scale carries nothing now": a calibration from ``at`` (now by default) whose
+    offset makes the newest reading read 0, keeping the multiplier and temperature term
+    in force."""
+    if metric not in METRICS:
+        raise ValidationError({"metric": f"Unknown metric. Choose one of: {', '.join(METRICS)}."})
+    at = at or datetime.now(UTC)
+    raw, values, step = _scale_now(device_id, metric, at)
+    # (raw + offset - k (T - Tref)) × m = 0
+    offset = -(step.apply(raw, values) / step.multiplier - step.offset)
+    return calibration_add(
+        device_id=device_id,
+        metric=metric,
+        valid_from=at,
+        offset=offset,
+        multiplier=step.multiplier,
+        temperature_coefficient=step.temperature_coefficient,
+        reference_temperature=step.reference_temperature,
+        temperature_metric=step.temperature_metric,
+        kind="tare",
+        note=note,
+    )
+
+
+def calibration_span(
+    *,
+    device_id: str,
+    known: float,
+    metric: str = "weight",
+    at: datetime | None = None,
+    note: str = "",
+) -> Calibration:
+    """ "This known mass is on the scale now" (tared before it was put on): a calibration
+    from ``at`` whose multiplier makes the newest reading read ``known``, keeping the
+    offset and temperature term in force."""
+    if metric not in METRICS:
+        raise ValidationError({"metric": f"Unknown metric. Choose one of: {', '.join(METRICS)}."})
+    if not isinstance(known, int | float) or known != known or not 0 < abs(known) <= 1e6:
+        raise ValidationError({"known": "A non-zero finite number is required."})
+    at = at or datetime.now(UTC)
+    raw, values, step = _scale_now(device_id, metric, at)
+    uncalibrated = step.apply(raw, values) / step.multiplier  # raw + offset - k (T - Tref)
+    if abs(uncalibrated) < 1e-9:
+        raise ValidationError(
+            {
+                "known": "The scale reads exactly its tare: put the known mass on it (after"
+                " taring it empty) and try again."
+            }
+        )
+    return calibration_add(
+        device_id=device_id,
+        metric=metric,
+        valid_from=at,
+        offset=step.offset,
+        multiplier=known / uncalibrated,
+        temperature_coefficient=step.temperature_coefficient,
+        reference_temperature=step.reference_temperature,
+        temperature_metric=step.temperature_metric,
+        kind="calibrate",
+        note=note,
+    )
+
+
+def weight_explanations_collect(*, device_id: str, start: datetime, end: datetime) -> Explanations:
+    """Why ``device_id``'s weight jumped between ``start`` and ``end``, as the apps above
+    telemetry know it (the weight_explanations signal's receivers)."""
+    explained: list[tuple[datetime, datetime]] = []
+    kept: list[tuple[datetime, datetime]] = []
+    for _, answer in weight_explanations.send(
+        sender=Calibration, device_id=device_id, start=start, end=end
+    ):
+        if answer:
+            explained.extend(answer.explained)
+            kept.extend(answer.kept)
+    return Explanations(explained, kept)

@@ -116,15 +116,23 @@ class HourlyPageSerializer(serializers.Serializer):
 
 
 class DailySerializer(HourlySerializer):
-    """The hourly figures' columns per UTC day, and the day's weight change."""
+    """The hourly figures' columns per local day, the day's weight change and net weight
+    change."""
 
     columns = DAILY_COLUMNS
-    bucket = serializers.DateTimeField(help_text="Start of the day (00:00 UTC).")
+    bucket = serializers.DateTimeField(help_text="Start of the day (local midnight of `tz`).")
     weight_change = serializers.FloatField(
         allow_null=True,
         help_text=f"{METRIC_BY_NAME['weight'].unit}: the day's last weight minus its first,"
         " over the readings that have a weight (0 with one such reading, null with none)."
         " Nectar flow shows as a gain.",
+    )
+    net_weight_change = serializers.FloatField(
+        allow_null=True,
+        help_text=f"{METRIC_BY_NAME['weight'].unit}: the day's weight changes without those"
+        " the beekeeper's work explains (boxes, harvests, feedings, inspections, tares) and"
+        " without unexplained jumps larger than NET_WEIGHT_MAX_JUMP_KG within 10 minutes"
+        " (a swarm's loss stays); null without a weight.",
     )
 
 
@@ -149,12 +157,36 @@ class UtcDateTimeField(serializers.DateTimeField):
             raise serializers.ValidationError(exc.messages) from None
 
 
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name (``Europe/Berlin``), as the server's tz database knows it."""
+
+    def to_internal_value(self, data: Any) -> str:
+        name = super().to_internal_value(data)
+        if name not in _zones():
+            raise serializers.ValidationError(
+                f"Unknown time zone {name!r}: use an IANA name such as Europe/Berlin or UTC."
+            )
+        return name
+
+
+def _zones() -> set[str]:
+    import zoneinfo
+
+    return zoneinfo.available_timezones() | {"UTC"}
+
+
 class _RangeQuerySerializer(serializers.Serializer):
     default_range: timedelta
     max_range: timedelta
 
     start = UtcDateTimeField(required=False, help_text="ISO 8601; inclusive.")
     end = UtcDateTimeField(required=False, help_text="ISO 8601; inclusive.")
+    calibrated = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="false: the raw values as the sensor sent them, without the hive's"
+        " calibrations (offset, multiplier, temperature compensation).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -192,10 +224,42 @@ class DailyQuerySerializer(_RangeQuerySerializer):
 
     start = UtcDateTimeField(
         required=False,
-        help_text="ISO 8601 date or time (a date is its 00:00 UTC); the whole UTC day it "
+        help_text="ISO 8601 date or time (a date is its 00:00 UTC); the whole local day it "
         "falls in is included.",
     )
     end = UtcDateTimeField(
         required=False,
-        help_text="ISO 8601 date or time; the whole UTC day it falls in is included.",
+        help_text="ISO 8601 date or time; the whole local day it falls in is included.",
     )
+    tz = TimeZoneField(
+        required=False,
+        help_text="The IANA time zone whose days these are (default: yours, else UTC).",
+    )
+
+
+class NetWeightQuerySerializer(DailyQuerySerializer):
+    interval = serializers.ChoiceField(
+        choices=["hour", "day"], required=False, default="day", help_text="Bucket width."
+    )
+
+
+class NetWeightSerializer(serializers.Serializer):
+    bucket = serializers.DateTimeField(help_text="Start of the hour or local day.")
+    weight = serializers.FloatField(help_text="kg: the bucket's last (calibrated) weight.")
+    net_weight = serializers.FloatField(
+        help_text="kg: the first weight of the range plus every kept change up to the"
+        " bucket's last reading."
+    )
+    net_weight_change = serializers.FloatField(help_text="kg: the bucket's kept changes.")
+    explained_change = serializers.FloatField(
+        help_text="kg: the bucket's changes left out (events, inspections, tares, jumps)."
+    )
+
+
+class NetWeightPageSerializer(serializers.Serializer):
+    device_id = serializers.CharField()
+    results = NetWeightSerializer(many=True, help_text="Newest first.")
+
+
+class LatestQuerySerializer(serializers.Serializer):
+    calibrated = serializers.BooleanField(required=False, default=True)

@@ -8,6 +8,7 @@ outage surfaces as django.db.OperationalError, which core.exceptions turns into 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -42,7 +43,11 @@ from monitoring.api import serializers as s
 from telemetry.selectors import (
     DAILY_COLUMNS,
     HOURLY_COLUMNS,
+    NET_COLUMNS,
     JsonPage,
+    local_day_start,
+    net_weight_json,
+    net_weight_list,
     reading_latest,
     readings_daily_json,
     readings_daily_list,
@@ -51,7 +56,7 @@ from telemetry.selectors import (
     readings_list,
     readings_page_json,
 )
-from telemetry.services import readings_ingest
+from telemetry.services import readings_ingest, weight_explanations_collect
 from telemetry.validation import METRICS, ReadingsInvalid, iso_time, timed_rows, wrong_device
 
 READING_COLUMNS = ("time", *METRICS)
@@ -362,6 +367,7 @@ class HiveTelemetryView(_TelemetryQueryView):
             "end": query.get("end"),
             "before": query.get("before"),
             "limit": query["limit"],
+            "calibrated": query["calibrated"],
         }
         if _wants_json(request):
             page = readings_page_json(**window)
@@ -428,6 +434,7 @@ class HiveTelemetryHourlyView(_TelemetryQueryView):
             readings_hourly_list,
             start=start,
             end=query.get("end"),
+            calibrated=query["calibrated"],
         )
 
 
@@ -442,9 +449,10 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
     @extend_schema(
         operation_id="hive_telemetry_daily",
         summary="Daily figures of a hive",
-        description="Per UTC day, newest first: avg/min/max of each metric, the number of "
-        "readings and `weight_change`, the day's last weight minus its first (the nectar "
-        "flow). By default the last 30 days; every day from the one `start` falls in to the "
+        description="Per local day of `tz` (default: your time zone), newest first: "
+        "avg/min/max of each metric, the number of readings, `weight_change`, the day's last "
+        "weight minus its first, and `net_weight_change`, the day's changes without those the "
+        "beekeeper's work explains (the nectar flow). By default the last 30 days; every day from the one `start` falls in to the "
         "one `end` falls in, whole; at most 366 days per query. Computed from the raw "
         "readings, so today is included and late readings count.",
         parameters=[_ID_PARAM, s.DailyQuerySerializer, _FORMAT_PARAM],
@@ -459,6 +467,7 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
     def get(self, request: Request, pk: int) -> Response:
         device_id = _visible_device_id(request, pk)
         query = _query(request, s.DailyQuerySerializer)
+        tz = _time_zone(request, query)
         return self.page(
             request,
             device_id,
@@ -466,16 +475,26 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
             readings_daily_list,
             start=query["start"],
             end=query.get("end"),
+            tz=tz,
+            calibrated=query["calibrated"],
+            explanations=weight_explanations_collect(
+                device_id=device_id,
+                start=local_day_start(query["start"], tz),
+                end=query.get("end") or datetime.now(UTC),
+            ),
         )
 
 
 class HiveTelemetryLatestView(StrictQueryMixin, APIView):
     """``GET /hives/{id}/telemetry/latest``: the newest reading."""
 
+    def allowed_query_params(self, request: Request) -> set[str]:
+        return {"calibrated"}
+
     @extend_schema(
         operation_id="hive_telemetry_latest",
         summary="Newest reading of a hive",
-        parameters=[_ID_PARAM],
+        parameters=[_ID_PARAM, s.LatestQuerySerializer],
         responses={
             200: s.LatestReadingSerializer,
             404: OpenApiResponse(description="No such hive among yours, or no readings yet."),
@@ -485,7 +504,73 @@ class HiveTelemetryLatestView(StrictQueryMixin, APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         device_id = _visible_device_id(request, pk)
-        row = reading_latest(device_id=device_id)
+        query = _query(request, s.LatestQuerySerializer)
+        row = reading_latest(device_id=device_id, calibrated=query["calibrated"])
         if row is None:
             raise NotFound("This hive has no readings yet.")
         return Response({"device_id": device_id, **timed_rows(READING_COLUMNS, [row])[0]})
+
+
+def _time_zone(request: Request, query: dict[str, Any]) -> str:
+    """The query's ``tz``, else the user's time zone, else UTC."""
+    return query.get("tz") or getattr(request.user, "time_zone", "") or "UTC"
+
+
+class HiveNetWeightView(_TelemetryQueryView):
+    """``GET /hives/{id}/telemetry/net-weight``: the weight without the beekeeper's jumps."""
+
+    csv_columns = NET_COLUMNS
+    csv_name = "net-weight"
+    query_serializer = s.NetWeightQuerySerializer
+
+    @extend_schema(
+        operation_id="hive_telemetry_net_weight",
+        summary="Net weight of a hive",
+        description="Per hour or local day (`interval`), newest first: the last weight, the "
+        "net weight and the changes kept and left out. The net weight starts at the range's "
+        "first weight and adds each change between two readings except those the "
+        "beekeeper's work explains: boxes added or removed, harvests and feedings (events, "
+        "WEIGHT_EVENT_MARGIN_MINUTES either side), inspection windows, calibrations (a "
+        "tare), and jumps larger than NET_WEIGHT_MAX_JUMP_KG within NET_WEIGHT_JUMP_MINUTES "
+        "that no swarm alert or swarm event holds. From the raw readings (calibrated unless "
+        "`calibrated=false`): by default the last 30 days, at most 366.",
+        parameters=[_ID_PARAM, s.NetWeightQuerySerializer, _FORMAT_PARAM],
+        responses={
+            (200, "application/json"): s.NetWeightPageSerializer,
+            (200, "text/csv"): _CSV,
+            404: _NOT_FOUND,
+            503: _UNAVAILABLE,
+        },
+        tags=["telemetry"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        device_id = _visible_device_id(request, pk)
+        query = _query(request, s.NetWeightQuerySerializer)
+        tz = _time_zone(request, query)
+        interval = query["interval"]
+        if interval == "day":
+            start = local_day_start(query["start"], tz)
+            until = (
+                local_day_start(query["end"], tz) + timedelta(days=1)
+                if query.get("end")
+                else datetime.max.replace(tzinfo=UTC)
+            )
+        else:
+            start = query["start"].replace(minute=0, second=0, microsecond=0)
+            until = query["end"] + timedelta(microseconds=1) if query.get("end") else None
+            until = until or datetime.max.replace(tzinfo=UTC)
+        explanations = weight_explanations_collect(
+            device_id=device_id, start=start, end=min(until, datetime.now(UTC))
+        )
+        return self.page(
+            request,
+            device_id,
+            net_weight_json,
+            net_weight_list,
+            start=start,
+            until=until,
+            interval=interval,
+            tz=tz,
+            calibrated=query["calibrated"],
+            explanations=explanations,
+        )

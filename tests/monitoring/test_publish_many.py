@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
@@ -40,3 +41,30 @@ def test_each_device_group_gets_its_own_readings_once() -> None:
 
     assert async_to_sync(nothing_for)(channels["many-c"])
     assert async_to_sync(nothing_for)(channels["many-a"])  # once, not twice
+
+
+@pytest.mark.django_db(databases=["default", "telemetry"], transaction=True)
+def test_the_live_stream_carries_calibrated_values(alice: object) -> None:
+    """What a device sends is stored raw and streamed as the beekeeper reads it."""
+    from datetime import UTC, datetime, timedelta
+
+    from telemetry.services import calibration_add, readings_ingest
+    from tests.factories import HiveFactory
+
+    hive = HiveFactory(apiary__owner=alice, device_id="live-tared")
+    calibration_add(
+        device_id=hive.device_id,
+        metric="weight",
+        valid_from=datetime.now(UTC) - timedelta(days=1),
+        offset=-30.0,
+    )
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.device_group(hive.device_id), channel)
+    readings_ingest(
+        device_id=hive.device_id,
+        readings=[{"time": datetime.now(UTC).isoformat(), "weight": 42.5, "temperature": 35.0}],
+    )
+    message = async_to_sync(layer.receive)(channel)
+    [reading] = orjson.loads(message["readings_json"])
+    assert reading["weight"] == 12.5 and reading["temperature"] == 35.0

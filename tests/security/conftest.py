@@ -46,6 +46,7 @@ from apiary import services as apiary_services
 from apiary.models import Apiary, Hive, Role
 from sensors import services as sensor_services
 from telemetry.models import Reading
+from telemetry.services import calibration_add
 from telemetry.validation import iso_time
 from tests.factories import PASSWORD, ApiaryFactory, EventFactory, QueenFactory, beekeeper
 
@@ -88,6 +89,8 @@ OBJECT_KEYS = frozenset(
         "bob_webhook",
         "integration",
         "bob_integration",
+        "calibration",
+        "bob_calibration",
     }
 )
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -203,7 +206,12 @@ def _beekeeping(owner: User, mark: str) -> tuple[dict[str, Any], str]:
     integration, _ = sensor_services.integration_create(
         owner=owner, kind="ttn", name=f"{mark} ttn integration"
     )
+    # A calibration of the hive's humidity (offset 0: the values stay as they are).
+    calibration = calibration_add(
+        device_id=hive.device_id, metric="humidity", valid_from=now - dt.timedelta(hours=2)
+    )
     ids = {
+        "calibration": calibration.pk,
         "integration": integration.pk,
         "apiary": apiary.pk,
         "hive": hive.pk,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from telemetry.models import Reading
+from telemetry.models import Calibration, Reading
 from telemetry.selectors import DAILY_COLUMNS
 from tests.security.matrix.table import (
     HIDDEN,
@@ -20,6 +20,8 @@ from tests.security.matrix.table import (
     Check,
     R,
     Row,
+    created,
+    gone,
 )
 
 NEW_READING = {"time": "{now}", "temperature": 35.5}
@@ -68,6 +70,22 @@ def latest_of_alice(c: Call) -> None:
     assert dt.datetime.fromisoformat(body["time"]) == newest.time
 
 
+def net_weight_of_alice(c: Call) -> None:
+    body = c.json()
+    assert body["device_id"] == c.ctx["device"]
+    assert all(row["weight"] == 40.0 for row in body["results"])
+
+
+def lists_calibration(c: Call) -> None:
+    assert [row["id"] for row in c.json()] == [c.ctx["calibration"]]
+
+
+def fit_of_few_points(c: Call) -> None:
+    # Three readings, none of them at night: nothing to fit, nothing applied.
+    assert c.json()["calibration"] is None
+    assert c.json()["points"] < 30
+
+
 def reading_stored_for(device: str) -> Check:
     def check(c: Call) -> None:
         at = dt.datetime.fromisoformat(c.ctx["now"])
@@ -98,6 +116,18 @@ ROWS: list[Row] = [
     R("GET",    "/hives/{hive}/telemetry/daily",       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=daily_of_alice),
     R("GET",    "/hives/{hive}/telemetry/daily?format=csv", OK,  HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=csv_of_alices_days),
     R("GET",    "/hives/{hive}/telemetry/latest",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=latest_of_alice),
+    R("GET",    "/hives/{hive}/telemetry/net-weight",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=net_weight_of_alice),
+    # ---- Calibrations --------------------------------------------------------------------
+    R("GET",    "/hives/{hive}/calibrations",          OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=lists_calibration),
+    R("POST",   "/hives/{hive}/calibrations",          OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
+      body={"metric": "temperature", "offset": -0.5}, check=created(Calibration, metric="temperature")),
+    R("DELETE", "/hives/{hive}/calibrations/{calibration}", OK,  HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH, check=gone(Calibration, "calibration")),
+    R("POST",   "/hives/{hive}/calibrations/tare",     OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
+      body={}, check=created(Calibration, kind="tare")),
+    R("POST",   "/hives/{hive}/calibrations/calibrate", OK,      HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
+      body={"known": 20}, check=created(Calibration, kind="calibrate", multiplier=0.5)),
+    R("POST",   "/hives/{hive}/calibrations/fit",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH,
+      body={}, ok=200, check=fit_of_few_points),
     # POST /telemetry authenticates with the role's own device key (only alice and bob
     # have one: charlie, dave and erin have no hive of their own).
     R("POST",   "/telemetry",                          OK,       OK,       UNAUTH,   UNAUTH,       UNAUTH,      UNAUTH,
