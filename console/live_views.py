@@ -188,16 +188,14 @@ def hive_live_alert_acknowledge(request: HttpRequest, hive_id: int, alert_id: in
     alert admin's action. JSON (the alert, as the stream shows it) for the page's script;
     a form posted without it goes back to the page.
 
-    404: no such hive for the user, or no such alert on it. 403: the user may not
-    acknowledge alerts, or the alert is another user's (a member sees the owner's alerts
-    in the hive's history, never to acknowledge)."""
+    404: no such hive for the user. 403: the user may not acknowledge alerts, or the id
+    is not one of their alerts on the hive; a member's POST for the owner's alert is
+    answered as for an id that does not exist (the alerts of each user are their own)."""
     hive = hive_get_visible(user=request.user, hive_id=hive_id)
     if hive is None:
         return _refused(request, 404, "No such hive.")
-    alert = Alert.objects.filter(pk=alert_id, hive=hive).first()
-    if alert is None:
-        return _refused(request, 404, "No such alert on this hive.")
-    if not may_acknowledge(request) or alert.user_id != request.user.pk:
+    alert = alert_list(user=request.user).filter(hive=hive, pk=alert_id).first()
+    if alert is None or not may_acknowledge(request):
         return _refused(request, 403, "You may not acknowledge this alert.")
     try:
         alert = alert_acknowledge(alert=alert, actor=request.user)
