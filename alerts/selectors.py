@@ -65,13 +65,13 @@ def rules_for_hive(*, hive: Hive) -> QuerySet[AlertRule]:
     )
 
 
-
 def no_data_minutes(*, user: Any, hive: Hive) -> int | None:
     """The shortest silence (minutes) that the user's enabled no_data rules on ``hive``
     allow, or None without such a rule: after it, the hive's sensor counts as silent."""
     rules = rules_for_hive(hive=hive).filter(user=user, kind=Kind.NO_DATA)
     minutes = [int(rule.params.get("minutes", 60)) for rule in rules]
     return min(minutes, default=None)
+
 
 # rules_for_hive in one statement with everything the evaluation of stored readings needs,
 # for many devices at once (an MQTT batch): each hive (locked against concurrent

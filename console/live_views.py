@@ -37,8 +37,8 @@ from alerts.selectors import alert_list, no_data_minutes
 from alerts.services import alert_acknowledge
 from apiary.models import Role
 from apiary.selectors import apiary_role, hive_get_visible, role_allows
-from core.times import iso_time
 from console.admin_pages import STALE_AFTER
+from core.times import iso_time
 from monitoring.api.serializers import RAW_MAX_LIMIT
 from telemetry.selectors import device_has_readings
 from telemetry.validation import MAX_FUTURE_SKEW, METRIC_TABLE
@@ -106,7 +106,8 @@ def may_acknowledge(request: HttpRequest) -> bool:
     """Whether the user may acknowledge alerts: the alert admin's own action permission,
     so that the live page and the admin never disagree (the service then allows the
     user's own alerts only)."""
-    return bool(admin.site.get_model_admin(Alert).has_acknowledge_permission(request))
+    alert_admin: Any = admin.site.get_model_admin(Alert)  # alerts.admin.AlertAdmin
+    return bool(alert_admin.has_acknowledge_permission(request))
 
 
 def _silent_after_seconds(request: HttpRequest, hive: Any) -> int:
