@@ -12,7 +12,15 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from alerts.models import Alert, AlertRule, AlertSettings, Delivery, Inspection, Kind, Webhook
+from alerts.models import (
+    Alert,
+    AlertRule,
+    AlertSettings,
+    Delivery,
+    Inspection,
+    Kind,
+    Webhook,
+)
 from apiary.models import Event, Hive
 from apiary.selectors import (
     APIARY_TABLE,
@@ -57,6 +65,14 @@ def rules_for_hive(*, hive: Hive) -> QuerySet[AlertRule]:
         (in_scope & role_holder_q(apiary))
         | Q(hive__isnull=True, apiary__isnull=True, user_id=apiary.owner_id)
     )
+
+
+def no_data_minutes(*, user: Any, hive: Hive) -> int | None:
+    """The shortest silence (minutes) that the user's enabled no_data rules on ``hive``
+    allow, or None without such a rule: after it, the hive's sensor counts as silent."""
+    rules = rules_for_hive(hive=hive).filter(user=user, kind=Kind.NO_DATA)
+    minutes = [int(rule.params.get("minutes", 60)) for rule in rules]
+    return min(minutes, default=None)
 
 
 # rules_for_hive in one statement with everything the evaluation of stored readings needs,

@@ -49,6 +49,7 @@ STALE_AFTER = timedelta(hours=1)
 RECENT_EVENTS = 10
 # Charts draw no line across a longer gap between hourly points: the sensor was silent.
 OUTAGE = timedelta(hours=3)
+CHART_HEIGHT = 180  # pixels, whatever the chart's width
 
 _WEIGHT = METRIC_BY_NAME["weight"]
 # The sensor's own health, shown compactly in one "Sensor" column (only what the device
@@ -116,14 +117,20 @@ def _value_range(values: Iterable[float], min_span: float) -> tuple[float, float
     return low - pad, high + pad
 
 
-def _paths(frame: _Frame, points: Sequence[Point], gap: timedelta, css: str) -> list[str]:
+def _paths(
+    frame: _Frame, points: Sequence[Point], gap: timedelta, css: str, *, dot: str = "circle"
+) -> list[str]:
+    """Polylines of ``points``, broken at gaps; a lone point as a dot: a circle, or (in a
+    plot that stretches, where a circle would too) a line of no length with round caps."""
     out = []
     for segment in _segments(points, gap):
         if len(segment) == 1:
             when, value = segment[0]
-            out.append(
-                f'<circle class="{css}" cx="{frame.x(when):.1f}" cy="{frame.y(value):.1f}" r="1.5"/>'
-            )
+            x, y = f"{frame.x(when):.1f}", f"{frame.y(value):.1f}"
+            if dot == "circle":
+                out.append(f'<circle class="{css}" cx="{x}" cy="{y}" r="1.5"/>')
+            else:
+                out.append(f'<line class="{css} dot" x1="{x}" y1="{y}" x2="{x}" y2="{y}"/>')
         else:
             coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in segment)
             out.append(f'<polyline class="{css}" points="{coords}"/>')
@@ -169,44 +176,55 @@ def chart_svg(
     css: str = "",
 ) -> SafeString:
     """A chart of hourly ``points`` (oldest first) over [start, end] with a min–max
-    ``band``, a value axis in ``unit`` and a tick at each UTC midnight."""
-    width, height = 640, 180
-    left, right, top, bottom = 58, 10, 22, 22
-    plot_w, plot_h = width - left - right, height - top - bottom
+    ``band``, a value axis in ``unit`` and a tick at each UTC midnight.
+
+    Its text never scales with the chart, so labels stay readable on a phone: the chart
+    is as wide as its box and CHART_HEIGHT pixels tall, without a viewBox (a unit is a
+    pixel); the time axis is placed in percent of the width; the lines are drawn in a
+    nested plot that only stretches sideways (its strokes do not, console.css); the
+    value labels sit inside the plot, above their grid lines."""
+    height, top, bottom = CHART_HEIGHT, 22, 22
+    plot_w, plot_h = 1000, height - top - bottom  # the plot's own units: per mille, pixels
     label = escape(title)
     head = (
-        f'<svg class="bee-chart {escape(css)}" viewBox="0 0 {width} {height}" role="img"'
-        f' aria-label="{label}" preserveAspectRatio="xMinYMin meet">'
+        f'<svg class="bee-chart {escape(css)}" width="100%" height="{height}" role="img"'
+        f' aria-label="{label}">'
         f"<title>{label}</title>"
-        f'<text class="chart-title" x="{left}" y="14">{label}</text>'
+        f'<text class="chart-title" x="0" y="14">{label}</text>'
     )
     if not points:
         return mark_safe(
-            head + f'<text class="chart-empty" x="{left + plot_w / 2}" y="{top + plot_h / 2}"'
+            head + f'<text class="chart-empty" x="50%" y="{top + plot_h / 2}"'
             ' text-anchor="middle">No data in this period</text></svg>'
         )
     values = [v for _, v in points] + [v for _, lo, hi in band for v in (lo, hi)]
     low, high = _value_range(values, 1.0 if unit != _WEIGHT.unit else 0.5)
-    frame = _Frame(start, end, low, high, left, top, plot_w, plot_h)
+    frame = _Frame(start, end, low, high, 0, 0, plot_w, plot_h)
     parts = [head]
+    labels = []
     # Value axis: three labelled grid lines.
     for value in (high, (low + high) / 2, low):
-        y = frame.y(value)
+        y = top + frame.y(value)
         text = escape(format_value(value, unit, decimals))
-        parts.append(
-            f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}"/>'
-            f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{text}</text>'
-        )
+        parts.append(f'<line class="grid" x1="0" y1="{y:.1f}" x2="100%" y2="{y:.1f}"/>')
+        above = y - 3 if y - 3 > top + 10 else y + 12  # the top line's label goes below it
+        labels.append(f'<text class="axis value" x="2" y="{above:.1f}">{text}</text>')
     # Time axis: UTC midnights.
     day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     while day <= end:
         if day >= start:
-            x = frame.x(day)
+            x = frame.x(day) / plot_w * 100
+            # Near the right edge the label ends at its tick instead of starting there.
+            place = 'text-anchor="end" dx="-3"' if x > 90 else 'dx="3"'
             parts.append(
-                f'<line class="grid day" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}"/>'
-                f'<text class="axis" x="{x + 3:.1f}" y="{height - 6}">{day:%a %d}</text>'
+                f'<line class="grid day" x1="{x:.2f}%" y1="{top}" x2="{x:.2f}%" y2="{top + plot_h}"/>'
+                f'<text class="axis" x="{x:.2f}%" {place} y="{height - 6}">{day:%a %d}</text>'
             )
         day += timedelta(days=1)
+    parts.append(
+        f'<svg class="plot" x="0" y="{top}" width="100%" height="{plot_h}"'
+        f' viewBox="0 0 {plot_w} {plot_h}" preserveAspectRatio="none" overflow="visible">'
+    )
     gap = OUTAGE
     for segment in _segments([(t, lo) for t, lo, _ in band], gap):
         highs = [(t, hi) for t, _, hi in band if segment[0][0] <= t <= segment[-1][0]]
@@ -214,7 +232,9 @@ def chart_svg(
             outline = [*highs, *reversed(segment)]
             coords = " ".join(f"{frame.x(t):.1f},{frame.y(v):.1f}" for t, v in outline)
             parts.append(f'<polygon class="band" points="{coords}"/>')
-    parts += _paths(frame, points, gap, "line")
+    parts += _paths(frame, points, gap, "line", dot="line")
+    parts.append("</svg>")
+    parts += labels  # over the lines
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

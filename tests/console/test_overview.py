@@ -305,7 +305,7 @@ def test_hive_page_shows_telemetry_lineage_and_recent_events(alice, bob, alice_a
     html = _admin(alice).get(f"/admin/apiary/hive/{alice_hive.id}/change/").content.decode()
     telemetry = _section(html, "bee-telemetry")
     assert "35.0 °C" in telemetry and "42.00 kg" in telemetry
-    assert telemetry.count("<svg") == 2
+    assert telemetry.count('<svg class="bee-chart') == 2  # each with its plot nested
     assert "Temperature (°C)" in telemetry and "Weight (kg)" in telemetry
     assert "<polyline" in telemetry and "stale" not in telemetry
     assert f'href="/hives/{alice_hive.id}/live"' in html

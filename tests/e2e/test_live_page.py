@@ -46,7 +46,9 @@ def test_a_posted_reading_appears_on_the_live_page(tmp_path: Path, browser: Any)
     with daphne(env, tmp_path / "daphne.log") as server:
         log_in(browser, server.base_url, owner, f"/hives/{device.hive.id}/live")
         wait = WebDriverWait(browser, 15)
-        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "live"))
+        # Connected, and the badge says the sensor has not sent anything yet.
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "connected"))
+        assert browser.find_element(By.ID, "status").get_attribute("data-state") == "waiting"
         assert browser.find_element(By.ID, "latest-temperature").text == "–"
 
         # No readings yet: how to connect the sensor, without its key.
@@ -69,7 +71,8 @@ def test_a_posted_reading_appears_on_the_live_page(tmp_path: Path, browser: Any)
         )
         assert status in (200, 201), body
         wait.until(ec.text_to_be_present_in_element((By.ID, "latest-temperature"), "36.6 °C"))
-        assert browser.find_element(By.ID, "latest-humidity").text == "61.0 %"
+        assert browser.find_element(By.ID, "latest-humidity").text == "61 %"  # whole percents
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "live"))
         assert browser.find_element(By.ID, "count").text == "1"
         # The first reading arrived: the page says no more that there is none.
         wait.until(ec.invisibility_of_element_located((By.ID, "empty-state")))

@@ -14,6 +14,13 @@
 // Alerts: the page comes with the viewer's active alerts on the hive; the stream's
 // {"type": "alert", "hive": id, "alert": {...}} messages add new ones and update their
 // status (open, acknowledged, resolved: an ended alert stays listed, marked as such).
+// An open alert has an "Acknowledge" button when the viewer may (config.acknowledgeUrl):
+// it POSTs to the page's own view (console/live_views.py) and shows the answer.
+// The badge (#status, data-state): connecting, live (connected, and the sensor sent a
+// reading within config.silentAfterSeconds), silent (connected, but the sensor has not:
+// "sensor silent since …"; data-silent-since the newest reading's time), waiting
+// (connected, no reading ever), closed.
+// Values are shown with their metric's digits (each chart's data-decimals).
 // For tests and tools, #charts carries data-range, data-source, data-state (loading,
 // ready, error) and data-request (the range's last query); each canvas data-x-start,
 // data-x-end (ISO), data-ticks (the time labels, "|"-separated), data-y-unit,
@@ -34,6 +41,7 @@
     metric: section.dataset.metric,
     label: section.dataset.label,
     unit: section.dataset.unit,
+    decimals: Number(section.dataset.decimals || 1),
     canvas: section.querySelector("canvas"),
     latest: section.querySelector(".latest"),
   }));
@@ -334,13 +342,14 @@
     document.getElementById("live-count").textContent =
       range.source === "hourly" && raw.length ? ` (+ ${plural(raw.length, "live reading")})` : "";
     if (newest) document.getElementById("updated").textContent = new Date(newest.t).toLocaleString();
+    showFreshness();
     for (const chart of charts) draw(chart, t0, now);
   }
 
   function draw(chart, t0, t1) {
     const metric = chart.metric;
     const known = latest[metric];
-    chart.latest.textContent = known ? `${known.value.toFixed(1)} ${chart.unit}` : "–";
+    chart.latest.textContent = known ? `${known.value.toFixed(chart.decimals)} ${chart.unit}` : "–";
     chart.latest.title = known ? `at ${new Date(known.t).toLocaleString()}` : "";
 
     const has = (v) => v !== null && v !== undefined;
@@ -410,7 +419,7 @@
       "aria-label",
       `${chart.label} in ${chart.unit}, ${range.title.toLowerCase()}: ${line.length} ${what}` +
         (dots.length ? `, ${plural(dots.length, "live reading")}` : "") +
-        (known ? `; latest ${known.value.toFixed(1)} ${chart.unit}` : ""),
+        (known ? `; latest ${known.value.toFixed(chart.decimals)} ${chart.unit}` : ""),
     );
 
     const values = [];
@@ -549,8 +558,68 @@
     const time = field(li, "alert-time", "time");
     time.setAttribute("datetime", alert.started_at);
     localTime(time);
+    ackButton(li, alert.status === "open" && !ended);
     countAlerts();
   }
+
+  // The "Acknowledge" button of an open alert (as the page's template writes it).
+  function ackButton(li, wanted) {
+    const form = li.querySelector("form.alert-ack-form");
+    if (!wanted || !config.acknowledgeUrl) {
+      if (form) form.remove();
+      return;
+    }
+    if (form) return;
+    const made = document.createElement("form");
+    made.className = "alert-ack-form";
+    made.method = "post";
+    made.action = config.acknowledgeUrl.replace(/\/0\/acknowledge$/, `/${Number(li.dataset.alertId)}/acknowledge`);
+    const token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "csrfmiddlewaretoken";
+    token.value = alertsEl.dataset.csrf || "";
+    const button = document.createElement("button");
+    button.type = "submit";
+    button.className = "alert-ack";
+    button.textContent = "Acknowledge";
+    made.append(token, button);
+    li.appendChild(made);
+  }
+
+  async function acknowledge(form) {
+    const li = form.closest("li.alert");
+    const button = form.querySelector("button");
+    const error = li.querySelector(".alert-ack-error");
+    if (error) error.remove();
+    button.disabled = true;
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRFToken": alertsEl.dataset.csrf || "" },
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        const detail = body.detail || Object.values(body).flat().join(" ") || `HTTP ${response.status}`;
+        throw new Error(detail);
+      }
+      showAlert(body);
+    } catch (err) {
+      button.disabled = false;
+      const note = document.createElement("span");
+      note.className = "alert-ack-error";
+      note.setAttribute("role", "alert");
+      note.textContent = `Not acknowledged: ${err.message}`;
+      li.appendChild(note);
+    }
+  }
+
+  alertList.addEventListener("submit", (event) => {
+    const form = event.target.closest("form.alert-ack-form");
+    if (!form) return;
+    event.preventDefault();
+    acknowledge(form);
+  });
 
   function countAlerts() {
     const active = alertList.querySelectorAll("li.alert:not(.ended)").length;
@@ -597,10 +666,41 @@
   for (const time of alertList.querySelectorAll("time.alert-time")) localTime(time);
 
   // --- The stream and its badge -------------------------------------------------------
+  let connected = false; // the server answered with the hive's history, still listening
+
   function setStatus(text, cls) {
+    connected = false;
+    delete statusEl.dataset.silentSince;
+    badge(text, cls, "The live stream of this hive's readings");
+  }
+
+  function badge(text, cls, title) {
     statusEl.textContent = text;
     statusEl.className = `status ${cls}`;
     statusEl.dataset.state = cls;
+    if (title !== undefined) statusEl.title = title;
+  }
+
+  // Connected: is the sensor sending? Silent once its newest reading is older than the
+  // no_data rule (or the overview's "stale") allows; checked again as the clock moves.
+  function showFreshness() {
+    if (!connected) return;
+    delete statusEl.dataset.silentSince;
+    if (!newest) {
+      badge("connected · no readings yet", "waiting", "Connected; this hive's sensor has not sent a reading yet.");
+      return;
+    }
+    const since = new Date(newest.t);
+    if (Date.now() - newest.t > config.silentAfterSeconds * 1000) {
+      statusEl.dataset.silentSince = since.toISOString();
+      badge(
+        `connected · sensor silent since ${since.toLocaleString()}`,
+        "silent",
+        `Connected, but no reading for more than ${Math.round(config.silentAfterSeconds / 60)} min.`,
+      );
+    } else {
+      badge("live", "live", `Connected; last reading ${since.toLocaleString()}.`);
+    }
   }
 
   // The badge says what the socket really is: "live" only once the server has answered
@@ -663,7 +763,7 @@
       heard = Date.now();
       const message = JSON.parse(event.data);
       if (message.type === "history" || message.type === "readings") {
-        setStatus("live", "live");
+        connected = true;
         retry = 1000;
         if (message.type === "history") {
           // The last readings of the device: none at all means it never sent any.
@@ -673,6 +773,7 @@
           connectedBefore = true;
         }
         add(message.readings);
+        showFreshness();
         if (message.type === "history") syncAlerts();
       } else if (message.type === "alert") {
         alertMessage(message);

@@ -4,6 +4,7 @@ buttons, the live page and its script."""
 
 from __future__ import annotations
 
+from alerts.models import Alert
 from sensors.models import SensorLink
 from tests.security.matrix.table import (
     DENIED,
@@ -19,6 +20,7 @@ from tests.security.matrix.table import (
     Call,
     R,
     Row,
+    changed,
     contains,
     inspection_closed,
     inspection_open_for,
@@ -42,6 +44,10 @@ ROWS: list[Row] = [
     R("GET",    "/static/telemetry/live.js",  OK,       OK,       OK,       OK,           OK,          OK),
     R("GET",    "/hives/{hive}/live",  OK,       HIDDEN,   HIDDEN,   OK,           OK,          LOGIN,
       check=contains("alice-secret hive")),
+    # Its "Acknowledge" button: one's own alerts only (members: 403, as for a missing id).
+    R("POST",   "/hives/{hive}/live/alerts/{alert}/acknowledge", OK, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, LOGIN,
+      ok=303, body={}, auth="session", missing=("alert",),
+      check=changed(Alert, "alert", status="acknowledged")),
 
     # ---- The admin: the beekeeper's console ----------------------------------------------
     # method    path                                      alice     bob       charlie   dave          erin         anonymous
