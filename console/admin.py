@@ -23,10 +23,11 @@ from django.utils import timezone
 
 from alerts.selectors import inspection_open
 from alerts.services import inspection_start, inspection_stop
+from apiary.admin.apiaries import ApiaryAdmin
 from apiary.admin.hives import HiveAdmin
 from apiary.admin.scoping import apiary_role_allows
-from apiary.models import Hive, Role
-from console.admin_pages import hive_page
+from apiary.models import Apiary, Hive, Role
+from console.admin_pages import hive_page, season_page
 from console.sensor_panel import sensor_panel
 from core.admin import object_view_path, service_error_messages
 from sensors.selectors import sensor_link_get
@@ -167,5 +168,57 @@ class ConsoleHiveAdmin(HiveAdmin):
         )
 
 
+class ConsoleApiaryAdmin(ApiaryAdmin):
+    """The apiary's page with a link to its season: the year's figures and a chart of
+    each hive's net weight (console.admin_pages.season_page, as GET
+    /apiaries/{id}/season answers them)."""
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        *args: Any,
+        obj: Any = None,
+        **kwargs: Any,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk is not None:
+            context["season_url"] = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_season",
+                args=[obj.pk],
+                current_app=self.admin_site.name,
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def get_urls(self) -> list:
+        return [
+            object_view_path(self, "season", self.season_view, methods=["GET", "HEAD"]),
+            *super().get_urls(),
+        ]
+
+    def season_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        apiary = self.get_object(request, unquote(object_id))  # apiaries the user may see
+        if apiary is None:
+            raise Http404("No such apiary.")
+        tz = getattr(request.user, "time_zone", "") or "UTC"
+        this_year = timezone.now().year
+        try:
+            year = int(request.GET.get("year") or this_year)
+        except ValueError:
+            year = this_year
+        year = min(max(year, 2000), this_year)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Season {year}",
+            "subtitle": str(apiary),
+            "opts": self.opts,
+            "original": apiary,
+            "years": list(range(this_year, this_year - 5, -1)),
+            **season_page(apiary=apiary, year=year, tz=tz),
+        }
+        return TemplateResponse(request, "console/season.html", context)
+
+
 admin.site.unregister(Hive)
 admin.site.register(Hive, ConsoleHiveAdmin)
+admin.site.unregister(Apiary)
+admin.site.register(Apiary, ConsoleApiaryAdmin)

@@ -28,6 +28,7 @@ from django.utils.timesince import timesince
 from apiary import selectors
 from apiary.event_details import details_summary
 from apiary.models import Apiary, Event, Hive, QueenBee
+from apiary.season import apiary_hives, apiary_totals, hives_season, year_bounds
 from core.exceptions import is_unavailable
 from telemetry.validation import METRIC_BY_NAME, METRIC_TABLE
 
@@ -174,9 +175,11 @@ def chart_svg(
     decimals: int = 1,
     band: Sequence[tuple[datetime, float, float]] = (),
     css: str = "",
+    ticks: str = "day",
 ) -> SafeString:
     """A chart of hourly ``points`` (oldest first) over [start, end] with a min–max
-    ``band``, a value axis in ``unit`` and a tick at each UTC midnight.
+    ``band``, a value axis in ``unit`` and a tick at each UTC midnight (``ticks="month"``:
+    at each month's first day, for a season's chart).
 
     Its text never scales with the chart, so labels stay readable on a phone: the chart
     is as wide as its box and CHART_HEIGHT pixels tall, without a viewBox (a unit is a
@@ -209,16 +212,17 @@ def chart_svg(
         parts.append(f'<line class="grid" x1="0" y1="{y:.1f}" x2="100%" y2="{y:.1f}"/>')
         above = y - 3 if y - 3 > top + 10 else y + 12  # the top line's label goes below it
         labels.append(f'<text class="axis value" x="2" y="{above:.1f}">{text}</text>')
-    # Time axis: UTC midnights.
+    # Time axis: UTC midnights, or the first days of months.
     day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     while day <= end:
-        if day >= start:
+        if day >= start and (ticks == "day" or day.day == 1):
             x = frame.x(day) / plot_w * 100
+            text = f"{day:%b}" if ticks == "month" else f"{day:%a %d}"
             # Near the right edge the label ends at its tick instead of starting there.
             place = 'text-anchor="end" dx="-3"' if x > 90 else 'dx="3"'
             parts.append(
                 f'<line class="grid day" x1="{x:.2f}%" y1="{top}" x2="{x:.2f}%" y2="{top + plot_h}"/>'
-                f'<text class="axis" x="{x:.2f}%" {place} y="{height - 6}">{day:%a %d}</text>'
+                f'<text class="axis" x="{x:.2f}%" {place} y="{height - 6}">{text}</text>'
             )
         day += timedelta(days=1)
     parts.append(
@@ -496,3 +500,39 @@ def hive_page(*, user: Any, hive: Hive, now: datetime | None = None) -> dict[str
         "queen_history": queen_history(user=user, hive=hive),
         "recent_events": recent_events(user=user, hive=hive),
     }
+
+
+# --- The season -------------------------------------------------------------------------
+
+
+def season_page(
+    *, apiary: Apiary, year: int, tz: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """An apiary's season (apiary.season) with a chart per hive of its net weight over
+    the year (the sum of the days' kept changes, day by day)."""
+    now = now or timezone.now()
+    seasons = hives_season(hives=apiary_hives(apiary), year=year, tz=tz, now=now)
+    start, until = year_bounds(year, tz)
+    end = min(until, max(now, start))
+    hives = []
+    for season in seasons:
+        total, points = 0.0, []
+        for day, change in season.net_weight_days:
+            total += change
+            points.append((day, total))
+        hives.append(
+            {
+                "season": season.as_dict(),
+                "chart": chart_svg(
+                    points,
+                    start=start,
+                    end=end,
+                    title=f"{season.hive.name}: net weight gain in {year} (kg)",
+                    unit=_WEIGHT.unit,
+                    decimals=1,
+                    css="weight",
+                    ticks="month",
+                ),
+            }
+        )
+    return {"year": year, "totals": apiary_totals(seasons), "hives": hives}

@@ -195,6 +195,17 @@ def _admin_model(
     ]  # fmt: skip
 
 
+def season_of(key: str) -> Check:
+    """The season of alice's apiary or hive: her hive, its harvest-free year so far."""
+
+    def check(c: Call) -> None:
+        body = c.json()
+        assert [hive["hive"] for hive in body["hives"]] == [c.ctx["hive"]]
+        assert body["totals"]["honey_kg"] == 0
+
+    return check
+
+
 ROWS: list[Row] = [
     # ---- Apiaries ------------------------------------------------------------------------
     # method    path                              alice     bob       charlie   dave          erin         anonymous
@@ -206,6 +217,7 @@ ROWS: list[Row] = [
       body={"name": "new yard", "owner": "alice@example.com"},
       check=created_by_requester(Apiary, name="new yard")),
     R("GET",    "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("apiary")),
+    R("GET",    "/apiaries/{apiary}/season",      OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=season_of("apiary")),
     R("PUT",    "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
       body={"name": "renamed"}, check=changed(Apiary, "apiary", name="renamed")),
     R("PATCH",  "/apiaries/{apiary}",             OK,       HIDDEN,   HIDDEN,   NEEDS_OWNER,  NEEDS_OWNER, UNAUTH,
@@ -256,6 +268,7 @@ ROWS: list[Row] = [
       body={"apiary": "{bob_apiary}", "name": "thief", "device_id": "{device}"},
       note="alice's device_id in bob's apiary"),
     R("GET",    "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=shows("hive")),
+    R("GET",    "/hives/{hive}/season",                OK,       HIDDEN,   HIDDEN,   OK,           OK,          UNAUTH, check=season_of("hive")),
     R("PUT",    "/hives/{hive}",                       OK,       HIDDEN,   HIDDEN,   NEEDS_EDITOR, OK,          UNAUTH,
       body={"apiary": "{apiary}", "name": "renamed", "device_id": "{device}"},
       check=changed(Hive, "hive", name="renamed")),

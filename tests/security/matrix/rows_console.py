@@ -90,6 +90,8 @@ ROWS: list[Row] = [
       body={}, check=inspection_closed),
     # The hive's sensor settings (linked from "Connect a sensor"): editors and owners, as
     # PATCH /hives/{id}/device.
+    R("GET",    "/admin/apiary/apiary/{apiary}/season/",       OK,     HIDDEN,    HIDDEN,    OK,        OK,        LOGIN,
+      check=contains("Net weight gain")),
     R("GET",    "/admin/apiary/hive/{hive}/sensor/",           OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN,
       check=contains("Sensor settings")),
     R("POST",   "/admin/apiary/hive/{hive}/sensor/",           OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
