@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -32,6 +32,8 @@ from console.sensor_panel import sensor_panel
 from core.admin import object_view_path, service_error_messages
 from sensors.selectors import sensor_link_get
 from sensors.services import sensor_link_update
+from telemetry.models import Calibration
+from telemetry.services import calibration_span, calibration_tare
 
 
 class ConsoleHiveAdmin(HiveAdmin):
@@ -43,13 +45,57 @@ class ConsoleHiveAdmin(HiveAdmin):
             context.update(hive_page(user=request.user, hive=hive))
             context.update(sensor_panel(hive=hive, absolute_url=request.build_absolute_uri))
             context["may_edit_sensor"] = self.may_inspect(request, hive)  # the editor role
-            context["extra_panels"] = ["console/sensor_panel.html"]
+            context["extra_panels"] = ["console/sensor_panel.html", "console/scale_panel.html"]
+            context.update(self.scale_context(request, hive))
         return context
+
+    def scale_context(self, request: HttpRequest, hive: Hive) -> dict[str, Any]:
+        """The "Scale" panel: the weight's calibrations, newest first, and for editors the
+        tare and calibrate buttons."""
+
+        def url(action: str) -> str:
+            name = f"admin:{self.opts.app_label}_{self.opts.model_name}_scale_{action}"
+            return reverse(name, args=[hive.pk], current_app=self.admin_site.name)
+
+        try:
+            calibrations = list(
+                Calibration.objects.filter(device_id=hive.device_id, metric="weight")[:5]
+            )
+        except DatabaseError:
+            calibrations = []
+        return {
+            "scale_calibrations": calibrations,
+            "may_calibrate": self.may_inspect(request, hive),
+            "scale_tare_url": url("tare"),
+            "scale_calibrate_url": url("calibrate"),
+        }
+
+    def scale_tare_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def tare(hive: Hive) -> str:
+            calibration_tare(device_id=hive.device_id)
+            self.log_change(request, hive, "Tared the scale.")
+            return f"The scale of {hive.name} is tared: it reads 0 kg from now on."
+
+        return self._hive_action(request, object_id, tare)
+
+    def scale_calibrate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def calibrate(hive: Hive) -> str:
+            try:
+                known = float(request.POST.get("known", ""))
+            except ValueError:
+                raise ValidationError({"known": ["Give the known mass in kg."]}) from None
+            calibration_span(device_id=hive.device_id, known=known)
+            self.log_change(request, hive, f"Calibrated the scale with {known} kg.")
+            return f"The scale of {hive.name} is calibrated: it reads {known} kg now."
+
+        return self._hive_action(request, object_id, calibrate)
 
     def page_urls(self) -> list:
         return [
             *self.inspection_urls(),
             object_view_path(self, "sensor", self.sensor_view, methods=["GET", "POST"]),
+            object_view_path(self, "scale/tare", self.scale_tare_view, methods=["POST"]),
+            object_view_path(self, "scale/calibrate", self.scale_calibrate_view, methods=["POST"]),
         ]
 
     def sensor_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

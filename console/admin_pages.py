@@ -443,20 +443,31 @@ def recent_events(*, user: Any, hive: Hive, limit: int = RECENT_EVENTS) -> list[
 
 
 def hive_telemetry(*, hive: Hive, now: datetime | None = None) -> dict[str, Any]:
-    """Latest readings and the 7-day charts of one hive (two queries on telemetry)."""
+    """Latest readings and the 7-day charts of one hive: temperature, weight and the net
+    weight (the weight without the beekeeper's jumps, telemetry.selectors.net_weight_list)."""
     from telemetry.overview import TREND_DAYS, device_summaries, trend_start
-    from telemetry.selectors import HOURLY_COLUMNS, readings_hourly_list
+    from telemetry.selectors import HOURLY_COLUMNS, net_weight_list, readings_hourly_list
+    from telemetry.services import weight_explanations_collect
 
     now = now or timezone.now()
     start = trend_start(now, TREND_DAYS)
 
-    def read() -> tuple[Any, list[tuple[Any, ...]]]:
+    def read() -> tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         summaries = device_summaries(device_ids=[hive.device_id], now=now)
         hourly = readings_hourly_list(device_id=hive.device_id, start=start)
-        return summaries.get(hive.device_id), hourly
+        net = net_weight_list(
+            device_id=hive.device_id,
+            start=start,
+            until=now,
+            interval="hour",
+            explanations=weight_explanations_collect(
+                device_id=hive.device_id, start=start, end=now
+            ),
+        )
+        return summaries.get(hive.device_id), hourly, net
 
-    (summary, hourly), available = _telemetry(
-        read, cast("tuple[Any, list[tuple[Any, ...]]]", (None, []))
+    (summary, hourly, net), available = _telemetry(
+        read, cast("tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]", (None, [], []))
     )
     if not available:
         return {"unavailable": True}
@@ -486,7 +497,20 @@ def hive_telemetry(*, hive: Hive, now: datetime | None = None) -> dict[str, Any]
         "weight_change_today": metric_text(
             "weight", summary.weight_change_today if summary else None, signed=True
         ),
-        "charts": [chart("temperature"), chart("weight")],
+        "charts": [
+            chart("temperature"),
+            chart("weight"),
+            chart_svg(
+                [(row[0], row[2]) for row in reversed(net) if row[2] is not None],
+                start=start,
+                end=now,
+                title=f"Net weight ({_WEIGHT.unit}): boxes, harvests, feedings, inspections"
+                f" and tares left out, hourly, last {TREND_DAYS} days",
+                unit=_WEIGHT.unit,
+                decimals=_WEIGHT.decimals,
+                css="weight net",
+            ),
+        ],
         "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
     }
 

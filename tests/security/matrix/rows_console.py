@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from alerts.models import Alert
 from sensors.models import SensorLink
+from telemetry.models import Calibration
 from tests.security.matrix.table import (
     DENIED,
     EMPTY,
@@ -22,6 +23,7 @@ from tests.security.matrix.table import (
     Row,
     changed,
     contains,
+    created,
     inspection_closed,
     inspection_open_for,
     password_changed_to,
@@ -92,6 +94,10 @@ ROWS: list[Row] = [
     # PATCH /hives/{id}/device.
     R("GET",    "/admin/apiary/apiary/{apiary}/season/",       OK,     HIDDEN,    HIDDEN,    OK,        OK,        LOGIN,
       check=contains("Net weight gain")),
+    R("POST",   "/admin/apiary/hive/{hive}/scale/tare/",       OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
+      check=created(Calibration, kind="tare")),
+    R("POST",   "/admin/apiary/hive/{hive}/scale/calibrate/",  OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
+      body={"known": "20"}, check=created(Calibration, kind="calibrate", multiplier=0.5)),
     R("GET",    "/admin/apiary/hive/{hive}/sensor/",           OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN,
       check=contains("Sensor settings")),
     R("POST",   "/admin/apiary/hive/{hive}/sensor/",           OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
