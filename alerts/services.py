@@ -421,7 +421,7 @@ def _suppressed(windows: Any, settle: timedelta) -> Any:
 
 # The longest silence a no_data rule can ask for (alerts.rules.NoDataParams): a hive whose
 # newest reading is older was never watched and is not started on.
-NO_DATA_WATCH_MAX = timedelta(minutes=rules.NoDataParams().fields["minutes"].max_value)
+NO_DATA_WATCH_MAX = timedelta(minutes=rules.NO_DATA_MAX_MINUTES)
 
 
 def no_data_check(*, now: datetime | None = None) -> list[Alert]:

@@ -128,9 +128,7 @@ def test_live_injections_say_which_alert_comes_when(alice) -> None:
         readings=[{"time": iso_time(datetime.now(UTC) - timedelta(minutes=1)), "weight": 40}],
     )
 
-    out = _live(
-        "--swarm", str(swarm.pk), "--cold-brood", str(brood.pk), "--silent", str(silent.pk)
-    )
+    out = _live("--swarm", str(swarm.pk), "--cold-brood", str(brood.pk), "--silent", str(silent.pk))
 
     # The default rules: 1.5 kg within 30 min; out of 32-36.5 °C for 30 min; 60 min silent.
     assert 2 <= _minutes(out, "swarm", swarm) <= 10

@@ -267,7 +267,7 @@ class Command(BaseCommand):
         start = end - timedelta(days=days)
         if days <= 0:
             raise CommandError("--backfill-days must be above 0.")
-        at, notes = None, []
+        at, notes = end, []
         if any(events.values()):
             at, notes = self._backfill_injection_time(start, end, minutes_ago, events)
         total_accepted = total_duplicates = 0
@@ -484,6 +484,7 @@ class Command(BaseCommand):
         replay = replays.get(hive.device_id)
         for injection in injections:
             kind = forecast.RAISES[injection.kind]
+            silent_from: datetime | None
             if replay is not None:
                 step: float = REPLAY_STEP_S
                 silent_from = injection.start - timedelta(seconds=REPLAY_STEP_S)
