@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from alerts.models import Alert
-from alerts.services import no_data_check
+from alerts.services import alert_acknowledge, no_data_check
 from apiary.models import Hive
 from monitoring.simulation import HiveSimulator
 from telemetry.models import Reading
@@ -98,17 +98,28 @@ def test_a_backfill_after_a_live_run_continues_its_weights(alice_hive: DeviceHiv
     ones (no step, no false "possible swarm")."""
     device = alice_hive.device_id
     live_at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
-    for minute in range(3):  # what a three-minute live run on a fresh hive wrote
-        when = live_at + timedelta(minutes=minute)
-        readings_ingest(device_id=device, readings=[HiveSimulator(device).reading_at(when)])
-    live_last = Reading.objects.filter(device_id=device).latest("time")
+    for minute in range(3):  # what a three-minute live run on a fresh hive wrote,
+        reading = HiveSimulator(device).reading_at(live_at + timedelta(minutes=minute))
+        if minute == 2:  # its colony swarming at the end (a real alert)
+            reading["weight"] -= 2.5
+        readings_ingest(device_id=device, readings=[reading])
+    [swarm] = Alert.objects.filter(hive=alice_hive.hive, kind="swarm")
+    alert_acknowledge(alert=swarm, actor=alice_hive.hive.apiary.owner)  # a swarm ends here
+    live = Reading.objects.filter(device_id=device).order_by("time")
+    live_first, live_last = live.first(), live.last()
 
-    _run("--backfill-days", "7", "--hive", str(alice_hive.hive.pk))
+    out = _run("--backfill-days", "7", "--hive", str(alice_hive.hive.pk))
 
+    assert "kept as stored" in out
     after = Reading.objects.filter(device_id=device, time__gt=live_last.time).order_by("time")
     assert after.count() >= 5
     assert abs(after[0].weight - live_last.weight) < 0.2
-    assert not Alert.objects.filter(hive=alice_hive.hive, kind="swarm").exists()
+    before = Reading.objects.filter(device_id=device, time__lt=live_first.time).latest("time")
+    assert abs(before.weight - live_first.weight) < 0.2
+    # Nothing is written in between: the live readings stay alone there.
+    assert Reading.objects.filter(device_id=device, time__gte=live_first.time,
+                                  time__lte=live_last.time).count() == 3  # fmt: skip
+    assert Alert.objects.filter(hive=alice_hive.hive, kind="swarm").count() == 1
 
 
 # --- What will be raised, and when ------------------------------------------------------
@@ -136,6 +147,7 @@ def test_live_injections_say_which_alert_comes_when(alice) -> None:
     assert 58 <= _minutes(out, "no_data", silent) <= 60
     assert "rule " in out and "alice@example.com" in out and "1.5 kg within 30 min" in out
     # Stopping leaves silent sensors: the command says when no_data comes for each.
+    assert "When this stops, the sensors are silent" in out and "60 min after" in out
     assert "send nothing more until simulate_hives runs again" in out
     assert out.count("no_data from") == 3
 

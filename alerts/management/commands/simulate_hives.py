@@ -26,6 +26,7 @@ from alerts.models import Kind
 from apiary.management.commands.seed_demo import DEMO_EMAIL
 from apiary.models import Hive
 from monitoring.simulation import COLD_BROOD, SILENT, SWARM, HiveSimulator, Injection
+from telemetry.models import Reading
 from telemetry.selectors import reading_latest
 from telemetry.services import readings_ingest
 from telemetry.timescale import hourly_refresh
@@ -273,24 +274,34 @@ class Command(BaseCommand):
         total_accepted = total_duplicates = 0
         devices = list(events)
         for number, device_id in enumerate(devices, start=1):
-            simulator = _continued(HiveSimulator(device_id), since=start)
-            if events[device_id]:
-                self._inject(simulator, events[device_id], at, names[device_id])
+            segments, kept = _gaps(device_id, start, end)
             accepted = duplicates = 0
-            readings = simulator.readings(start, end, interval)
-            while chunk := list(islice(readings, batch)):
-                result = readings_ingest(device_id=device_id, readings=chunk, now=end)
-                accepted += result.accepted
-                duplicates += result.duplicates
+            for position, (first, last, anchor) in enumerate(segments):
+                simulator = HiveSimulator(device_id)
+                simulator.reading_at(start)  # its nectar trend accumulates from the start
+                if anchor is not None:
+                    simulator.continue_from(*anchor)
+                if events[device_id] and position == 0:
+                    self._inject(simulator, events[device_id], at, names[device_id])
+                elif events[device_id]:
+                    for kind in events[device_id]:
+                        simulator.inject(kind, at)
+                readings = simulator.readings(first, last, interval)
+                while chunk := list(islice(readings, batch)):
+                    result = readings_ingest(device_id=device_id, readings=chunk, now=end)
+                    accepted += result.accepted
+                    duplicates += result.duplicates
             total_accepted += accepted
             total_duplicates += duplicates
-            self.stdout.write(
-                f"[{number}/{len(devices)}] {device_id}: {accepted} new, {duplicates} already stored"
-            )
-            if events[device_id] and duplicates:
+            line = f"[{number}/{len(devices)}] {device_id}: {accepted} new, {duplicates} already stored"
+            if kept is not None:
+                line += f"; {kept[0]:%Y-%m-%d %H:%M:%S}–{kept[1]:%H:%M:%S} UTC kept as stored"
+            self.stdout.write(line)
+            inside = kept is not None and kept[0] <= at <= kept[1]
+            if events[device_id] and (duplicates or inside):
                 self.stdout.write(
                     self.style.WARNING(
-                        f"  {device_id}: {duplicates} readings were stored already and are kept"
+                        f"  {device_id}: readings were stored already and are kept"
                         " as they were: the injected events may not show in them (and raise"
                         " no alert). Inject into a span that was not backfilled yet."
                     )
@@ -371,6 +382,19 @@ class Command(BaseCommand):
             injections = self._inject(simulator, kinds, at, names[hive.device_id])
             self._announce(hive, simulator, injections, start, every, last, replays)
         self.stdout.write(f"Live: {len(hives)} hives, one reading each every {every:g} s.")
+        silences = sorted(
+            {
+                rule.params.get("minutes", 60)
+                for hive in hives
+                for rule in forecast.rules_in_effect(hive=hive, kind=Kind.NO_DATA)
+            }
+        )
+        if silences:
+            self.stdout.write(
+                "When this stops, the sensors are silent: each hive's no_data rule raises an "
+                f"alert (and its email) {' or '.join(map(str, silences))} min after its last "
+                "reading, unless simulate_hives runs again."
+            )
         tick = 0
         try:
             while not ticks or tick < ticks:
@@ -550,14 +574,42 @@ class Command(BaseCommand):
             self.stdout.write("\n".join(lines))
 
 
-def _continued(simulator: HiveSimulator, since: datetime | None = None) -> HiveSimulator:
+def _continued(simulator: HiveSimulator) -> HiveSimulator:
     """``simulator`` going on from the device's newest stored reading, so that its weights
     join those stored (a live run's, a backfill's) instead of starting a series of their
-    own: kilos apart, which the swarm rule reads as a swarm. ``since``: the simulation
-    starts there (a backfill), its nectar trend accumulated from that day on."""
-    if since is not None:
-        simulator.reading_at(since)
+    own: kilos apart, which the swarm rule reads as a swarm."""
     latest = reading_latest(device_id=simulator.device_id)
     if latest is not None and latest[WEIGHT] is not None:
         simulator.continue_from(latest[0], latest[WEIGHT])
     return simulator
+
+
+Anchor = tuple[datetime, float]  # a stored reading's time and weight
+
+
+def _gaps(
+    device_id: str, start: datetime, end: datetime
+) -> tuple[list[tuple[datetime, datetime, Anchor | None]], tuple[datetime, datetime] | None]:
+    """The spans of [start, end] a backfill writes, each with the stored reading its
+    weights join, and the span it leaves alone (None: nothing stored in [start, end]).
+
+    Readings already stored in the range (a live run's, an earlier backfill's) stay as
+    they are and the backfill fills around them: before the first, ending at its weight,
+    and after the last, going on from its weight. A series of its own would join them
+    kilos off (a week of nectar apart, a swarm a live run injected), and a drop that
+    size is what the swarm rule calls a swarm.
+    """
+    stored = Reading.objects.filter(
+        device_id=device_id, time__gte=start, time__lte=end, weight__isnull=False
+    ).order_by("time")
+    first = stored.values_list("time", "weight").first()
+    last = stored.reverse().values_list("time", "weight").first()
+    if first is None or last is None:
+        latest = reading_latest(device_id=device_id)
+        anchor = (latest[0], latest[WEIGHT]) if latest and latest[WEIGHT] is not None else None
+        return [(start, end, anchor)], None
+    tick = timedelta(microseconds=1)
+    # weight__isnull=False above: both weights are floats.
+    before: Anchor = (first[0], float(first[1] or 0.0))
+    after: Anchor = (last[0], float(last[1] or 0.0))
+    return [(start, first[0] - tick, before), (last[0] + tick, end, after)], (first[0], last[0])
