@@ -295,7 +295,7 @@ class Command(BaseCommand):
             total_duplicates += duplicates
             line = f"[{number}/{len(devices)}] {device_id}: {accepted} new, {duplicates} already stored"
             if kept is not None:
-                line += f"; {kept[0]:%Y-%m-%d %H:%M:%S}–{kept[1]:%H:%M:%S} UTC kept as stored"
+                line += f"; {kept[0]:%Y-%m-%d %H:%M}–{kept[1]:%Y-%m-%d %H:%M} UTC kept as stored"
             self.stdout.write(line)
             inside = kept is not None and kept[0] <= at <= kept[1]
             if events[device_id] and (duplicates or inside):
