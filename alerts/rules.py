@@ -57,9 +57,16 @@ class BroodTemperatureParams(serializers.Serializer):
         return attrs
 
 
+# The longest silence a no_data rule watches for (a week).
+NO_DATA_MAX_MINUTES = 10080
+
+
 class NoDataParams(serializers.Serializer):
     minutes = serializers.IntegerField(
-        min_value=5, max_value=10080, default=60, help_text="Silence that raises the alert."
+        min_value=5,
+        max_value=NO_DATA_MAX_MINUTES,
+        default=60,
+        help_text="Silence that raises the alert.",
     )
 
 

@@ -271,6 +271,9 @@ def _raise(rule: AlertRule, hive: Hive, fire: Fire) -> Alert | None:
 
 
 def _resolve(alert: Alert, at: datetime) -> None:
+    # A reading older than the alert (a no_data alert ended by a late or backfilled
+    # reading of before it was raised) ends it when it is resolved, not before it began.
+    at = max(at, alert.started_at)
     updated = Alert.objects.filter(pk=alert.pk, resolved_at=None).update(
         resolved_at=at, status=Status.RESOLVED
     )
@@ -433,6 +436,10 @@ def _suppressed(windows: Any, settle: timedelta) -> Any:
 
 # --- The worker's clock -----------------------------------------------------------------
 
+# The longest silence a no_data rule can ask for (alerts.rules.NoDataParams): a hive whose
+# newest reading is older was never watched and is not started on.
+NO_DATA_WATCH_MAX = timedelta(minutes=rules.NO_DATA_MAX_MINUTES)
+
 
 def no_data_check(*, now: datetime | None = None) -> list[Alert]:
     """Raise ``no_data`` alerts for hives silent longer than their rule allows.
@@ -443,7 +450,7 @@ def no_data_check(*, now: datetime | None = None) -> list[Alert]:
     if not settings.ALERTS_ENABLED:
         return []
     now = now or timezone.now()
-    _no_data_watch()
+    _no_data_watch(now)
     candidates = (
         AlertState.objects.filter(rule__kind=Kind.NO_DATA, rule__enabled=True)
         .filter(Q(active_alert=None) | Q(active_alert__resolved_at__isnull=False))
@@ -494,19 +501,23 @@ def no_data_check(*, now: datetime | None = None) -> list[Alert]:
     return raised
 
 
-def _no_data_watch() -> None:
+def _no_data_watch(now: datetime) -> None:
     """Give the hives of no_data rules that have no state yet one, from their newest
     stored reading: a sensor silent since before its rule existed (or before this
-    version) is watched too. Hives that never sent anything stay unwatched."""
+    version) is watched too. Hives that never sent anything stay unwatched, and so do
+    hives whose newest reading is older than NO_DATA_WATCH_MAX (history: an import, a
+    reading dated months back), which would otherwise be reported "silent for 272256
+    min" the moment they were stored."""
     unwatched = selectors.no_data_unwatched()
     if not unwatched:
         return
     last = devices_last_reading(device_ids=sorted({device for _, _, device in unwatched}))
+    oldest = now - NO_DATA_WATCH_MAX
     AlertState.objects.bulk_create(
         [
             AlertState(rule_id=rule_id, hive_id=hive_id, last_time=last[device], data={})
             for rule_id, hive_id, device in unwatched
-            if device in last
+            if device in last and last[device] >= oldest
         ],
         ignore_conflicts=True,
     )

@@ -70,7 +70,9 @@ def test_backfill_is_idempotent_and_plausible(alice_hive: DeviceHive, bob) -> No
 
 def test_live_ticks_ingest_one_reading_per_hive(alice_hive: DeviceHive, bob) -> None:
     other = make_hive(bob, "hive-bob-1")
-    call_command("simulate_hives", "--live", "--every", "0", "--ticks", "1", stdout=StringIO())
+    call_command(
+        "simulate_hives", "--live", "--every", "0", "--ticks", "1", "--all", stdout=StringIO()
+    )
     assert Reading.objects.filter(device_id=alice_hive.device_id).count() == 1
     assert Reading.objects.filter(device_id=other.device_id).count() == 1
 
@@ -288,9 +290,11 @@ def test_backfill_with_a_silent_sensor_leaves_no_data_to_the_worker(
 
     hive = alice_hive.hive
     other = make_hive(bob, "hive-bob-1")
-    out = _backfill("--silent", str(hive.pk), "--inject-minutes-ago", "50")
+    out = _backfill(
+        "--silent", str(hive.pk), "--hive", str(other.hive.pk), "--inject-minutes-ago", "50"
+    )
 
-    assert "silent sensor from" in out and "alerts_worker raises no_data" in out
+    assert "silent sensor from" in out and "no_data from" in out
     last = Reading.objects.filter(device_id=hive.device_id).latest("time").time
     assert timedelta(minutes=50) < datetime.now(UTC) - last < timedelta(minutes=52)
     newest_other = Reading.objects.filter(device_id=other.device_id).latest("time").time

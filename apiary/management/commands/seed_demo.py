@@ -84,7 +84,9 @@ class Command(BaseCommand):
                 self._season(
                     user, hive, season_start, min(today, season_start + dt.timedelta(days=180)), rng
                 )
-                self.stdout.write(f"  {apiary.name}: {hive.name} ({hive.device_id})")
+                self.stdout.write(
+                    f"  {apiary.name}: {hive.name} (id {hive.pk}, device {hive.device_id})"
+                )
         self._summary(user, password)
 
     def _queens(self, user: User, hive: Hive, season_start: dt.date, rng: random.Random) -> None:
@@ -139,13 +141,29 @@ class Command(BaseCommand):
                 )
 
     def _summary(self, user: User, password: str) -> None:
-        hives = Hive.objects.filter(apiary__owner=user).count()
+        devices = list(
+            Hive.objects.filter(apiary__owner=user)
+            .order_by("id")
+            .values_list("device_id", flat=True)
+        )
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo ready: {user.email} / {password} — {hives} hives. Sign in at /admin/ or "
-                "POST /auth/token. Feed readings with `manage.py simulate_hives`."
+                f"Demo ready: {user.email} / {password} — {len(devices)} hives. Sign in at "
+                "/admin/ or POST /auth/token."
             )
         )
+        # simulate_hives feeds the demo beekeeper's hives when none are named.
+        owner = "" if user.email == DEMO_EMAIL else f" --user {user.email}"
+        self.stdout.write(
+            f"Feed them readings: `manage.py simulate_hives{owner} --backfill-days 7`"
+        )
+        if len(devices) >= 3:
+            swarm, cold, silent = devices[:3] if len(devices) < 5 else devices[2:5]
+            self.stdout.write(
+                f"Three alerts within two minutes: `manage.py simulate_hives --live --fast{owner}"
+                f" --swarm {swarm} --cold-brood {cold} --silent {silent}` (on hives without"
+                " readings in the last hour)"
+            )
 
 
 def _at(day: dt.date, hour: int) -> dt.datetime:
