@@ -32,7 +32,9 @@ from telemetry.services import readings_ingest
 from telemetry.timescale import hourly_refresh
 from telemetry.validation import METRICS
 
-WEIGHT = 1 + METRICS.index("weight")  # in reading_latest's (time, *METRICS) row
+WEIGHT = 1 + METRICS.index("weight")  # in reading_latest's (time, *METRICS) row (raw)
+    "weight"
+)  # in reading_latest's (time, *METRICS) row: raw, as the simulator writes them
 
 # Backfill: injected events start this many minutes before its end unless told otherwise.
 INJECT_MINUTES_AGO = 45.0
@@ -364,7 +366,7 @@ class Command(BaseCommand):
         last: dict[str, datetime | None] = {}
         for hive in hives:
             # Each series goes on from its newest stored reading, without a step.
-            latest = reading_latest(device_id=hive.device_id)
+            latest = reading_latest(device_id=hive.device_id, calibrated=False)
             last[hive.device_id] = latest[0] if latest is not None else None
             simulators[hive.device_id] = _continued(HiveSimulator(hive.device_id))
         replays: dict[str, Replay] = {}
@@ -555,7 +557,7 @@ class Command(BaseCommand):
         simulated sensors are silent from here on, and the alerts say so (with emails)."""
         lines = []
         for hive in hives:
-            latest = reading_latest(device_id=hive.device_id)
+            latest = reading_latest(device_id=hive.device_id, calibrated=False)
             last = latest[0] if latest is not None else None
             for rule in forecast.rules_in_effect(hive=hive, kind=Kind.NO_DATA):
                 outcome = forecast.no_data_outlook(rule=rule, hive=hive, last_reading=last)
@@ -578,7 +580,7 @@ def _continued(simulator: HiveSimulator) -> HiveSimulator:
     """``simulator`` going on from the device's newest stored reading, so that its weights
     join those stored (a live run's, a backfill's) instead of starting a series of their
     own: kilos apart, which the swarm rule reads as a swarm."""
-    latest = reading_latest(device_id=simulator.device_id)
+    latest = reading_latest(device_id=simulator.device_id, calibrated=False)
     if latest is not None and latest[WEIGHT] is not None:
         simulator.continue_from(latest[0], latest[WEIGHT])
     return simulator
@@ -605,7 +607,7 @@ def _gaps(
     first = stored.values_list("time", "weight").first()
     last = stored.reverse().values_list("time", "weight").first()
     if first is None or last is None:
-        latest = reading_latest(device_id=device_id)
+        latest = reading_latest(device_id=device_id, calibrated=False)
         anchor = (latest[0], latest[WEIGHT]) if latest and latest[WEIGHT] is not None else None
         return [(start, end, anchor)], None
     tick = timedelta(microseconds=1)
