@@ -493,7 +493,12 @@ def test_owner_starts_and_stops_an_inspection_from_the_hive_page(alice, alice_hi
     assert minutes == 60
     page = client.get(change_url)
     assert any("open until" in message for message in _messages(page))
-    assert f'action="{stop_url}"' in page.content.decode()
+    html = page.content.decode()
+    # While the window is open the page offers to end it, not to start another (#26).
+    assert f'action="{stop_url}"' in html and "End inspection (open until" in html
+    assert start_url not in html and "Start inspection" not in html
+    # ... and the window is no event: "last inspection" waits for the recorded visit.
+    assert not alice_hive.events.exists()
 
     response = client.post(stop_url, {"csrfmiddlewaretoken": token}, follow=True)
 
@@ -502,6 +507,7 @@ def test_owner_starts_and_stops_an_inspection_from_the_hive_page(alice, alice_hi
     inspection.refresh_from_db()
     assert inspection.ends_at <= timezone.now()
     assert stop_url not in response.content.decode()
+    assert "Start inspection (60 min)" in response.content.decode()
 
 
 def test_stopping_with_no_open_inspection_is_a_message_not_an_error(alice, alice_hive) -> None:
