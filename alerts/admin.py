@@ -20,7 +20,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 
@@ -33,6 +36,7 @@ from core.admin import (
     ServiceAdminMixin,
     ServiceModelForm,
     cleaned_fields,
+    object_view_path,
     service_error_messages,
 )
 
@@ -117,6 +121,8 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = ["acknowledge"]
+    # The page has an "Acknowledge" button (a POST to acknowledge_view) while it is open.
+    change_form_template = "admin/alerts/alert/change_form.html"
 
     def own_rows(self, user: Any) -> QuerySet:
         return selectors.alert_list(user=user)
@@ -130,6 +136,57 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
 
     def has_acknowledge_permission(self, request: HttpRequest) -> bool:
         return _is_beekeeper(request)
+
+    def may_acknowledge(self, request: HttpRequest, alert: Alert) -> bool:
+        """The button's rule: the bulk action's permission, on the user's own open alert
+        (a superuser reads everyone's alerts but acknowledges only their own, as the
+        service allows)."""
+        return (
+            self.has_acknowledge_permission(request)
+            and alert.user_id == request.user.pk
+            and alert.status == Status.OPEN
+        )
+
+    def get_urls(self) -> list:
+        return [
+            object_view_path(self, "acknowledge", self.acknowledge_view, methods=["POST"]),
+            *super().get_urls(),
+        ]
+
+    def acknowledge_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Acknowledge one alert: the alert page's and the overview's button (POST), with
+        the service of the bulk action. 404 for an alert the user does not see, 403
+        without the permission or for another user's alert; back to ``next`` (a page of
+        this site) or the alert's page."""
+        alert = self.get_object(request, unquote(object_id))  # the user's own alerts
+        if alert is None:
+            raise Http404("No such alert.")
+        if not self.has_acknowledge_permission(request) or alert.user_id != request.user.pk:
+            raise PermissionDenied
+        if alert.status != Status.OPEN:
+            messages.info(request, f"{alert}: not open, left as it was.")
+        else:
+            try:
+                services.alert_acknowledge(alert=alert, actor=request.user)
+            except ValidationError as exc:
+                for message in service_error_messages(exc, Alert):
+                    messages.error(request, f"{alert}: {message}")
+            else:
+                messages.success(request, f"Acknowledged: {alert}.")
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = reverse("admin:alerts_alert_change", args=[alert.pk])
+        return HttpResponseRedirect(back)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        context["show_delete"] = False
+        obj = kwargs.get("obj")
+        context["may_acknowledge"] = obj is not None and self.may_acknowledge(request, obj)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     # There is no service to delete an alert: they go with their hive (see the mixin), and
     # are never deleted from here.
@@ -146,12 +203,6 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         raise PermissionDenied
-
-    def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        context["show_delete"] = False
-        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.action(description="Acknowledge selected alerts", permissions=["acknowledge"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet) -> None:

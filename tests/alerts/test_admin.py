@@ -120,6 +120,72 @@ def test_the_acknowledge_action_goes_through_the_service(alice, alice_hive, monk
     assert [(c["alert"].pk, c["actor"]) for c in calls] == [(alert.pk, alice)]
 
 
+def test_alice_acknowledges_an_alert_from_its_page(alice, alice_hive) -> None:
+    alert = _alert(alice, alice_hive, "brood_temperature", "Hive A1: brood too cold")
+    client = _csrf_client(alice)
+    page_url = f"/admin/alerts/alert/{alert.pk}/change/"
+    ack_url = f"/admin/alerts/alert/{alert.pk}/acknowledge/"
+    html = client.get(page_url).content.decode()
+    assert f'action="{ack_url}"' in html and ">Acknowledge</button>" in html
+    assert client.get(ack_url).status_code == 405  # a button's POST only
+    assert client.post(ack_url).status_code == 403  # no CSRF token
+    token = client.cookies["csrftoken"].value
+
+    response = client.post(ack_url, {"csrfmiddlewaretoken": token}, follow=True)
+
+    assert response.redirect_chain == [(page_url, 302)]
+    assert "Acknowledged: Hive A1: brood too cold." in _messages(response)
+    alert.refresh_from_db()
+    assert (alert.status, alert.resolved_at) == (Status.ACKNOWLEDGED, None)
+    # Acknowledged: the button is gone, and a second POST changes nothing.
+    assert ack_url not in response.content.decode()
+    again = client.post(ack_url, {"csrfmiddlewaretoken": token}, follow=True)
+    assert any("not open" in message for message in _messages(again))
+
+
+def test_acknowledging_goes_back_to_a_page_of_this_site_only(alice, alice_hive) -> None:
+    client = _admin(alice)
+    first, second = _alert(alice, alice_hive), _alert(alice, alice_hive, "no_data")
+
+    home = client.post(f"/admin/alerts/alert/{first.pk}/acknowledge/", {"next": "/admin/"})
+    away = client.post(
+        f"/admin/alerts/alert/{second.pk}/acknowledge/", {"next": "https://evil.example/"}
+    )
+
+    assert home["Location"] == "/admin/"
+    assert away["Location"] == f"/admin/alerts/alert/{second.pk}/change/"
+
+
+def test_nobody_else_acknowledges_alices_alert_from_its_page(alice, alice_apiary, alice_hive):
+    alert = _alert(alice, alice_hive)
+    viewer = _member(alice_apiary, "dave@example.com", "viewer")
+    editor = _member(alice_apiary, "erin@example.com", "editor")
+    url = f"/admin/alerts/alert/{alert.pk}/acknowledge/"
+    for user in (viewer, editor, BeekeeperFactory(email="charlie@example.com")):
+        assert _admin(user).post(url).status_code == 404  # alerts are their user's own
+    # A superuser reads alice's alert but may not acknowledge it for her.
+    superuser = _admin(SuperuserFactory())
+    page = superuser.get(f"/admin/alerts/alert/{alert.pk}/change/").content.decode()
+    assert url not in page
+    assert superuser.post(url).status_code == 403
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_at) == (Status.OPEN, None)
+
+
+def test_a_viewer_acknowledges_only_the_alerts_of_their_own_rules(alice_apiary, alice_hive):
+    viewer = _member(alice_apiary, "dave@example.com", "viewer")
+    theirs = _alert(viewer, alice_hive, "no_data", "Hive A1: silent (dave's rule)")
+    alices = _alert(alice_apiary.owner, alice_hive)
+    client = _admin(viewer)
+
+    assert client.post(f"/admin/alerts/alert/{alices.pk}/acknowledge/").status_code == 404
+    assert client.post(f"/admin/alerts/alert/{theirs.pk}/acknowledge/").status_code == 302
+
+    theirs.refresh_from_db()
+    alices.refresh_from_db()
+    assert (theirs.status, alices.status) == (Status.ACKNOWLEDGED, Status.OPEN)
+
+
 def test_alert_pages_are_read_only(alice, alice_hive) -> None:
     alert = _alert(alice, alice_hive, message="Hive A1: swarm")
     client = _admin(alice)
