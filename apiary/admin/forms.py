@@ -11,8 +11,25 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apiary.event_forms import EventDetailsForm
-from apiary.models import Event, QueenBee
+from apiary.models import Event, Hive, QueenBee
 from core.admin import ServiceModelForm
+
+
+class HiveAdminForm(ServiceModelForm):
+    """A hive: a new one may leave its device id empty, and hive_create generates one, as
+    the API does. A saved hive's stays required: emptied, it is an error rather than a new
+    id (its readings are filed under the old one)."""
+
+    class Meta:
+        model = Hive
+        fields = ["apiary", "name", "device_id", "hive_type", "status", "installed_at", "notes"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("device_id")
+        if field is not None and self.instance.pk is None:
+            field.required = False
+            field.help_text = "The id the sensor sends. Leave it empty to get a generated one."
 
 
 class QueenAdminForm(ServiceModelForm):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from apiary import selectors, services
@@ -53,6 +55,13 @@ class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     def apiary_of(self, obj: QueenBee) -> Apiary:
         return obj.hive.apiary
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # Introduced today, unless the link says otherwise (?hive=3 keeps its hive).
+        return {
+            "introduced_at": timezone.localdate(),
+            **super().get_changeform_initial_data(request),
+        }
+
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.queen_list(user=user)
 
@@ -95,6 +104,46 @@ class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         services.queen_delete(queen=obj, actor=request.user)
 
 
+class EventApiaryFilter(admin.SimpleListFilter):
+    """Events of one of the user's apiaries: its own and its hives' (apiary_list: their
+    own and shared apiaries, nobody else's)."""
+
+    title = "apiary"
+    parameter_name = "in_apiary"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        apiaries = selectors.apiary_list(user=request.user).order_by("name", "id")
+        return [(str(a.pk), a.name) for a in apiaries]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        chosen = self.value()
+        if chosen not in {value for value, _ in self.lookup_choices}:
+            return queryset  # nothing chosen, or not one of the user's: no filter
+        return queryset.filter(Q(apiary_id=chosen) | Q(hive__apiary_id=chosen))
+
+
+class EventHiveFilter(admin.SimpleListFilter):
+    """Events of one of the hives the user sees (hive_list_visible), named with their
+    apiary: two apiaries may each have a "Hive 1"."""
+
+    title = "hive"
+    parameter_name = "hive__id__exact"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        hives = (
+            selectors.hive_list_visible(user=request.user)
+            .select_related("apiary")
+            .order_by("apiary__name", "name", "id")
+        )
+        return [(str(h.pk), f"{h.name} ({h.apiary.name})") for h in hives]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        chosen = self.value()
+        if chosen not in {value for value, _ in self.lookup_choices}:
+            return queryset
+        return queryset.filter(hive_id=chosen)
+
+
 @admin.register(Event)
 class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     """Events with typed details: the page has a section of fields per type, and
@@ -103,10 +152,15 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     the selected events as the API's CSV."""
 
     form = EventAdminForm
-    list_display = ["occurred_at", "type", "hive", "apiary", "summary", "notes"]
-    list_select_related = ["hive", "apiary"]
-    list_filter = ["type", "occurred_at"]
-    search_fields = ["notes", "hive__name", "apiary__name"]
+    list_display = ["occurred_at", "type", "hive", "apiary_name", "summary", "notes_text"]
+    list_select_related = ["hive__apiary", "apiary"]
+    list_filter: ClassVar[list[Any]] = [
+        "type",
+        EventApiaryFilter,
+        EventHiveFilter,
+        "occurred_at",
+    ]
+    search_fields = ["notes", "hive__name", "apiary__name", "hive__apiary__name"]
     date_hierarchy = "occurred_at"
     _MAIN_FIELDS = ["hive", "apiary", "type", "occurred_at", "notes"]
     fieldsets: ClassVar[list[Any]] = [(None, {"fields": _MAIN_FIELDS}), *detail_fieldsets()]
@@ -122,6 +176,9 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         "box_removed",
         "split",
     ]
+
+    # A note longer than this (a page of text) ends in "…" in the list.
+    NOTES_SHOWN = 1000
 
     class Media:
         js = ["apiary/event_form.js"]
@@ -143,6 +200,28 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
             # Read-only (a viewer): the details as text and as stored.
             return [(None, {"fields": [*self._MAIN_FIELDS, "summary", "details"]})]
         return super().get_fieldsets(request, obj)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # Happened now, unless the link says otherwise (?type=inspection&hive=3 keep theirs).
+        now = timezone.localtime().replace(second=0, microsecond=0)
+        return {"occurred_at": now, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="apiary")
+    def apiary_name(self, obj: Event) -> str | None:
+        """The apiary of the event: its own, or its hive's (an event has one or the
+        other), so that a hive's event does not show "-"."""
+        apiary = obj.hive.apiary if obj.hive is not None else obj.apiary
+        return apiary.name if apiary is not None else None
+
+    @admin.display(description="notes")
+    def notes_text(self, obj: Event) -> str | None:
+        """The whole note, its line breaks kept (the list wraps it, see
+        admin/apiary/event/change_list.html); at most NOTES_SHOWN characters, the rest on
+        the event's page."""
+        if not obj.notes:
+            return None
+        text = Truncator(obj.notes).chars(self.NOTES_SHOWN)
+        return format_html('<span class="event-notes">{}</span>', text)
 
     @admin.display(description="details")
     def summary(self, obj: Event) -> str | None:
