@@ -25,17 +25,20 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
-from django.utils.html import escape, format_html, format_html_join
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from accounts.services import BEEKEEPERS_GROUP
 from alerts import selectors, services
-from alerts.api.serializers import PARAMS_HELP
+from alerts import values as alert_values
 from alerts.models import Alert, AlertRule, Status, Webhook
+from alerts.rule_forms import AlertRuleAdminForm, param_fieldsets, params_pairs, params_text
 from apiary import selectors as apiary_selectors
 from core.admin import (
     ServiceAdminMixin,
     ServiceModelForm,
     cleaned_fields,
+    labelled_html,
     object_view_path,
     service_error_messages,
 )
@@ -116,7 +119,7 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
         "started_at",
         "acknowledged_at",
         "resolved_at",
-        "values",
+        "values_list",
         "rule",
     ]
     readonly_fields = fields
@@ -126,6 +129,12 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
 
     def own_rows(self, user: Any) -> QuerySet:
         return selectors.alert_list(user=user)
+
+    @admin.display(description="values")
+    def values_list(self, obj: Alert) -> SafeString | None:
+        """The figures of the alert as labelled fields with units (alerts.values), not
+        the JSON object the API carries."""
+        return labelled_html(alert_values.values_fields(obj.kind, obj.values))
 
     # Read-only: alerts are raised and resolved by the evaluation, acknowledged here.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -227,24 +236,17 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
 # --- Rules ------------------------------------------------------------------------------
 
 
-class AlertRuleAdminForm(ServiceModelForm):
-    class Meta:
-        model = AlertRule
-        fields = ["kind", "hive", "apiary", "params", "enabled"]
-
-    def clean_params(self) -> Any:
-        # An emptied box means "the defaults", as an omitted params does in the API.
-        params = self.cleaned_data.get("params")
-        return {} if params is None else params
-
-
 @admin.register(AlertRule)
 class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
     form = AlertRuleAdminForm
     list_display = ["kind", "scope_display", "params_summary", "enabled"]
     list_select_related = ["hive", "apiary"]
     list_filter = ["kind", "enabled"]
-    fields = ["kind", "hive", "apiary", "params", "enabled"]
+    _MAIN_FIELDS: ClassVar[list[str]] = ["kind", "hive", "apiary", "enabled"]
+    readonly_fields = ["params_list"]
+
+    class Media:
+        js = ["alerts/rule_form.js"]  # shows the chosen kind's parameters only
 
     def own_rows(self, user: Any) -> QuerySet:
         return selectors.rule_list(user=user).select_related("hive", "apiary")
@@ -254,9 +256,22 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
             return [*self.list_display, "user"]
         return self.list_display
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # A parameter section per kind on a new rule; a rule's own kind's on its page
+        # (kind is fixed); a page read by someone else (a superuser): the values in words.
+        if obj is None:
+            return [(None, {"fields": self._MAIN_FIELDS}), *param_fieldsets()]
+        if not self.has_change_permission(request, obj):
+            return [(None, {"fields": [*self._MAIN_FIELDS, "params_list"]})]
+        return [(None, {"fields": self._MAIN_FIELDS}), *param_fieldsets([obj.kind])]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # rule_update changes params and enabled only: kind and scope are fixed.
-        return [] if obj is None else ["kind", "hive", "apiary"]
+        return ["params_list"] if obj is None else ["kind", "hive", "apiary", "params_list"]
+
+    @admin.display(description="parameters")
+    def params_list(self, obj: AlertRule) -> SafeString | None:
+        return labelled_html(params_pairs(obj.kind, obj.params))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         # Rules watch the user's own hives and apiaries (any role: a rule is the user's
@@ -269,12 +284,7 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "params" and formfield is not None:
-            formfield.help_text = escape(  # the admin shows help texts unescaped
-                "A JSON object. Omitted parameters keep their defaults (on a change: their "
-                "current values). " + PARAMS_HELP
-            )
-        elif db_field.name == "hive" and formfield is not None:
+        if db_field.name == "hive" and formfield is not None:
             formfield.help_text = "The one hive this rule watches."
         elif db_field.name == "apiary" and formfield is not None:
             formfield.help_text = (
@@ -293,11 +303,9 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
             return f"apiary {obj.apiary.name}"
         return "all my hives"
 
-    @admin.display(description="params")
+    @admin.display(description="parameters")
     def params_summary(self, obj: AlertRule) -> str:
-        return ", ".join(
-            f"{key}={value}" for key, value in (obj.params or {}).items() if value is not None
-        )
+        return params_text(obj.kind, obj.params)
 
     def service_save(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> Any:
         if change:

@@ -9,16 +9,17 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from apiary import selectors, services
 from apiary.admin.forms import EventAdminForm, QueenAdminForm
 from apiary.admin.scoping import VisibleAdminMixin
 from apiary.event_csv import CSV_MAX_EVENTS, events_csv, split_labels
-from apiary.event_details import details_summary
+from apiary.event_details import details_fields, details_summary
 from apiary.event_forms import detail_fieldsets
 from apiary.models import Apiary, Event, Hive, QueenBee
-from core.admin import ServiceAdminMixin, cleaned_fields
+from core.admin import ServiceAdminMixin, cleaned_fields, labelled_html
 
 
 @admin.register(QueenBee)
@@ -164,7 +165,7 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     _MAIN_FIELDS = ["hive", "apiary", "type", "occurred_at", "notes"]
     fieldsets: ClassVar[list[Any]] = [(None, {"fields": _MAIN_FIELDS}), *detail_fieldsets()]
-    readonly_fields = ["summary"]
+    readonly_fields = ["summary", "details_list"]
     actions = ["export_csv"]
     # Lists the typed types to record (admin/apiary/event/change_list.html).
     RECORD_TYPES = [
@@ -197,8 +198,8 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any] | tuple[Any, ...]:
         if obj is not None and not self.has_change_permission(request, obj):
-            # Read-only (a viewer): the details as text and as stored.
-            return [(None, {"fields": [*self._MAIN_FIELDS, "summary", "details"]})]
+            # Read-only (a viewer): the details as labelled fields.
+            return [(None, {"fields": [*self._MAIN_FIELDS, "details_list"]})]
         return super().get_fieldsets(request, obj)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
@@ -227,6 +228,11 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     def summary(self, obj: Event) -> str | None:
         text = details_summary(obj.type, obj.details, labels=getattr(obj, "split_labels", None))
         return Truncator(text).chars(120) if text else None
+
+    @admin.display(description="details")
+    def details_list(self, obj: Event) -> SafeString | None:
+        labels = getattr(obj, "split_labels", None)
+        return labelled_html(details_fields(obj.type, obj.details, labels=labels))
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)

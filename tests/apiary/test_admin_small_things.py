@@ -229,3 +229,27 @@ def test_a_superuser_is_not_told_they_own_others_apiaries(alice, alice_apiary) -
     roles = re.findall(r'<td class="field-your_role">(.*?)</td>', html)
     assert roles == ["none (superuser)"]
     assert _admin(alice).get("/admin/apiary/apiary/").context["cl"].result_list[0].role == "owner"
+
+
+# --- No raw JSON on the hive page -------------------------------------------------------
+
+
+def test_the_hive_pages_events_show_labelled_details(alice, alice_hive) -> None:
+    EventFactory(
+        hive=alice_hive,
+        type="inspection",
+        details={"queen_seen": True, "frames_of_brood": 6, "temperament": "calm"},
+    )
+    EventFactory(hive=alice_hive, type="note", details={"weather": {"sky": "sunny", "wind": 3}})
+
+    html = _admin(alice).get(f"/admin/apiary/hive/{alice_hive.pk}/change/").content.decode()
+
+    for pair in (
+        "<dt>Queen seen</dt><dd>yes</dd>",
+        "<dt>Frames of brood</dt><dd>6</dd>",
+        "<dt>Temperament</dt><dd>calm</dd>",
+        "<dt>Weather</dt><dd>sky: sunny; wind: 3</dd>",  # free-form, nested: still words
+    ):
+        assert pair in html, pair
+    # (The sensor panel's API example is JSON on purpose; the events are not.)
+    assert "&quot;queen_seen&quot;" not in html and "&quot;sky&quot;" not in html
