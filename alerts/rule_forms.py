@@ -161,9 +161,8 @@ class AlertRuleAdminForm(ServiceModelForm):
         names = PARAM_FIELD_NAMES.get(self._kind(), {})
         rest = []
         for item in ValidationError(error).error_list:
-            name = names.get(item.key or "") if isinstance(item, DetailError) else None
-            if name in self.fields:
-                super().add_error(name, ValidationError(item.bare, code=item.code))
+            if isinstance(item, DetailError) and names.get(item.key or "") in self.fields:
+                super().add_error(names[item.key or ""], ValidationError(item.bare, code=item.code))
             else:
                 rest.append(item)
         if rest:

@@ -36,7 +36,7 @@ _LIMITS = {
 }
 # "minutes" is how long the condition lasted, except for no_data, where it is the rule's
 # silence that raises the alert.
-_MINUTES = {Kind.NO_DATA: "Alert after silence of", Kind.SWARM: "Within"}
+_MINUTES: dict[str, str] = {Kind.NO_DATA: "Alert after silence of", Kind.SWARM: "Within"}
 # Units a free-form key ends with: "drop_kg" is "Drop: 2.1 kg".
 _SUFFIXES = {"_kg": "kg", "_minutes": "min"}
 

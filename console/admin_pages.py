@@ -318,9 +318,9 @@ def _overview_hives(user: Any) -> list[OverviewHive]:
     )
     hives = selectors.hive_list(user=user).select_related("apiary__owner")
     if user.is_superuser:
-        hives = hives.annotate(real_role=selectors.role_annotation(
-            user, "apiary__", superuser_as_owner=False
-        ))
+        hives = hives.annotate(
+            real_role=selectors.role_annotation(user, "apiary__", superuser_as_owner=False)
+        )
     return cast(
         "list[OverviewHive]",
         list(

@@ -121,7 +121,10 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # Installed today, unless the link says otherwise (?installed_at=...).
-        return {"installed_at": timezone.localdate(), **super().get_changeform_initial_data(request)}
+        return {
+            "installed_at": timezone.localdate(),
+            **super().get_changeform_initial_data(request),
+        }
 
     def get_list_filter(self, request: HttpRequest) -> list:
         return (
