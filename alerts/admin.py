@@ -5,7 +5,9 @@ As in apiary.admin, writes go through alerts.services (core.admin.ServiceAdminMi
 rule and webhook forms dry-run the service call their save makes, so a refused parameter
 or an internal webhook address is an error on the form, and deletes call the delete
 services. Alerts themselves are read-only; the one thing a beekeeper does to them is
-acknowledge.
+acknowledge: selected ones from the list, or one with the button on its page and on the
+overview (acknowledge_view). A rule's parameters are a form field each
+(alerts.rule_forms), and an alert's values are shown in words (alerts.values).
 
 Who may use these pages: beekeepers (the Beekeepers group) and superusers. The group's
 Django permissions cover the apiary app only, so the permission methods here grant the

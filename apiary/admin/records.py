@@ -14,7 +14,7 @@ from django.utils.text import Truncator
 
 from apiary import selectors, services
 from apiary.admin.forms import EventAdminForm, QueenAdminForm
-from apiary.admin.scoping import VisibleAdminMixin
+from apiary.admin.scoping import VisibleAdminMixin, editable_hives
 from apiary.event_csv import CSV_MAX_EVENTS, events_csv, split_labels
 from apiary.event_details import details_fields, details_summary
 from apiary.event_forms import detail_fieldsets
@@ -55,6 +55,10 @@ class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     def apiary_of(self, obj: QueenBee) -> Apiary:
         return obj.hive.apiary
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A queen goes into a hive: an apiary to record in is not enough without one.
+        return super().has_add_permission(request) and editable_hives(user=request.user).exists()
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # Introduced today, unless the link says otherwise (?hive=3 keeps its hive).

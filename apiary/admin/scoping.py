@@ -13,7 +13,7 @@ from apiary import selectors
 from apiary.models import Apiary, Role
 
 
-def _editable_hives(*, user: Any) -> QuerySet:
+def editable_hives(*, user: Any) -> QuerySet:
     return selectors.hive_list_visible(user=user).filter(
         apiary__in=selectors.apiary_list_editable(user=user)
     )
@@ -77,7 +77,7 @@ class VisibleAdminMixin:
         # apiary the user sees.
         choices = {
             "apiary": selectors.apiary_list_editable,
-            "hive": _editable_hives,
+            "hive": editable_hives,
             "mother": selectors.queen_list,
         }
         if db_field.name in choices:

@@ -253,3 +253,11 @@ def test_the_hive_pages_events_show_labelled_details(alice, alice_hive) -> None:
         assert pair in html, pair
     # (The sensor panel's API example is JSON on purpose; the events are not.)
     assert "&quot;queen_seen&quot;" not in html and "&quot;sky&quot;" not in html
+
+
+def test_no_queen_page_without_a_hive_to_put_her_in(alice, alice_apiary) -> None:
+    client = _admin(alice)
+    assert client.get("/admin/apiary/queenbee/add/").status_code == 403  # no hive yet
+    assert client.get("/admin/apiary/event/add/").status_code == 200  # an apiary's event
+    HiveFactory(apiary=alice_apiary)
+    assert client.get("/admin/apiary/queenbee/add/").status_code == 200
