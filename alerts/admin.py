@@ -5,7 +5,9 @@ As in apiary.admin, writes go through alerts.services (core.admin.ServiceAdminMi
 rule and webhook forms dry-run the service call their save makes, so a refused parameter
 or an internal webhook address is an error on the form, and deletes call the delete
 services. Alerts themselves are read-only; the one thing a beekeeper does to them is
-acknowledge.
+acknowledge: selected ones from the list, or one with the button on its page and on the
+overview (acknowledge_view). A rule's parameters are a form field each
+(alerts.rule_forms), and an alert's values are shown in words (alerts.values).
 
 Who may use these pages: beekeepers (the Beekeepers group) and superusers. The group's
 Django permissions cover the apiary app only, so the permission methods here grant the
@@ -18,21 +20,28 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html, format_html_join
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 
 from accounts.services import BEEKEEPERS_GROUP
 from alerts import selectors, services
-from alerts.api.serializers import PARAMS_HELP
+from alerts import values as alert_values
 from alerts.models import Alert, AlertRule, Status, Webhook
+from alerts.rule_forms import AlertRuleAdminForm, param_fieldsets, params_pairs, params_text
 from apiary import selectors as apiary_selectors
 from core.admin import (
     ServiceAdminMixin,
     ServiceModelForm,
     cleaned_fields,
+    labelled_html,
+    object_view_path,
     service_error_messages,
 )
 
@@ -112,14 +121,22 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
         "started_at",
         "acknowledged_at",
         "resolved_at",
-        "values",
+        "values_list",
         "rule",
     ]
     readonly_fields = fields
     actions = ["acknowledge"]
+    # The page has an "Acknowledge" button (a POST to acknowledge_view) while it is open.
+    change_form_template = "admin/alerts/alert/change_form.html"
 
     def own_rows(self, user: Any) -> QuerySet:
         return selectors.alert_list(user=user)
+
+    @admin.display(description="values")
+    def values_list(self, obj: Alert) -> SafeString | None:
+        """The figures of the alert as labelled fields with units (alerts.values), not
+        the JSON object the API carries."""
+        return labelled_html(alert_values.values_fields(obj.kind, obj.values))
 
     # Read-only: alerts are raised and resolved by the evaluation, acknowledged here.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -130,6 +147,57 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
 
     def has_acknowledge_permission(self, request: HttpRequest) -> bool:
         return _is_beekeeper(request)
+
+    def may_acknowledge(self, request: HttpRequest, alert: Alert) -> bool:
+        """The button's rule: the bulk action's permission, on the user's own open alert
+        (a superuser reads everyone's alerts but acknowledges only their own, as the
+        service allows)."""
+        return (
+            self.has_acknowledge_permission(request)
+            and alert.user_id == request.user.pk
+            and alert.status == Status.OPEN
+        )
+
+    def get_urls(self) -> list:
+        return [
+            object_view_path(self, "acknowledge", self.acknowledge_view, methods=["POST"]),
+            *super().get_urls(),
+        ]
+
+    def acknowledge_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Acknowledge one alert: the alert page's and the overview's button (POST), with
+        the service of the bulk action. 404 for an alert the user does not see, 403
+        without the permission or for another user's alert; back to ``next`` (a page of
+        this site) or the alert's page."""
+        alert = self.get_object(request, unquote(object_id))  # the user's own alerts
+        if alert is None:
+            raise Http404("No such alert.")
+        if not self.has_acknowledge_permission(request) or alert.user_id != request.user.pk:
+            raise PermissionDenied
+        if alert.status != Status.OPEN:
+            messages.info(request, f"{alert}: not open, left as it was.")
+        else:
+            try:
+                services.alert_acknowledge(alert=alert, actor=request.user)
+            except ValidationError as exc:
+                for message in service_error_messages(exc, Alert):
+                    messages.error(request, f"{alert}: {message}")
+            else:
+                messages.success(request, f"Acknowledged: {alert}.")
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = reverse("admin:alerts_alert_change", args=[alert.pk])
+        return HttpResponseRedirect(back)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        context["show_delete"] = False
+        obj = kwargs.get("obj")
+        context["may_acknowledge"] = obj is not None and self.may_acknowledge(request, obj)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     # There is no service to delete an alert: they go with their hive (see the mixin), and
     # are never deleted from here.
@@ -146,12 +214,6 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         raise PermissionDenied
-
-    def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        context["show_delete"] = False
-        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.action(description="Acknowledge selected alerts", permissions=["acknowledge"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -176,24 +238,17 @@ class AlertAdmin(OwnRowsAdminMixin, admin.ModelAdmin):
 # --- Rules ------------------------------------------------------------------------------
 
 
-class AlertRuleAdminForm(ServiceModelForm):
-    class Meta:
-        model = AlertRule
-        fields = ["kind", "hive", "apiary", "params", "enabled"]
-
-    def clean_params(self) -> Any:
-        # An emptied box means "the defaults", as an omitted params does in the API.
-        params = self.cleaned_data.get("params")
-        return {} if params is None else params
-
-
 @admin.register(AlertRule)
 class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
     form = AlertRuleAdminForm
     list_display = ["kind", "scope_display", "params_summary", "enabled"]
     list_select_related = ["hive", "apiary"]
     list_filter = ["kind", "enabled"]
-    fields = ["kind", "hive", "apiary", "params", "enabled"]
+    _MAIN_FIELDS: ClassVar[list[str]] = ["kind", "hive", "apiary", "enabled"]
+    readonly_fields = ["params_list"]
+
+    class Media:
+        js = ["alerts/rule_form.js"]  # shows the chosen kind's parameters only
 
     def own_rows(self, user: Any) -> QuerySet:
         return selectors.rule_list(user=user).select_related("hive", "apiary")
@@ -203,9 +258,22 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
             return [*self.list_display, "user"]
         return self.list_display
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # A parameter section per kind on a new rule; a rule's own kind's on its page
+        # (kind is fixed); a page read by someone else (a superuser): the values in words.
+        if obj is None:
+            return [(None, {"fields": self._MAIN_FIELDS}), *param_fieldsets()]
+        if not self.has_change_permission(request, obj):
+            return [(None, {"fields": [*self._MAIN_FIELDS, "params_list"]})]
+        return [(None, {"fields": self._MAIN_FIELDS}), *param_fieldsets([obj.kind])]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # rule_update changes params and enabled only: kind and scope are fixed.
-        return [] if obj is None else ["kind", "hive", "apiary"]
+        return ["params_list"] if obj is None else ["kind", "hive", "apiary", "params_list"]
+
+    @admin.display(description="parameters")
+    def params_list(self, obj: AlertRule) -> SafeString | None:
+        return labelled_html(params_pairs(obj.kind, obj.params))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         # Rules watch the user's own hives and apiaries (any role: a rule is the user's
@@ -218,12 +286,7 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "params" and formfield is not None:
-            formfield.help_text = escape(  # the admin shows help texts unescaped
-                "A JSON object. Omitted parameters keep their defaults (on a change: their "
-                "current values). " + PARAMS_HELP
-            )
-        elif db_field.name == "hive" and formfield is not None:
+        if db_field.name == "hive" and formfield is not None:
             formfield.help_text = "The one hive this rule watches."
         elif db_field.name == "apiary" and formfield is not None:
             formfield.help_text = (
@@ -242,11 +305,9 @@ class AlertRuleAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
             return f"apiary {obj.apiary.name}"
         return "all my hives"
 
-    @admin.display(description="params")
+    @admin.display(description="parameters")
     def params_summary(self, obj: AlertRule) -> str:
-        return ", ".join(
-            f"{key}={value}" for key, value in (obj.params or {}).items() if value is not None
-        )
+        return params_text(obj.kind, obj.params)
 
     def service_save(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> Any:
         if change:

@@ -532,7 +532,11 @@ def inspection_start(
 ) -> Inspection:
     """Open the hive for ``minutes`` (at most INSPECTION_MAX_MINUTES): weight alerts are
     paused until it ends plus the settle margin. Starting again while one is open
-    extends it. Recorded as an inspection event."""
+    extends it.
+
+    The window is only a window: it records no event. The visit itself is the
+    inspection event the beekeeper records with findings (or not at all), so one visit
+    stays one record and "last inspected" moves only with a recorded inspection."""
     hive_require_role(actor=actor, hive=hive, needed=Role.EDITOR)
     limit = settings.INSPECTION_MAX_MINUTES
     if type(minutes) is not int or not 1 <= minutes <= limit:
@@ -545,15 +549,7 @@ def inspection_start(
         current.ends_at = ends
         current.save(update_fields=["ends_at"])
         return current
-    event = Event.objects.create(
-        hive=hive,
-        type=Event.Type.INSPECTION,
-        occurred_at=now,
-        notes=f"Inspection window of {minutes} min: weight alerts paused.",
-    )
-    return Inspection.objects.create(
-        hive=hive, started_at=now, ends_at=ends, started_by=actor, event=event
-    )
+    return Inspection.objects.create(hive=hive, started_at=now, ends_at=ends, started_by=actor)
 
 
 @transaction.atomic

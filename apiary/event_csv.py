@@ -1,5 +1,18 @@
 """Events as CSV, for spreadsheets: ``GET /events?format=csv`` and the admin's "Export
-selected events to CSV" give the same columns, written by the telemetry CSV renderer."""
+selected events to CSV" give the same columns, written by the telemetry CSV renderer.
+
+The columns: the event's own (id ... notes), then its details three ways. ``details`` is
+the JSON object as stored and ``summary`` the same as short text; these ten columns keep
+their order for the readers that know them. Then, added at the end (#26), one column per
+typed detail key of any event type (DETAIL_CSV_COLUMNS, in the schemas' order: the
+inspection's ``queen_seen`` ... ``varroa_count``, the feeding's ``feed``, ``litres``,
+``kg``, ...), named as the API names the key, so a spreadsheet sums harvested ``kg`` or
+charts ``frames_of_brood`` without parsing JSON. A key shared by several types (``kg`` of
+feedings, harvests and boxes) is one column; the row's ``type`` says what it weighed. A
+cell is empty where the event has no such key; yes/no is ``true``/``false``, a choice its
+stored value (as in the API), a split's hive and queen their ids. Free-form keys stay in
+``details`` and ``summary`` only.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +23,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apiary.event_details import details_summary
+from apiary.event_details import SCHEMAS, details_summary, schema_fields
 from apiary.models import Event
 from apiary.selectors import hive_list_visible, queen_list
 from core.renderers import CSVRenderer
@@ -18,7 +31,7 @@ from core.renderers import CSVRenderer
 # hive and apiary are ids, as in the JSON; apiary is the hive's for an event of a hive, so
 # a file filtered by ?apiary= says which apiary each row belongs to. details is the JSON
 # object, summary the same as short text ("queen seen, eggs, 6 frames brood, calm").
-EVENT_CSV_COLUMNS = (
+_EVENT_COLUMNS = (
     "id",
     "occurred_at",
     "type",
@@ -30,6 +43,12 @@ EVENT_CSV_COLUMNS = (
     "details",
     "summary",
 )
+# One column per typed key of the details, after the columns above (see the module doc).
+DETAIL_CSV_COLUMNS = tuple(
+    dict.fromkeys(key for event_type in SCHEMAS for key in schema_fields(event_type))
+)
+assert not set(DETAIL_CSV_COLUMNS) & set(_EVENT_COLUMNS), "a detail key names a column"
+EVENT_CSV_COLUMNS: tuple[str, ...] = (*_EVENT_COLUMNS, *DETAIL_CSV_COLUMNS)
 # One export holds at most this many events: narrow a larger one by time.
 CSV_MAX_EVENTS = 10_000
 
@@ -77,7 +96,18 @@ def event_csv_row(event: Event, labels: dict[tuple[str, Any], str] | None = None
         "notes": _cell(event.notes),
         "details": json.dumps(details, ensure_ascii=False, sort_keys=True) if details else "",
         "summary": _cell(details_summary(event.type, details, labels=labels)),
+        **{key: _detail_cell(details.get(key)) for key in DETAIL_CSV_COLUMNS},
     }
+
+
+def _detail_cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _cell(value)
+    if isinstance(value, dict | list):  # a free-form value under a typed key's name
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
 
 
 def event_csv_rows(*, user: Any, events: Iterable[Event]) -> list[dict]:

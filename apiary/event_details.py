@@ -271,12 +271,10 @@ def _split(d: Mapping[str, Any], labels: Mapping[tuple[str, Any], str]) -> list[
 
 
 def _free(d: Mapping[str, Any], labels: Mapping[tuple[str, Any], str]) -> list[str]:
+    # Nested values in words too, in brackets: "weather: (sky: sunny; wind: 3)".
     def text(value: Any) -> str:
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, str | int | float) or value is None:
-            return _number(value) if value is not None else "–"
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        nested = isinstance(value, Mapping | list | tuple)
+        return f"({_value_text(value)})" if nested else _value_text(value)
 
     return [f"{key.replace('_', ' ')}: {text(value)}" for key, value in d.items()]
 
@@ -290,6 +288,54 @@ _SUMMARIES = {
     "box_removed": _box,
     "split": _split,
 }
+
+
+# --- Labelled fields ----------------------------------------------------------------------
+
+
+def _value_text(value: Any) -> str:
+    """A value as words: yes/no, numbers without trailing zeros, a nested object or list
+    as "key: value" pairs (free-form details may nest), never JSON."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{str(k).replace('_', ' ')}: {_value_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_value_text(item) for item in value)
+    return _number(value)
+
+
+def details_fields(
+    event_type: str, details: Any, *, labels: Mapping[tuple[str, Any], str] | None = None
+) -> list[tuple[str, str]]:
+    """``details`` as (label, text) pairs for pages: the type's typed keys first, in the
+    schema's order with the API's labels, choices as their words and a split's hive and
+    queen by name (``labels``, as details_summary); then free-form keys in words. Never
+    JSON."""
+    if not isinstance(details, Mapping) or not details:
+        return []
+    labels = labels or {}
+    fields = schema_fields(event_type)
+    pairs = []
+    for key, field in fields.items():
+        if key not in details:
+            continue
+        value = details[key]
+        if isinstance(field, serializers.ChoiceField):
+            text = str(field.choices.get(value, value))
+        elif (key, value) in labels:
+            text = labels[(key, value)]
+        elif key in ("new_hive", "new_queen") and value is not None:
+            text = f"#{value}"
+        else:
+            text = _value_text(value)
+        pairs.append((str(field.label or key.replace("_", " ").capitalize()), text))
+    for key, value in details.items():
+        if key not in fields:
+            pairs.append((str(key).replace("_", " ").capitalize(), _value_text(value)))
+    return pairs
 
 
 def details_summary(

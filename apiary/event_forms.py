@@ -15,15 +15,14 @@ import datetime as dt
 from typing import Any, cast
 
 from django import forms
-from django.contrib.admin.widgets import AdminDateWidget
-from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.utils.text import capfirst
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from apiary.event_details import OPEN_SCHEMAS, SCHEMAS, schema_fields
 from apiary.models import Event
 from apiary.selectors import hive_list_visible, queen_list
 from core.errors import DetailError
+from core.form_fields import EMPTY_CHOICE, field_label, form_field
 
 # {type: {key: form field name}}: "inspection" -> {"queen_seen": "inspection_queen_seen"}
 DETAIL_FIELD_NAMES: dict[str, dict[str, str]] = {
@@ -34,40 +33,20 @@ DETAIL_FIELD_NAMES: dict[str, dict[str, str]] = {
 FREE_FORM_TYPES = [t for t in Event.Type.values if t not in SCHEMAS or t in OPEN_SCHEMAS]
 # Keys naming another object, offered as a choice among the user's own.
 _CHOSEN = {("split", "new_hive"), ("split", "new_queen")}
-_EMPTY = ("", "---------")
+_EMPTY = EMPTY_CHOICE
 
 
 def _form_field(event_type: str, key: str, field: serializers.Field) -> forms.Field:
-    common: dict[str, Any] = {
-        "required": False,
-        "label": field.label or capfirst(key.replace("_", " ")),
-        "help_text": field.help_text or "",
-    }
     if (event_type, key) in _CHOSEN:  # choices per user (EventDetailsForm.__init__)
-        return forms.TypedChoiceField(choices=[_EMPTY], coerce=int, empty_value=None, **common)
-    limits = {
-        attr: value
-        for attr, value in (
-            ("min", getattr(field, "min_value", None)),
-            ("max", getattr(field, "max_value", None)),
-            ("maxlength", getattr(field, "max_length", None)),
+        return forms.TypedChoiceField(
+            choices=[_EMPTY],
+            coerce=int,
+            empty_value=None,
+            required=False,
+            label=field_label(key, field),
+            help_text=field.help_text or "",
         )
-        if value is not None
-    }
-    if isinstance(field, serializers.BooleanField):
-        return forms.NullBooleanField(widget=forms.NullBooleanSelect, **common)
-    if isinstance(field, serializers.IntegerField):
-        return forms.IntegerField(widget=forms.NumberInput(attrs=limits), **common)
-    if isinstance(field, serializers.FloatField):
-        attrs = {**limits, "step": "any"}
-        return forms.FloatField(widget=forms.NumberInput(attrs=attrs), **common)
-    if isinstance(field, serializers.ChoiceField):
-        return forms.ChoiceField(choices=[_EMPTY, *field.choices.items()], **common)
-    if isinstance(field, serializers.DateField):
-        return forms.DateField(widget=AdminDateWidget, **common)
-    if isinstance(field, serializers.CharField):
-        return forms.CharField(widget=forms.TextInput(attrs=limits), **common)
-    raise ImproperlyConfigured(f"No form field for {event_type}.{key} ({type(field).__name__}).")
+    return form_field(key, field)
 
 
 def _with_detail_fields(form: type) -> type:

@@ -105,10 +105,11 @@ def owner_sql(*, user: str, apiary: str) -> str:
     return f"{apiary}.{_column(Apiary, 'owner')} = {user}"
 
 
-def role_annotation(user: Any, path: str = "") -> Case:
+def role_annotation(user: Any, path: str = "", *, superuser_as_owner: bool = True) -> Case:
     """The user's role in the apiary reached through ``path`` (as role_q), for
-    ``annotate(role=...)``: owner for a superuser, None where they hold none."""
-    if _is_superuser(user):
+    ``annotate(role=...)``: owner for a superuser (unless ``superuser_as_owner`` is
+    False: then the role they really hold, as for anyone), None where they hold none."""
+    if superuser_as_owner and _is_superuser(user):
         return Case(default=Value(Role.OWNER.value))
     member_role = Membership.objects.filter(apiary=OuterRef(f"{path}id"), user=user)
     return Case(

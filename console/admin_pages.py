@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError
 from django.db.models import OuterRef, Q
+from django.db.models.functions import JSONObject
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from apiary.selectors import HiveListAnnotations
 
     class _OverviewAnnotations(HiveListAnnotations):
-        open_alert_messages: list[str] | None
+        open_alerts: list[dict[str, Any]] | None
 
     OverviewHive = WithAnnotations[Hive, _OverviewAnnotations]
 
@@ -273,13 +274,24 @@ class HiveRow:
     trend_svg: SafeString
     queen: str
     last_inspection: datetime | None
-    alerts: list[str]
+    alerts: list[AlertLine]
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    """An open alert on the overview, with its page and, when it is the user's own and
+    not yet acknowledged, its "Acknowledge" button (AlertAdmin.acknowledge_view)."""
+
+    message: str
+    url: str
+    acknowledge_url: str | None
 
 
 @dataclass
 class ApiaryGroup:
     apiary: Apiary
-    role: str
+    # The user's role; None for a superuser looking at an apiary they hold no role in.
+    role: str | None
     hives: list[HiveRow] = field(default_factory=list)
 
     @property
@@ -306,19 +318,54 @@ def queen_label(year: int | None, color: str | None, origin: str | None = None) 
 
 
 def _overview_hives(user: Any) -> list[OverviewHive]:
-    """The hives the user sees, each with their open alerts' messages, in one query."""
-    from alerts.selectors import alert_list  # alerts builds on apiary
+    """The hives the user sees, each with their open alerts, in one query.
 
-    open_alerts = alert_list(user=user).filter(resolved_at=None, hive=OuterRef("pk"))
+    Alerts are each user's own (alerts.selectors); a superuser sees every user's, as on
+    the alert list, so a hive's count is the true one. Each alert comes with whether it
+    is the user's and still open: only those can be acknowledged here. A superuser's
+    ``real_role`` is the role they actually hold (hive_list says "owner" for any apiary).
+    """
+    from alerts.models import Alert, Status  # alerts builds on apiary
+    from alerts.selectors import alert_list
+
+    alerts = Alert.objects.all() if user.is_superuser else alert_list(user=user)
+    open_alerts = (
+        alerts.filter(resolved_at=None, hive=OuterRef("pk"))
+        .order_by("-started_at", "-id")
+        .values(
+            json=JSONObject(
+                id="id",
+                message="message",
+                acknowledgeable=Q(user_id=user.pk, status=Status.OPEN),
+            )
+        )
+    )
+    hives = selectors.hive_list(user=user).select_related("apiary__owner")
+    if user.is_superuser:
+        hives = hives.annotate(
+            real_role=selectors.role_annotation(user, "apiary__", superuser_as_owner=False)
+        )
     return cast(
         "list[OverviewHive]",
         list(
-            selectors.hive_list(user=user)
-            .select_related("apiary__owner")
-            .annotate(open_alert_messages=ArraySubquery(open_alerts.values("message")))
-            .order_by("apiary__name", "apiary_id", "name", "id")
+            hives.annotate(open_alerts=ArraySubquery(open_alerts)).order_by(
+                "apiary__name", "apiary_id", "name", "id"
+            )
         ),
     )
+
+
+def _alert_lines(alerts: list[dict[str, Any]] | None) -> list[AlertLine]:
+    return [
+        AlertLine(
+            message=alert["message"],
+            url=reverse("admin:alerts_alert_change", args=[alert["id"]]),
+            acknowledge_url=reverse("admin:alerts_alert_acknowledge", args=[alert["id"]])
+            if alert["acknowledgeable"]
+            else None,
+        )
+        for alert in alerts or []
+    ]
 
 
 def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
@@ -338,9 +385,8 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
         summary = summaries.get(hive.device_id)
         latest = summary.latest if summary else {}
         heard = summary.last_heard if summary else None
-        group = groups.setdefault(
-            hive.apiary_id, ApiaryGroup(apiary=hive.apiary, role=getattr(hive, "role", "owner"))
-        )
+        role = getattr(hive, "real_role", getattr(hive, "role", None))
+        group = groups.setdefault(hive.apiary_id, ApiaryGroup(apiary=hive.apiary, role=role))
         group.hives.append(
             HiveRow(
                 hive=hive,
@@ -363,7 +409,7 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
                 if hive.current_queen_id
                 else "",
                 last_inspection=hive.last_inspection_at,
-                alerts=list(hive.open_alert_messages or []),
+                alerts=_alert_lines(hive.open_alerts),
             )
         )
     return {

@@ -30,6 +30,8 @@ from django.db.models import Model, QuerySet
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.views.decorators.http import require_http_methods
 
@@ -67,8 +69,11 @@ def _add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     as errors of the whole form naming the field (a read-only or hidden one), so no error
     is lost; ``add_error`` itself refuses a field the form does not have."""
     errors = exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
+    # A form may take the errors of a field it shows as several (a rule's params as a
+    # field per parameter): its add_error puts each on its own field.
+    spread = getattr(form, "spread_error_fields", ())
     for field, field_errors in errors.items():
-        if field in form.fields:
+        if field in form.fields or field in spread:
             form.add_error(field, field_errors)
         elif field == NON_FIELD_ERRORS:
             form.add_error(None, field_errors)
@@ -268,4 +273,15 @@ def object_view_path(
         f"<path:object_id>/{action}/",
         model_admin.admin_site.admin_view(require_http_methods(methods)(view)),
         name=f"{opts.app_label}_{opts.model_name}_{action.replace('-', '_').replace('/', '_')}",
+    )
+
+
+def labelled_html(pairs: list[tuple[str, str]]) -> SafeString | None:
+    """(label, text) pairs as a small definition list for a read-only admin field (an
+    event's details, an alert's values): labelled fields instead of a JSON object."""
+    if not pairs:
+        return None
+    return format_html(
+        '<dl class="bee-labelled">{}</dl>',
+        format_html_join("", "<div><dt>{}</dt><dd>{}</dd></div>", pairs),
     )

@@ -153,7 +153,8 @@ class InspectionStartView(StrictQueryMixin, APIView):
     def post(self, request: Request, pk: int) -> Response:
         """Open the hive (editor): weight changes raise no alert for `minutes` (default
         60, at most 240) plus a settle margin, and the swarm baseline restarts after.
-        Starting again while open extends the window. Recorded as an inspection event."""
+        Starting again while open extends the window. It records no event: record the
+        visit's findings as an inspection event."""
         hive = _hive(request, pk)
         inspection = services.inspection_start(
             hive=hive, actor=request.user, **validated(InspectionStartSerializer, request)

@@ -51,16 +51,17 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     ]
 
     change_role = delete_role = Role.OWNER
+    add_needs_editable_apiary = False  # anyone starts an apiary of their own
 
     def apiary_of(self, obj: Apiary) -> Apiary:
         return obj
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
-        return (
-            selectors.apiary_list(user=user)
-            .annotate(hive_total=Count("hives"))
-            .order_by("name", "id")
-        )
+        qs = selectors.apiary_list(user=user).annotate(hive_total=Count("hives"))
+        if user.is_superuser:
+            # apiary_list says "owner" for a superuser everywhere: show what they hold.
+            qs = qs.annotate(held_role=selectors.role_annotation(user, superuser_as_owner=False))
+        return qs.order_by("name", "id")
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list:
         # Hives are added inline once the apiary exists: each new row is dry-run through
@@ -73,6 +74,8 @@ class ApiaryAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="your role", ordering="role")
     def your_role(self, obj: AdminApiary) -> str:
+        if "held_role" in vars(obj):  # a superuser's (scope)
+            return vars(obj)["held_role"] or "none (superuser)"
         return obj.role
 
     def service_save(self, request: HttpRequest, obj: Apiary, form: Any, change: bool) -> Any:

@@ -15,10 +15,11 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from apiary import devices, selectors, services
-from apiary.admin.forms import QueenInline, RecentEventInline
+from apiary.admin.forms import HiveAdminForm, QueenInline, RecentEventInline
 from apiary.admin.scoping import VisibleAdminMixin, apiary_role_allows
 from apiary.device_keys import device_key_notice
 from apiary.models import Apiary, Hive, Role
@@ -57,6 +58,7 @@ def _hive_saved(request: HttpRequest, result: Hive | tuple[Hive, str | None]) ->
 
 class HiveInline(ServiceInlineMixin, admin.TabularInline):
     model = Hive
+    form = HiveAdminForm
     fields = ["name", "device_id", "hive_type", "status", "installed_at"]
     show_change_link = True
     extra = 0
@@ -91,6 +93,7 @@ class HiveInline(ServiceInlineMixin, admin.TabularInline):
 
 @admin.register(Hive)
 class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
+    form = HiveAdminForm
     list_display = [
         "name",
         "apiary",
@@ -115,6 +118,13 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.hive_list(user=user)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # Installed today, unless the link says otherwise (?installed_at=...).
+        return {
+            "installed_at": timezone.localdate(),
+            **super().get_changeform_initial_data(request),
+        }
 
     def get_list_filter(self, request: HttpRequest) -> list:
         return (
@@ -169,6 +179,11 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         context["may_replace_device_key"] = obj is not None and self.may_replace_device_key(
             request, obj
+        )
+        # Links to record a queen or an event of this hive (panels.html): editors only,
+        # whose add pages can offer this hive.
+        context["may_record"] = obj is not None and apiary_role_allows(
+            request, obj.apiary, Role.EDITOR
         )
         # To the owner only: a key a previous owner may still know.
         context["device_key_notice"] = (

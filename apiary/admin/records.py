@@ -5,18 +5,21 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from apiary import selectors, services
 from apiary.admin.forms import EventAdminForm, QueenAdminForm
-from apiary.admin.scoping import VisibleAdminMixin
+from apiary.admin.scoping import VisibleAdminMixin, editable_hives
 from apiary.event_csv import CSV_MAX_EVENTS, events_csv, split_labels
-from apiary.event_details import details_summary
+from apiary.event_details import details_fields, details_summary
 from apiary.event_forms import detail_fieldsets
 from apiary.models import Apiary, Event, Hive, QueenBee
-from core.admin import ServiceAdminMixin, cleaned_fields
+from core.admin import ServiceAdminMixin, cleaned_fields, labelled_html
 
 
 @admin.register(QueenBee)
@@ -52,6 +55,17 @@ class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     def apiary_of(self, obj: QueenBee) -> Apiary:
         return obj.hive.apiary
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A queen goes into a hive: an apiary to record in is not enough without one.
+        return super().has_add_permission(request) and editable_hives(user=request.user).exists()
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # Introduced today, unless the link says otherwise (?hive=3 keeps its hive).
+        return {
+            "introduced_at": timezone.localdate(),
+            **super().get_changeform_initial_data(request),
+        }
 
     def scope(self, qs: QuerySet, user: Any) -> QuerySet:
         return selectors.queen_list(user=user)
@@ -95,6 +109,46 @@ class QueenBeeAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         services.queen_delete(queen=obj, actor=request.user)
 
 
+class EventApiaryFilter(admin.SimpleListFilter):
+    """Events of one of the user's apiaries: its own and its hives' (apiary_list: their
+    own and shared apiaries, nobody else's)."""
+
+    title = "apiary"
+    parameter_name = "in_apiary"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        apiaries = selectors.apiary_list(user=request.user).order_by("name", "id")
+        return [(str(a.pk), a.name) for a in apiaries]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        chosen = self.value()
+        if chosen not in {value for value, _ in self.lookup_choices}:
+            return queryset  # nothing chosen, or not one of the user's: no filter
+        return queryset.filter(Q(apiary_id=chosen) | Q(hive__apiary_id=chosen))
+
+
+class EventHiveFilter(admin.SimpleListFilter):
+    """Events of one of the hives the user sees (hive_list_visible), named with their
+    apiary: two apiaries may each have a "Hive 1"."""
+
+    title = "hive"
+    parameter_name = "hive__id__exact"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        hives = (
+            selectors.hive_list_visible(user=request.user)
+            .select_related("apiary")
+            .order_by("apiary__name", "name", "id")
+        )
+        return [(str(h.pk), f"{h.name} ({h.apiary.name})") for h in hives]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        chosen = self.value()
+        if chosen not in {value for value, _ in self.lookup_choices}:
+            return queryset
+        return queryset.filter(hive_id=chosen)
+
+
 @admin.register(Event)
 class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     """Events with typed details: the page has a section of fields per type, and
@@ -103,14 +157,19 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     the selected events as the API's CSV."""
 
     form = EventAdminForm
-    list_display = ["occurred_at", "type", "hive", "apiary", "summary", "notes"]
-    list_select_related = ["hive", "apiary"]
-    list_filter = ["type", "occurred_at"]
-    search_fields = ["notes", "hive__name", "apiary__name"]
+    list_display = ["occurred_at", "type", "hive", "apiary_name", "summary", "notes_text"]
+    list_select_related = ["hive__apiary", "apiary"]
+    list_filter: ClassVar[list[Any]] = [
+        "type",
+        EventApiaryFilter,
+        EventHiveFilter,
+        "occurred_at",
+    ]
+    search_fields = ["notes", "hive__name", "apiary__name", "hive__apiary__name"]
     date_hierarchy = "occurred_at"
     _MAIN_FIELDS = ["hive", "apiary", "type", "occurred_at", "notes"]
     fieldsets: ClassVar[list[Any]] = [(None, {"fields": _MAIN_FIELDS}), *detail_fieldsets()]
-    readonly_fields = ["summary"]
+    readonly_fields = ["summary", "details_list"]
     actions = ["export_csv"]
     # Lists the typed types to record (admin/apiary/event/change_list.html).
     RECORD_TYPES = [
@@ -122,6 +181,9 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
         "box_removed",
         "split",
     ]
+
+    # A note longer than this (a page of text) ends in "…" in the list.
+    NOTES_SHOWN = 1000
 
     class Media:
         js = ["apiary/event_form.js"]
@@ -140,14 +202,41 @@ class EventAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any] | tuple[Any, ...]:
         if obj is not None and not self.has_change_permission(request, obj):
-            # Read-only (a viewer): the details as text and as stored.
-            return [(None, {"fields": [*self._MAIN_FIELDS, "summary", "details"]})]
+            # Read-only (a viewer): the details as labelled fields.
+            return [(None, {"fields": [*self._MAIN_FIELDS, "details_list"]})]
         return super().get_fieldsets(request, obj)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # Happened now, unless the link says otherwise (?type=inspection&hive=3 keep theirs).
+        now = timezone.localtime().replace(second=0, microsecond=0)
+        return {"occurred_at": now, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="apiary")
+    def apiary_name(self, obj: Event) -> str | None:
+        """The apiary of the event: its own, or its hive's (an event has one or the
+        other), so that a hive's event does not show "-"."""
+        apiary = obj.hive.apiary if obj.hive is not None else obj.apiary
+        return apiary.name if apiary is not None else None
+
+    @admin.display(description="notes")
+    def notes_text(self, obj: Event) -> str | None:
+        """The whole note, its line breaks kept (the list wraps it, see
+        admin/apiary/event/change_list.html); at most NOTES_SHOWN characters, the rest on
+        the event's page."""
+        if not obj.notes:
+            return None
+        text = Truncator(obj.notes).chars(self.NOTES_SHOWN)
+        return format_html('<span class="event-notes">{}</span>', text)
 
     @admin.display(description="details")
     def summary(self, obj: Event) -> str | None:
         text = details_summary(obj.type, obj.details, labels=getattr(obj, "split_labels", None))
         return Truncator(text).chars(120) if text else None
+
+    @admin.display(description="details")
+    def details_list(self, obj: Event) -> SafeString | None:
+        labels = getattr(obj, "split_labels", None)
+        return labelled_html(details_fields(obj.type, obj.details, labels=labels))
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)

@@ -13,10 +13,21 @@ from apiary import selectors
 from apiary.models import Apiary, Role
 
 
-def _editable_hives(*, user: Any) -> QuerySet:
+def editable_hives(*, user: Any) -> QuerySet:
     return selectors.hive_list_visible(user=user).filter(
         apiary__in=selectors.apiary_list_editable(user=user)
     )
+
+
+def may_record_anywhere(request: HttpRequest) -> bool:
+    """Whether the user is an editor or owner of any apiary: somewhere to add a hive, a
+    queen or an event. A viewer (or a beekeeper with no apiary yet) gets no add pages,
+    whose dropdowns would be empty, and no links to them. Once per request."""
+    cached = getattr(request, "_apiary_may_record", None)
+    if cached is None:
+        cached = selectors.apiary_list_editable(user=request.user).exists()
+        request._apiary_may_record = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def apiary_role_allows(request: HttpRequest, apiary: Apiary | None, needed: str) -> bool:
@@ -32,6 +43,8 @@ class VisibleAdminMixin:
 
     change_role: str = Role.EDITOR
     delete_role: str = Role.EDITOR
+    # Adding needs an apiary to add to (editor or owner): not so for apiaries themselves.
+    add_needs_editable_apiary = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)  # type: ignore[misc]
@@ -42,6 +55,10 @@ class VisibleAdminMixin:
 
     def apiary_of(self, obj: Any) -> Apiary | None:
         raise NotImplementedError
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        allowed = super().has_add_permission(request)  # type: ignore[misc]
+        return allowed and (not self.add_needs_editable_apiary or may_record_anywhere(request))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_change_permission(request, obj)  # type: ignore[misc]
@@ -60,7 +77,7 @@ class VisibleAdminMixin:
         # apiary the user sees.
         choices = {
             "apiary": selectors.apiary_list_editable,
-            "hive": _editable_hives,
+            "hive": editable_hives,
             "mother": selectors.queen_list,
         }
         if db_field.name in choices:

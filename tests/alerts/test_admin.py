@@ -120,6 +120,72 @@ def test_the_acknowledge_action_goes_through_the_service(alice, alice_hive, monk
     assert [(c["alert"].pk, c["actor"]) for c in calls] == [(alert.pk, alice)]
 
 
+def test_alice_acknowledges_an_alert_from_its_page(alice, alice_hive) -> None:
+    alert = _alert(alice, alice_hive, "brood_temperature", "Hive A1: brood too cold")
+    client = _csrf_client(alice)
+    page_url = f"/admin/alerts/alert/{alert.pk}/change/"
+    ack_url = f"/admin/alerts/alert/{alert.pk}/acknowledge/"
+    html = client.get(page_url).content.decode()
+    assert f'action="{ack_url}"' in html and ">Acknowledge</button>" in html
+    assert client.get(ack_url).status_code == 405  # a button's POST only
+    assert client.post(ack_url).status_code == 403  # no CSRF token
+    token = client.cookies["csrftoken"].value
+
+    response = client.post(ack_url, {"csrfmiddlewaretoken": token}, follow=True)
+
+    assert response.redirect_chain == [(page_url, 302)]
+    assert "Acknowledged: Hive A1: brood too cold." in _messages(response)
+    alert.refresh_from_db()
+    assert (alert.status, alert.resolved_at) == (Status.ACKNOWLEDGED, None)
+    # Acknowledged: the button is gone, and a second POST changes nothing.
+    assert ack_url not in response.content.decode()
+    again = client.post(ack_url, {"csrfmiddlewaretoken": token}, follow=True)
+    assert any("not open" in message for message in _messages(again))
+
+
+def test_acknowledging_goes_back_to_a_page_of_this_site_only(alice, alice_hive) -> None:
+    client = _admin(alice)
+    first, second = _alert(alice, alice_hive), _alert(alice, alice_hive, "no_data")
+
+    home = client.post(f"/admin/alerts/alert/{first.pk}/acknowledge/", {"next": "/admin/"})
+    away = client.post(
+        f"/admin/alerts/alert/{second.pk}/acknowledge/", {"next": "https://evil.example/"}
+    )
+
+    assert home["Location"] == "/admin/"
+    assert away["Location"] == f"/admin/alerts/alert/{second.pk}/change/"
+
+
+def test_nobody_else_acknowledges_alices_alert_from_its_page(alice, alice_apiary, alice_hive):
+    alert = _alert(alice, alice_hive)
+    viewer = _member(alice_apiary, "dave@example.com", "viewer")
+    editor = _member(alice_apiary, "erin@example.com", "editor")
+    url = f"/admin/alerts/alert/{alert.pk}/acknowledge/"
+    for user in (viewer, editor, BeekeeperFactory(email="charlie@example.com")):
+        assert _admin(user).post(url).status_code == 404  # alerts are their user's own
+    # A superuser reads alice's alert but may not acknowledge it for her.
+    superuser = _admin(SuperuserFactory())
+    page = superuser.get(f"/admin/alerts/alert/{alert.pk}/change/").content.decode()
+    assert url not in page
+    assert superuser.post(url).status_code == 403
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_at) == (Status.OPEN, None)
+
+
+def test_a_viewer_acknowledges_only_the_alerts_of_their_own_rules(alice_apiary, alice_hive):
+    viewer = _member(alice_apiary, "dave@example.com", "viewer")
+    theirs = _alert(viewer, alice_hive, "no_data", "Hive A1: silent (dave's rule)")
+    alices = _alert(alice_apiary.owner, alice_hive)
+    client = _admin(viewer)
+
+    assert client.post(f"/admin/alerts/alert/{alices.pk}/acknowledge/").status_code == 404
+    assert client.post(f"/admin/alerts/alert/{theirs.pk}/acknowledge/").status_code == 302
+
+    theirs.refresh_from_db()
+    alices.refresh_from_db()
+    assert (theirs.status, alices.status) == (Status.ACKNOWLEDGED, Status.OPEN)
+
+
 def test_alert_pages_are_read_only(alice, alice_hive) -> None:
     alert = _alert(alice, alice_hive, message="Hive A1: swarm")
     client = _admin(alice)
@@ -127,7 +193,9 @@ def test_alert_pages_are_read_only(alice, alice_hive) -> None:
     page = client.get(f"/admin/alerts/alert/{alert.pk}/change/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "Hive A1: swarm" in html and "drop_kg" in html
+    # The values as labelled fields with units, not JSON (#26).
+    assert "Hive A1: swarm" in html and "<dt>Drop</dt><dd>2.1 kg</dd>" in html
+    assert "{&quot;drop_kg" not in html and '"drop_kg"' not in html
     assert 'name="_save"' not in html
     assert f"/admin/alerts/alert/{alert.pk}/delete/" not in html
 
@@ -234,31 +302,75 @@ def test_a_superuser_sees_everyones_alerts(alice, bob, alice_hive, bob_hive) -> 
 
 
 def _rule_form(**fields: Any) -> dict[str, Any]:
-    return {"kind": "swarm", "hive": "", "apiary": "", "params": "{}", "enabled": "on", **fields}
+    return {"kind": "swarm", "hive": "", "apiary": "", "enabled": "on", **fields}
 
 
-def test_rule_with_bad_params_is_a_form_error(alice, alice_hive) -> None:
+def test_a_new_rules_page_has_a_field_per_parameter_of_each_kind(alice) -> None:
+    page = _admin(alice).get("/admin/alerts/alertrule/add/")
+    html = page.content.decode()
+    assert 'name="params"' not in html  # no JSON box (#26)
+    form = page.context["adminform"].form
+    for name in ("swarm_drop_kg", "brood_temperature_max", "threshold_metric", "no_data_minutes"):
+        assert f'name="{name}"' in html, name
+    # The fields start at the rule's defaults; the sections are classed for rule_form.js.
+    assert form.initial["swarm_drop_kg"] == 1.5 and form.initial["brood_temperature_min"] == 32
+    assert "rule-params-weak_signal" in html and "alerts/rule_form.js" in html
+    assert '<option value="weight">' in html  # threshold's metric: a choice, not text
+
+
+def test_rule_with_bad_params_is_an_error_on_the_parameters_field(alice, alice_hive) -> None:
     response = _admin(alice).post(
-        "/admin/alerts/alertrule/add/",
-        _rule_form(hive=alice_hive.pk, params='{"drop_kg": 999, "drop_kilos": 2}'),
+        "/admin/alerts/alertrule/add/", _rule_form(hive=alice_hive.pk, swarm_drop_kg="999")
     )
 
     assert response.status_code == 200
-    errors = " ".join(_form_errors(response)["params"])
-    assert "drop_kilos: not a parameter of a swarm rule" in errors
-    assert 'value="' in response.content.decode()  # the page is shown again
+    assert _form_errors(response)["swarm_drop_kg"] == [
+        "Ensure this value is less than or equal to 50."
+    ]
+    assert 'value="999"' in response.content.decode()  # the page is shown again
     assert AlertRule.objects.filter(user=alice).count() == DEFAULT_RULES
 
 
 def test_rule_params_out_of_range_is_a_form_error(alice, alice_hive) -> None:
     response = _admin(alice).post(
         "/admin/alerts/alertrule/add/",
-        _rule_form(kind="brood_temperature", hive=alice_hive.pk, params='{"min": 37, "max": 35}'),
+        _rule_form(
+            kind="brood_temperature",
+            hive=alice_hive.pk,
+            brood_temperature_min="37",
+            brood_temperature_max="35",
+            swarm_drop_kg="999",  # another kind's section: not used
+        ),
     )
 
     assert response.status_code == 200
-    assert _form_errors(response)["params"] == ["max: Must be above min."]
+    errors = _form_errors(response)
+    assert errors["brood_temperature_max"] == ["Must be above min."]
+    assert "swarm_drop_kg" not in errors
     assert AlertRule.objects.filter(user=alice).count() == DEFAULT_RULES
+
+
+def test_a_threshold_without_a_metric_says_so_on_its_field(alice, alice_hive) -> None:
+    response = _admin(alice).post(
+        "/admin/alerts/alertrule/add/",
+        _rule_form(kind="threshold", hive=alice_hive.pk, threshold_below="12"),
+    )
+    assert _form_errors(response)["threshold_metric"] == ["This field is required."]
+
+
+def test_an_emptied_nullable_parameter_is_not_watched(alice, alice_hive) -> None:
+    response = _admin(alice).post(
+        "/admin/alerts/alertrule/add/",
+        _rule_form(
+            kind="weak_signal", hive=alice_hive.pk, weak_signal_rssi_below="",
+            weak_signal_snr_below="-8", weak_signal_for_minutes="",
+        ),
+    )  # fmt: skip
+
+    assert response.status_code == 302, _form_errors(response)
+    rule = AlertRule.objects.get(user=alice, kind="weak_signal")
+    # rssi not watched; for_minutes left empty: the default.
+    assert rule.params == {"rssi_below": None, "snr_below": -8.0, "for_minutes": 60}
 
 
 def test_rule_with_hive_and_apiary_is_a_form_error(alice, alice_hive) -> None:
@@ -278,7 +390,7 @@ def test_rule_added_and_changed_through_the_services(alice, alice_hive) -> None:
     response = client.post(
         "/admin/alerts/alertrule/add/",
         _rule_form(
-            kind="threshold", hive=alice_hive.pk, params='{"metric": "weight", "below": 12}'
+            kind="threshold", hive=alice_hive.pk, threshold_metric="weight", threshold_below="12"
         ),
     )
 
@@ -288,28 +400,64 @@ def test_rule_added_and_changed_through_the_services(alice, alice_hive) -> None:
     assert rule.params == {"metric": "weight", "above": None, "below": 12.0, "for_minutes": 10}
 
     url = f"/admin/alerts/alertrule/{rule.pk}/change/"
-    page = client.get(url).content.decode()
-    assert 'name="params"' in page and 'name="kind"' not in page  # kind and scope are fixed
+    page = client.get(url)
+    html = page.content.decode()
+    assert 'name="kind"' not in html  # kind and scope are fixed
+    # Its own kind's fields only, at the rule's values.
+    assert 'name="threshold_below"' in html and 'name="swarm_drop_kg"' not in html
+    assert page.context["adminform"].form.initial["threshold_below"] == 12.0
 
-    response = client.post(url, {"params": '{"for_minutes": 30}'})  # enabled unticked
+    response = client.post(  # as the browser sends the page; enabled unticked
+        url,
+        {
+            "threshold_metric": "weight",
+            "threshold_above": "",
+            "threshold_below": "12",
+            "threshold_for_minutes": "30",
+        },
+    )
 
     assert response.status_code == 302, _form_errors(response)
     rule.refresh_from_db()
     assert rule.params == {"metric": "weight", "above": None, "below": 12.0, "for_minutes": 30}
     assert not rule.enabled
+    # The list says it in words.
+    listing = client.get("/admin/alerts/alertrule/").content.decode()
+    assert "Metric weight, Below 12, For minutes 30" in listing
 
 
 def test_rule_change_with_bad_params_is_a_form_error(alice) -> None:
     rule = AlertRule.objects.get(user=alice, kind="no_data")
 
     response = _admin(alice).post(
-        f"/admin/alerts/alertrule/{rule.pk}/change/", {"params": '{"minutes": 1}', "enabled": "on"}
+        f"/admin/alerts/alertrule/{rule.pk}/change/", {"no_data_minutes": "1", "enabled": "on"}
     )
 
     assert response.status_code == 200
-    assert _form_errors(response)["params"]
+    assert _form_errors(response)["no_data_minutes"] == [
+        "Ensure this value is greater than or equal to 5."
+    ]
     rule.refresh_from_db()
     assert rule.params == {"minutes": 60}
+
+
+def test_an_emptied_parameter_of_a_rule_keeps_its_value(alice) -> None:
+    rule = AlertRule.objects.get(user=alice, kind="swarm")
+    response = _admin(alice).post(
+        f"/admin/alerts/alertrule/{rule.pk}/change/",
+        {"swarm_drop_kg": "2.5", "swarm_window_minutes": "", "enabled": "on"},
+    )
+    assert response.status_code == 302, _form_errors(response)
+    rule.refresh_from_db()
+    assert rule.params == {"drop_kg": 2.5, "window_minutes": 30}
+
+
+def test_a_superuser_reads_anothers_rule_in_words(alice) -> None:
+    rule = AlertRule.objects.get(user=alice, kind="brood_temperature")
+    html = _admin(SuperuserFactory()).get(f"/admin/alerts/alertrule/{rule.pk}/change/")
+    text = html.content.decode()
+    assert html.status_code == 200 and 'name="_save"' not in text
+    assert "<dt>Min</dt><dd>32.0</dd>" in text and "{&quot;" not in text
 
 
 def test_rule_form_offers_only_own_hives_and_apiaries(alice, alice_hive, bob_hive) -> None:
@@ -493,7 +641,12 @@ def test_owner_starts_and_stops_an_inspection_from_the_hive_page(alice, alice_hi
     assert minutes == 60
     page = client.get(change_url)
     assert any("open until" in message for message in _messages(page))
-    assert f'action="{stop_url}"' in page.content.decode()
+    html = page.content.decode()
+    # While the window is open the page offers to end it, not to start another (#26).
+    assert f'action="{stop_url}"' in html and "End inspection (open until" in html
+    assert start_url not in html and "Start inspection" not in html
+    # ... and the window is no event: "last inspection" waits for the recorded visit.
+    assert not alice_hive.events.exists()
 
     response = client.post(stop_url, {"csrfmiddlewaretoken": token}, follow=True)
 
@@ -502,6 +655,7 @@ def test_owner_starts_and_stops_an_inspection_from_the_hive_page(alice, alice_hi
     inspection.refresh_from_db()
     assert inspection.ends_at <= timezone.now()
     assert stop_url not in response.content.decode()
+    assert "Start inspection (60 min)" in response.content.decode()
 
 
 def test_stopping_with_no_open_inspection_is_a_message_not_an_error(alice, alice_hive) -> None:

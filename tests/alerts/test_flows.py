@@ -92,7 +92,8 @@ def test_an_inspection_that_removes_3_kg_gives_no_alert(hive, alice):
 
     replay("scale-3", start, 24 * 60, weight=weight, before_batch=before_batch)
     assert alerts_of(hive) == []
-    assert Event.objects.filter(hive=hive, type=Event.Type.INSPECTION).count() == 1
+    # The window paused the alerts without recording an inspection of its own (#26).
+    assert not Event.objects.filter(hive=hive, type=Event.Type.INSPECTION).exists()
 
 
 @FLOW

@@ -221,6 +221,12 @@ def test_details_validate_keeps_the_old_keys_and_returns_json() -> None:
         ("box_removed", {"kg": 21}, "21 kg"),
         ("split", {"new_hive": 7, "new_queen": 3}, "new hive #7, new queen #3"),
         ("swarm", {"caught": True, "where": "apple tree"}, "caught: yes, where: apple tree"),
+        # Nested free-form values in words, never JSON (#26).
+        (
+            "note",
+            {"weather": {"sky": "sunny", "wind": 3}, "boxes": [1, 2]},
+            "weather: (sky: sunny; wind: 3), boxes: (1, 2)",
+        ),
         ("note", {}, ""),
     ],
 )
@@ -492,7 +498,10 @@ def test_a_viewer_reads_the_details_as_text(alice_hive, bob) -> None:
     page = _admin(bob).get(f"/admin/apiary/event/{event.id}/change/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "18.5 kg, 9 frames" in html and 'name="_save"' not in html
+    assert 'name="_save"' not in html
+    # Labelled fields, not the stored JSON (#26).
+    assert "<dt>Weight (kg)</dt><dd>18.5</dd>" in html and "<dt>Frames</dt><dd>9</dd>" in html
+    assert "{&quot;" not in html and '{"kg"' not in html
 
 
 # --- Export: the admin action -------------------------------------------------------------
@@ -528,6 +537,12 @@ def test_admin_exports_the_selected_events(alice, alice_hive, alice_apiary) -> N
     assert (row["apiary"], row["apiary_name"]) == (str(alice_apiary.id), "Orchard")
     assert json.loads(row["details"]) == {"queen_seen": True, "frames_of_brood": 6}
     assert row["summary"] == "queen seen, 6 frames brood"
+    # The details as columns of their own, after the existing ones (#26).
+    assert list(rows[0])[:10] == [
+        "id", "occurred_at", "type", "hive", "hive_name",
+        "apiary", "apiary_name", "notes", "details", "summary",
+    ]  # fmt: skip
+    assert (row["queen_seen"], row["frames_of_brood"], row["eggs_seen"]) == ("true", "6", "")
     assert row["notes"] == "'=HYPERLINK(1)"  # a spreadsheet shows it, does not run it
 
 
@@ -623,6 +638,21 @@ def test_csv_has_exactly_the_events_of_the_json_list(
     rows = _csv(as_alice.get("/events", {**params, "format": "csv"}))
     assert [row["id"] for row in rows] == [str(event["id"]) for event in listed]
     assert rows and str(mixed_events["bobs"].id) not in {row["id"] for row in rows}
+
+
+@pytest.mark.django_db
+def test_csv_has_a_column_per_detail_after_the_old_ones(as_alice, mixed_events) -> None:
+    rows = {row["type"]: row for row in _csv(as_alice.get("/events", {"format": "csv"}))}
+    header = list(next(iter(rows.values())))
+    assert header == list(event_csv.EVENT_CSV_COLUMNS)
+    assert header[9] == "summary" and header[10:] == list(event_csv.DETAIL_CSV_COLUMNS)
+    for key in ("queen_seen", "frames_of_brood", "feed", "litres", "kg", "withdrawal_end"):
+        assert key in header, key
+    assert header.count("kg") == 1  # feedings, harvests and boxes share it
+    feeding, harvest, note = rows["feeding"], rows["harvest"], rows["note"]
+    assert (feeding["feed"], feeding["litres"], feeding["kg"]) == ("syrup_2_1", "5", "")
+    assert harvest["kg"] == "10" and rows["inspection"]["queen_seen"] == "true"
+    assert all(note[key] == "" for key in event_csv.DETAIL_CSV_COLUMNS)
 
 
 @pytest.mark.django_db

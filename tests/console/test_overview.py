@@ -136,7 +136,7 @@ def test_overview_shows_own_and_shared_hives_with_latest_values(alice, alice_hiv
     assert "stale" not in row and "minutes ago" in _cell(row, "last-heard")
     assert _cell(row, "queen") == "2025 blue"
     assert _cell(row, "last-inspection") == f"{_ago(days=2):%Y-%m-%d}"
-    assert _cell(row, "alerts") == "1 Hive A1: possible swarm, weight fell 2.1 kg"
+    assert _cell(row, "alerts") == "1 Hive A1: possible swarm, weight fell 2.1 kg Acknowledge"
     assert '<svg class="bee-spark"' in row and "Weight, last 7 days" in row
 
     stale = _row(html, "alice-002")
@@ -171,6 +171,66 @@ def test_superusers_see_every_hive(alice_hive, yards) -> None:
     for device_id in ("alice-001", "alice-002", "alice-003", "bob-shared-1", "charlie-secret-1"):
         _row(html, device_id)
     assert "Charlie&#x27;s field" in html
+
+
+def test_superusers_see_whose_apiary_it_is_and_every_open_alert(alice_hive, yards) -> None:
+    superuser = SuperuserFactory()
+    html = _admin(superuser).get("/admin/").content.decode()
+    # Not "you are owner" on apiaries that are not theirs (#26).
+    assert "you are owner" not in html
+    assert "owned by Charlie · you see it as a superuser" in html
+    # The true count: every user's open alerts on the hive, as the alert list shows them.
+    assert _cell(_row(html, "charlie-secret-1"), "alerts").startswith("1 Charlie secret alert")
+    assert _cell(_row(html, "bob-shared-1"), "alerts").startswith("1 Bob")
+    assert "3 open alerts" in html
+    # Nobody else's alert can be acknowledged from here: the service would refuse it.
+    assert "/acknowledge/" not in html
+
+
+def test_alice_acknowledges_an_alert_from_the_overview(alice, alice_hive, yards) -> None:
+    alert = Alert.objects.get(user=alice)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    row = _row(client.get("/admin/").content.decode(), alice_hive.device_id)
+    url = f"/admin/alerts/alert/{alert.pk}/acknowledge/"
+    assert f'action="{url}"' in row and f'href="/admin/alerts/alert/{alert.pk}/change/"' in row
+    token = client.cookies["csrftoken"].value
+
+    response = client.post(url, {"csrfmiddlewaretoken": token, "next": "/admin/"}, follow=True)
+
+    assert response.redirect_chain == [("/admin/", 302)]
+    alert.refresh_from_db()
+    assert alert.status == "acknowledged"
+    # A swarm alert ends when acknowledged: the hive has no open alert left.
+    assert _cell(_row(response.content.decode(), alice_hive.device_id), "alerts") == "0"
+
+
+def test_an_acknowledged_alert_that_is_still_active_has_no_button(alice, alice_hive) -> None:
+    alert = Alert.objects.create(
+        user=alice, hive=alice_hive, kind="no_data", started_at=_ago(minutes=30),
+        message="Hive A1: silent", status="acknowledged", acknowledged_at=_ago(minutes=5),
+    )  # fmt: skip
+    row = _row(_admin(alice).get("/admin/").content.decode(), alice_hive.device_id)
+    assert _cell(row, "alerts") == "1 Hive A1: silent"
+    assert f"/admin/alerts/alert/{alert.pk}/acknowledge/" not in row
+
+
+def test_a_viewer_gets_no_button_for_alices_alert_and_may_not_post_it(bob, alice_apiary):
+    hive = HiveFactory(apiary=alice_apiary, name="Shared", device_id="shared-1")
+    alert = Alert.objects.create(
+        user=alice_apiary.owner, hive=hive, kind="swarm", started_at=_ago(minutes=3),
+        message="Shared: possible swarm",
+    )  # fmt: skip
+    Membership.objects.create(apiary=alice_apiary, user=bob, email=bob.email, role="viewer")
+    client = _admin(bob)
+    row = _row(client.get("/admin/").content.decode(), "shared-1")
+    assert "possible swarm" not in row and "/acknowledge/" not in row
+
+    response = client.post(f"/admin/alerts/alert/{alert.pk}/acknowledge/", {"next": "/admin/"})
+
+    assert response.status_code == 404
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_at) == ("open", None)
 
 
 def test_a_beekeeper_without_hives_is_told_how_to_start(db) -> None:

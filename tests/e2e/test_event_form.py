@@ -56,8 +56,15 @@ def test_an_inspection_recorded_in_the_typed_form_shows_in_the_list(
         assert _section(browser, "inspection").is_displayed()
 
         Select(browser.find_element(By.ID, "id_hive")).select_by_value(str(hive.id))
-        browser.find_element(By.ID, "id_occurred_at_0").send_keys("2026-06-01")
-        browser.find_element(By.ID, "id_occurred_at_1").send_keys("10:30:00")
+        # The form starts at now (#26): the date and time of this visit replace it.
+        for field_id, value in (
+            ("id_occurred_at_0", "2026-06-01"),
+            ("id_occurred_at_1", "10:30:00"),
+        ):
+            box = browser.find_element(By.ID, field_id)
+            assert box.get_attribute("value")  # pre-filled
+            box.clear()
+            box.send_keys(value)
         browser.find_element(By.ID, "id_notes").send_keys("Strong colony, supers on")
         Select(browser.find_element(By.ID, "id_inspection_queen_seen")).select_by_value("true")
         Select(browser.find_element(By.ID, "id_inspection_eggs_seen")).select_by_value("true")

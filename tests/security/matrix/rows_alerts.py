@@ -97,6 +97,9 @@ ROWS: list[Row] = [
       body={"action": "acknowledge", "_selected_action": "{alert}", "index": "0"},
       check=changed(Alert, "alert", status="acknowledged"), location="/admin/alerts/alert/",
       note="acknowledge"),
+    # The alert page's and the overview's "Acknowledge" button: the requester's own alert only.
+    R("POST",   "/admin/alerts/alert/{alert}/acknowledge/",  OK,       HIDDEN,    HIDDEN,    HIDDEN,    HIDDEN,    LOGIN, ok=302,
+      body={"next": "/admin/"}, check=changed(Alert, "alert", status="acknowledged")),
     # Alerts are read-only: raised and resolved by the evaluation, acknowledged by the action.
     R("GET",    "/admin/alerts/alert/add/",                  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN),
     R("POST",   "/admin/alerts/alert/add/",                  DENIED,   DENIED,    DENIED,    DENIED,    DENIED,    LOGIN, body={}),

@@ -166,9 +166,16 @@ def _admin_model(
         R("POST", f"{base}/add/", OK, OK, OK, OK, OK, LOGIN, ok=302, check=add_by_alice,
           body=admin_form(f"{base}/add/", **add))
         if cls is Apiary
-        else R("POST", f"{base}/add/", OK, FORM_ERROR, FORM_ERROR, FORM_ERROR, OK, LOGIN, ok=302,
+        else R("POST", f"{base}/add/", OK, FORM_ERROR, DENIED, DENIED, OK, LOGIN, ok=302,
                check=add_by_alice, body=admin_form(f"{base}/add/", **add),
                note="naming alice's parent")
+    )  # fmt: skip
+    # Adding a hive, queen or event needs an apiary to add to (editor or owner): charlie
+    # has none, dave only views; neither gets an add page whose choices would be empty.
+    add_page = (
+        R("GET",  f"{base}/add/",          OK,    OK,       OK,       OK,       OK,           LOGIN)
+        if cls is Apiary
+        else R("GET", f"{base}/add/",      OK,    OK,       DENIED,   DENIED,   OK,           LOGIN)
     )  # fmt: skip
     return [
         # method  path                     alice  bob       charlie   dave      erin          anonymous
@@ -177,7 +184,7 @@ def _admin_model(
         R("POST", f"{base}/",              OK,    REDIRECT, REDIRECT, DENIED,   erin_deletes, LOGIN, ok=302,
           body={"action": "delete_selected", "_selected_action": f"{{{key}}}", "post": "yes"},
           check=gone(cls, key), location=f"{base}/", note="delete_selected"),
-        R("GET",  f"{base}/add/",          OK,    OK,       OK,       OK,       OK,           LOGIN),
+        add_page,
         add_row,
         R("GET",  f"{obj}/change/",        OK,    GONE,     GONE,     OK,       OK,           LOGIN,
           check=both(mentions(cls, key), save_button_for(*savers))),
