@@ -296,13 +296,12 @@ def _hourly_query(
         f" ON {segments.join_sql('h').replace('h.time', 'h.bucket')} WHERE {conditions}"
     )
     hour = timedelta(hours=1)
+    hours = {(i.replace(minute=0, second=0, microsecond=0), i) for i in segments.instants}
     straddled = sorted(
         {
-            instant.replace(minute=0, second=0, microsecond=0)
-            for instant in segments.instants
-            if instant != instant.replace(minute=0, second=0, microsecond=0)
-            and instant >= start
-            and (end is None or instant <= end + hour)
+            bucket
+            for bucket, instant in hours
+            if bucket != instant and bucket >= start and (end is None or bucket <= end)
         }
     )
     if not straddled:

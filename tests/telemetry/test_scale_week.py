@@ -298,6 +298,11 @@ def test_a_tare_reads_zero_from_its_time_and_the_hour_it_falls_in_is_split(
     before = {row["bucket"]: row for row in hourly}[iso_time(at(6, 7))]
     after = {row["bucket"]: row for row in hourly}[iso_time(at(6, 9))]
     assert before["weight_max"] > 20 and after["weight_max"] < 1
+    # A range that ends before the hour the tare starts in does not get that hour.
+    before_tare = alice_client.get(
+        f"{url}/hourly", {"start": iso_time(at(6, 6)), "end": iso_time(at(6, 7.5))}
+    ).json()["results"]
+    assert [row["bucket"] for row in before_tare] == [iso_time(at(6, 7)), iso_time(at(6, 6))]
     # Latest and raw on demand.
     latest = alice_client.get(f"{url}/latest").json()
     assert latest["weight"] == pytest.approx(raw(at(6, 23 + 55 / 60)) - offset, abs=1e-3)
