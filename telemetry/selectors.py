@@ -442,10 +442,10 @@ def _daily_query(
     *,
     device_id: str,
     start: datetime,
-    end: datetime | None,
-    tz: str,
-    calibrated: bool,
-    explanations: Explanations,
+    end: datetime | None = None,
+    tz: str = "UTC",
+    calibrated: bool = True,
+    explanations: Explanations = NO_EXPLANATIONS,
 ) -> tuple[str, str, list[Any]]:
     """(alias, sql, params) of the daily figures: readings of every local day (in
     ``tz``) from the one ``start`` falls in to the one ``end`` falls in, one row per day."""
@@ -512,25 +512,9 @@ def readings_daily_list(
     return _fetch(*query)
 
 
-def readings_daily_json(
-    *,
-    device_id: str,
-    start: datetime,
-    end: datetime | None = None,
-    tz: str = "UTC",
-    calibrated: bool = True,
-    explanations: Explanations = NO_EXPLANATIONS,
-) -> JsonPage:
-    """readings_daily_list() as JSON objects keyed by DAILY_COLUMNS."""
-    query = _daily_query(
-        device_id=device_id,
-        start=start,
-        end=end,
-        tz=tz,
-        calibrated=calibrated,
-        explanations=explanations,
-    )
-    return _json_rows(*query, DAILY_COLUMNS)
+def readings_daily_json(**window: Any) -> JsonPage:
+    """readings_daily_list(**window) as JSON objects keyed by DAILY_COLUMNS."""
+    return _json_rows(*_daily_query(**window), DAILY_COLUMNS)
 
 
 NET_COLUMNS = ("bucket", "weight", "net_weight", "net_weight_change", "explained_change")

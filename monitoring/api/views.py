@@ -452,8 +452,8 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
         description="Per local day of `tz` (default: your time zone), newest first: "
         "avg/min/max of each metric, the number of readings, `weight_change`, the day's last "
         "weight minus its first, and `net_weight_change`, the day's changes without those the "
-        "beekeeper's work explains (the nectar flow). By default the last 30 days; every day from the one `start` falls in to the "
-        "one `end` falls in, whole; at most 366 days per query. Computed from the raw "
+        "beekeeper's work explains (the nectar flow). By default the last 30 days; every "
+        "day from the one `start` falls in to the one `end` falls in, whole; at most 366 days per query. Computed from the raw "
         "readings, so today is included and late readings count.",
         parameters=[_ID_PARAM, s.DailyQuerySerializer, _FORMAT_PARAM],
         responses={
