@@ -33,8 +33,6 @@ from telemetry.timescale import hourly_refresh
 from telemetry.validation import METRICS
 
 WEIGHT = 1 + METRICS.index("weight")  # in reading_latest's (time, *METRICS) row (raw)
-    "weight"
-)  # in reading_latest's (time, *METRICS) row: raw, as the simulator writes them
 
 # Backfill: injected events start this many minutes before its end unless told otherwise.
 INJECT_MINUTES_AGO = 45.0
