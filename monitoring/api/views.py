@@ -60,6 +60,9 @@ from telemetry.services import readings_ingest, weight_explanations_collect
 from telemetry.validation import METRICS, ReadingsInvalid, iso_time, timed_rows, wrong_device
 
 READING_COLUMNS = ("time", *METRICS)
+# A raw CSV without ?limit= holds every reading of its range (at most 31 days: 89,280
+# readings at one every 30 s) up to this many.
+RAW_CSV_MAX_ROWS = 100_000
 TIME_PARAMS = ("start", "end", "before")
 
 
@@ -347,7 +350,8 @@ class HiveTelemetryView(_TelemetryQueryView):
             "Newest first, by default the last 24 hours, at most 31 days per query and "
             f"`limit` (default {s.RAW_DEFAULT_LIMIT}, at most {s.RAW_MAX_LIMIT}) readings per "
             "page; `next` is the URL of the following (older) page. With `?format=csv` the "
-            "readings come as CSV and `next` in a `Link` header."
+            "readings come as CSV: the whole range (up to 100,000 readings) unless `limit` "
+            "is given; a cut download has an `X-Truncated` header and the rest in `Link`."
         ),
         parameters=[_ID_PARAM, s.TelemetryQuerySerializer, _FORMAT_PARAM],
         responses={
@@ -373,16 +377,24 @@ class HiveTelemetryView(_TelemetryQueryView):
             page = readings_page_json(**window)
             next_url = _next_url(request, page.oldest if page.count == query["limit"] else None)
             return _json_response(device_id, page, next_url=next_url, paged=True)
+        # A spreadsheet download holds the whole range unless a page size is asked for
+        # (a download cut at the JSON page's 500 rows looked complete); a cut one says so
+        # in X-Truncated and names the rest in Link.
+        if "limit" not in request.query_params:
+            window["limit"] = RAW_CSV_MAX_ROWS
         rows = readings_list(**window)
-        oldest = iso_time(rows[-1][0]) if len(rows) == query["limit"] else None
+        oldest = iso_time(rows[-1][0]) if len(rows) == window["limit"] else None
         next_url = _next_url(request, oldest)
+        headers = _link(next_url)
+        if next_url:
+            headers["X-Truncated"] = f"true; {len(rows)} rows, the rest from the Link URL"
         return Response(
             {
                 "device_id": device_id,
                 "results": timed_rows(READING_COLUMNS, rows),
                 "next": next_url,
             },
-            headers=_link(next_url),
+            headers=headers,
         )
 
     @extend_schema(

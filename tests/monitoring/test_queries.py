@@ -105,6 +105,27 @@ def test_bad_parameters_are_400_naming_them(
     assert field in response.json()
 
 
+def test_a_raw_csv_without_a_limit_holds_the_whole_range(
+    alice_client: APIClient, alice_hive: DeviceHive
+) -> None:
+    """A download cut at the JSON page's 500 rows looked complete (#26)."""
+    from telemetry.models import Reading
+
+    Reading.objects.bulk_create(
+        Reading(device_id=alice_hive.device_id, time=NOW - timedelta(minutes=m), weight=40.0)
+        for m in range(1, 601)
+    )
+    response = alice_client.get(url(alice_hive), {"format": "csv"})
+    assert response.status_code == 200
+    assert len(response.content.decode().strip().splitlines()) == 1 + 600
+    assert "Link" not in response and "X-Truncated" not in response
+    # With a page size it is a page, and says it was cut.
+    response = alice_client.get(url(alice_hive), {"format": "csv", "limit": 100})
+    assert len(response.content.decode().strip().splitlines()) == 1 + 100
+    assert response["X-Truncated"].startswith("true; 100 rows")
+    assert 'rel="next"' in response["Link"]
+
+
 def test_raw_csv(alice_client: APIClient, alice_hive: DeviceHive) -> None:
     ingest(alice_hive.device_id, 2, 1, temperature=34.5, weight=41.25)
     response = alice_client.get(url(alice_hive), {"format": "csv", "limit": 1})
