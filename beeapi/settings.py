@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages in the signed-in user's time zone; API answers stay in UTC.
+    "accounts.middleware.UserTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "beeapi.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into its 429 answer.
@@ -306,9 +308,19 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# Stored and served (the API) in UTC; pages are in the signed-in user's zone
+# (accounts.middleware.UserTimeZoneMiddleware), written in one form, 2026-12-07 13:35.
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Localisation is always on, so the locale's formats win over the settings below:
+# beeapi/formats/en holds the same ones, ahead of Django's English.
+FORMAT_MODULE_PATH = ["beeapi.formats"]
+DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = "Y-m-d H:i"
+TIME_FORMAT = "H:i"
+SHORT_DATE_FORMAT = "Y-m-d"
+SHORT_DATETIME_FORMAT = "Y-m-d H:i"
 
 # --- Static files (served by WhiteNoise, also under daphne in production) ---------------
 STATIC_URL = "static/"
