@@ -572,9 +572,10 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "BeeAPI <alerts@localhost>")
 # Where links in mail point (https://bees.example.com, no trailing slash): registration's
-# verification link is {PUBLIC_BASE_URL}/auth/verify?token=…. Empty: the scheme and host
-# of the request that sent the mail (behind a proxy, set it: the Host header is the
-# client's).
+# verification link is {PUBLIC_BASE_URL}/auth/verify?token=…, an alert email's link
+# {PUBLIC_BASE_URL}/admin/alerts/alert/{id}/change/. Empty: the scheme and host of the
+# request that sent the mail (behind a proxy, set it: the Host header is the client's);
+# alert emails, sent by the worker outside any request, then give the path alone.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
 # A verification link works this long; POST /auth/verify/resend sends a new one.
 EMAIL_VERIFICATION_HOURS = env_int("EMAIL_VERIFICATION_HOURS", 48)
