@@ -21,7 +21,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 
 from accounts.services import BEEKEEPERS_GROUP
@@ -35,6 +34,7 @@ from core.admin import (
     cleaned_fields,
     service_error_messages,
 )
+from core.times import local_text
 
 # --- Who may use these pages ------------------------------------------------------------
 
@@ -331,7 +331,7 @@ class WebhookAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    f"{timezone.localtime(d.created_at):%Y-%m-%d %H:%M}",
+                    local_text(d.created_at),
                     d.alert.message,
                     d.get_state_display(),
                     d.attempts,

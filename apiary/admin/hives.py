@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from apiary import devices, selectors, services
@@ -132,7 +133,7 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     @admin.display(description="last inspection", ordering="last_inspection_at")
     def last_inspection(self, obj: Hive) -> str:
         when = getattr(obj, "last_inspection_at", None)
-        return f"{when:%Y-%m-%d}" if when else "—"
+        return f"{timezone.localdate(when):%Y-%m-%d}" if when else "—"
 
     @admin.display(description="live")
     def live(self, obj: Hive) -> str:
