@@ -15,6 +15,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.selectors import user_zone
+from alerts.evaluation import figure
 from alerts.models import Alert, Kind
 from core.times import local_text
 from telemetry.validation import METRIC_BY_NAME
@@ -29,12 +30,6 @@ _LIMIT_WORDS = {
     "snr_below": "alert below",
 }
 _NOT_FIGURES = {"since", "minutes"}
-
-
-def figure(metric: str, value: float) -> str:
-    """``2.51 kg``: a value with its metric's decimals (telemetry.validation) and unit."""
-    spec = METRIC_BY_NAME[metric]
-    return f"{value:.{spec.decimals}f} {spec.unit}"
 
 
 def _when(value: Any, zone: tzinfo) -> str:
