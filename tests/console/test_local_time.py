@@ -130,10 +130,10 @@ def test_chart_days_start_at_local_midnight() -> None:
     def midnights(zone: str) -> list[str]:
         with timezone.override(ZoneInfo(zone)):
             svg = chart_svg(points, start=start, end=end, title="Weight", unit="kg")
-        return re.findall(r'class="grid day" x1="([0-9.]+)"', svg)
+        return re.findall(r'class="grid day" x1="([0-9.]+)%"', svg)
 
     utc, tokyo = midnights("UTC"), midnights("Asia/Tokyo")
     assert len(utc) == len(tokyo) == 3
-    # Tokyo's midnights are 9 hours before UTC's: 9/72 of the plot width (572 px) earlier.
+    # Tokyo's midnights are 9 hours before UTC's: 9/72 of the width earlier.
     shift = float(utc[0]) - float(tokyo[0])
-    assert shift == pytest.approx(572 * 9 / 72, abs=0.2)
+    assert shift == pytest.approx(100 * 9 / 72, abs=0.02)

@@ -54,7 +54,8 @@ def test_the_console_shows_times_in_the_users_zone_not_the_browsers(
     with daphne(env, tmp_path / "daphne.log") as server:
         log_in(browser, server.base_url, keeper, f"/hives/{device.hive.id}/live")
         wait = WebDriverWait(browser, 15)
-        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "live"))
+        # No readings yet: "connected · no readings yet".
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "connected"))
 
         # The live page: the alert's start (written again by live.js), in Tokyo.
         expected = f"{started.astimezone(TOKYO):%Y-%m-%d %H:%M}"
