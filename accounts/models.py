@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.validators import validate_time_zone
+
 
 def normalize_email(email: str) -> str:
     """Emails are case-insensitive logins: one canonical, lowercased form is stored."""
@@ -53,6 +55,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         "the address become memberships only then.",
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_time_zone],
+        help_text="IANA name (Europe/Berlin): the console's pages and the alert emails "
+        "show times in it. Empty until set: the console then takes the browser's.",
+    )
 
     objects = UserManager()
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.validators import time_zone_names
 
 
 def user_cache_key(user_id: Any) -> str:
@@ -14,3 +18,9 @@ def user_cache_key(user_id: Any) -> str:
     deletion).
     """
     return f"user:{user_id}"
+
+
+def user_zone(user: Any) -> tzinfo:
+    """The zone a user reads times in: their chosen one, else UTC (as stored)."""
+    name = getattr(user, "time_zone", "")
+    return ZoneInfo(name) if name in time_zone_names() else UTC

@@ -24,6 +24,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.models import User, normalize_email
 from accounts.signals import email_verified
+from core.validators import time_zone_names, validate_time_zone
 
 logger = logging.getLogger(__name__)
 
@@ -213,15 +214,34 @@ def email_verify(*, token: str) -> User:
     return user
 
 
+def _validate_time_zone(time_zone: str) -> None:
+    if time_zone:  # empty: not chosen (the console takes the browser's)
+        try:
+            validate_time_zone(time_zone)
+        except ValidationError as exc:
+            raise ValidationError({"time_zone": exc.messages}) from exc
+
+
 def user_update(
-    *, user: User, email: str | None = None, name: str | None = None, base_url: str = ""
+    *,
+    user: User,
+    email: str | None = None,
+    name: str | None = None,
+    time_zone: str | None = None,
+    base_url: str = "",
 ) -> User:
     """Change the profile fields a user may change themselves (``None`` keeps a field).
 
     A new email is unproven: the account is unverified until the link sent to the new
-    address (links to ``base_url``) is followed.
+    address (links to ``base_url``) is followed. ``time_zone``: an IANA name, or empty
+    for none chosen; ValidationError naming ``time_zone`` for a name nobody knows.
     """
     changed: list[str] = []
+    if time_zone is not None:
+        _validate_time_zone(time_zone)
+        if time_zone != user.time_zone:
+            user.time_zone = time_zone
+            changed.append("time_zone")
     if email is not None:
         email = normalize_email(email)
         if email != user.email:
@@ -241,6 +261,17 @@ def user_update(
     if "email" in changed:
         email_verification_send(user=user, base_url=base_url)
     return user
+
+
+def user_time_zone_default(*, user: User, browser_zone: str) -> bool:
+    """Give a user who has chosen no time zone their browser's (the console reports it
+    on every page until then); True when it was set. An unknown name is ignored: it
+    comes from a cookie, not from the user."""
+    if user.time_zone or browser_zone not in time_zone_names():
+        return False
+    user.time_zone = browser_zone
+    user.save(update_fields=["time_zone"])
+    return True
 
 
 @transaction.atomic

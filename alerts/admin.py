@@ -25,7 +25,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
@@ -44,6 +43,7 @@ from core.admin import (
     object_view_path,
     service_error_messages,
 )
+from core.times import local_text
 
 # --- Who may use these pages ------------------------------------------------------------
 
@@ -392,7 +392,7 @@ class WebhookAdmin(ServiceAdminMixin, OwnRowsAdminMixin, admin.ModelAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    f"{timezone.localtime(d.created_at):%Y-%m-%d %H:%M}",
+                    local_text(d.created_at),
                     d.alert.message,
                     d.get_state_display(),
                     d.attempts,

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts import webhooks
+from alerts.emails import alert_email
 from alerts.live import alert_payload
 from alerts.models import Delivery
 from core.times import iso_time
@@ -37,21 +38,9 @@ def webhook_body(delivery: Delivery) -> bytes:
 
 def _email(delivery: Delivery) -> tuple[bool, str]:
     alert = delivery.alert
-    body = (
-        f"{alert.message}\n\nHive: {alert.hive.name} ({alert.hive.device_id})\n"
-        f"Started: {alert.started_at:%Y-%m-%d %H:%M} UTC\n"
-        f"Values: {json.dumps(alert.values, ensure_ascii=False)}\n\n"
-        "Acknowledge it in BeeAPI (POST /alerts/{id}/acknowledge or the admin).\n".replace(
-            "{id}", str(alert.pk)
-        )
-    )
+    subject, body = alert_email(alert)
     try:
-        send_mail(
-            f"[BeeAPI] {alert.message}"[:200],
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            [alert.user.email],
-        )
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [alert.user.email])
     except Exception as exc:  # noqa: BLE001 - any mail failure is retried
         return False, f"{type(exc).__name__}: {exc}"
     return True, ""

@@ -56,7 +56,7 @@ def _minutes(seconds: float) -> int:
     return max(1, round(seconds / 60))
 
 
-def _figure(metric: str, value: float) -> str:
+def figure(metric: str, value: float) -> str:
     """A value as the console shows it: the metric's decimals and unit (3.31 V)."""
     spec = METRIC_BY_NAME[metric]
     return f"{value:.{spec.decimals}f} {spec.unit}"
@@ -136,8 +136,8 @@ def evaluate(
             readings,
             active,
             lambda metric, value, since: (
-                f"{hive_name}: battery {_figure(metric, value)}, below "
-                f"{_figure(metric, params['below'])} for {since} minutes"
+                f"{hive_name}: battery {figure(metric, value)}, below "
+                f"{figure(metric, params['below'])} for {since} minutes"
             ),
             {"below": params["below"]},
             None,
@@ -155,8 +155,8 @@ def evaluate(
             readings,
             active,
             lambda metric, value, since: (
-                f"{hive_name}: weak signal, {_SIGNAL_WORDS[metric]} {_figure(metric, value)}, "
-                f"below {_figure(metric, params[f'{metric}_below'])} for {since} minutes"
+                f"{hive_name}: weak signal, {_SIGNAL_WORDS[metric]} {figure(metric, value)}, "
+                f"below {figure(metric, params[f'{metric}_below'])} for {since} minutes"
             ),
             {f"{metric}_below": below for metric, below in watched},
             None,

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from apiary.models import Apiary, Event, Hive
+from core.times import local_text
 
 
 class Kind(models.TextChoices):
@@ -172,7 +173,7 @@ class Inspection(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Inspection of {self.hive} from {self.started_at:%Y-%m-%d %H:%M}"
+        return f"Inspection of {self.hive} from {local_text(self.started_at)}"
 
     @property
     def settle_until(self) -> datetime:

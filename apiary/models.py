@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.validators import validate_event_time, validate_past_date
 
@@ -340,4 +341,4 @@ class Event(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_type_display()} {self.occurred_at:%Y-%m-%d}"
+        return f"{self.get_type_display()} {timezone.localdate(self.occurred_at):%Y-%m-%d}"

@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages in the signed-in user's time zone; API answers stay in UTC.
+    "accounts.middleware.UserTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "beeapi.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into its 429 answer.
@@ -306,9 +308,19 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# Stored and served (the API) in UTC; pages are in the signed-in user's zone
+# (accounts.middleware.UserTimeZoneMiddleware), written in one form, 2026-12-07 13:35.
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Localisation is always on, so the locale's formats win over the settings below:
+# beeapi/formats/en holds the same ones, ahead of Django's English.
+FORMAT_MODULE_PATH = ["beeapi.formats"]
+DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = "Y-m-d H:i"
+TIME_FORMAT = "H:i"
+SHORT_DATE_FORMAT = "Y-m-d"
+SHORT_DATETIME_FORMAT = "Y-m-d H:i"
 
 # --- Static files (served by WhiteNoise, also under daphne in production) ---------------
 STATIC_URL = "static/"
@@ -560,9 +572,10 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "BeeAPI <alerts@localhost>")
 # Where links in mail point (https://bees.example.com, no trailing slash): registration's
-# verification link is {PUBLIC_BASE_URL}/auth/verify?token=…. Empty: the scheme and host
-# of the request that sent the mail (behind a proxy, set it: the Host header is the
-# client's).
+# verification link is {PUBLIC_BASE_URL}/auth/verify?token=…, an alert email's link
+# {PUBLIC_BASE_URL}/admin/alerts/alert/{id}/change/. Empty: the scheme and host of the
+# request that sent the mail (behind a proxy, set it: the Host header is the client's);
+# alert emails, sent by the worker outside any request, then give the path alone.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
 # A verification link works this long; POST /auth/verify/resend sends a new one.
 EMAIL_VERIFICATION_HOURS = env_int("EMAIL_VERIFICATION_HOURS", 48)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -179,8 +179,8 @@ def chart_svg(
     ticks: str = "day",
 ) -> SafeString:
     """A chart of hourly ``points`` (oldest first) over [start, end] with a min–max
-    ``band``, a value axis in ``unit`` and a tick at each UTC midnight (``ticks="month"``:
-    at each month's first day, for a season's chart).
+    ``band``, a value axis in ``unit`` and a tick at each midnight of the active time zone, the
+    reader's (``ticks="month"``: at each month's first day, for a season's chart).
 
     Its text never scales with the chart, so labels stay readable on a phone: the chart
     is as wide as its box and CHART_HEIGHT pixels tall, without a viewBox (a unit is a
@@ -213,9 +213,11 @@ def chart_svg(
         parts.append(f'<line class="grid" x1="0" y1="{y:.1f}" x2="100%" y2="{y:.1f}"/>')
         above = y - 3 if y - 3 > top + 10 else y + 12  # the top line's label goes below it
         labels.append(f'<text class="axis value" x="2" y="{above:.1f}">{text}</text>')
-    # Time axis: UTC midnights, or the first days of months.
-    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    while day <= end:
+    # Time axis: local midnights, or the first days of months (each made aware on its
+    # own: a day is 23 or 25 hours long where the clocks change).
+    zone = timezone.get_current_timezone()
+    date = timezone.localtime(start, zone).date()
+    while (day := datetime.combine(date, time.min, tzinfo=zone)) <= end:
         if day >= start and (ticks == "day" or day.day == 1):
             x = frame.x(day) / plot_w * 100
             text = f"{day:%b}" if ticks == "month" else f"{day:%a %d}"
@@ -225,7 +227,7 @@ def chart_svg(
                 f'<line class="grid day" x1="{x:.2f}%" y1="{top}" x2="{x:.2f}%" y2="{top + plot_h}"/>'
                 f'<text class="axis" x="{x:.2f}%" {place} y="{height - 6}">{text}</text>'
             )
-        day += timedelta(days=1)
+        date += timedelta(days=1)
     parts.append(
         f'<svg class="plot" x="0" y="{top}" width="100%" height="{plot_h}"'
         f' viewBox="0 0 {plot_w} {plot_h}" preserveAspectRatio="none" overflow="visible">'
@@ -419,6 +421,7 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
         "telemetry_ok": telemetry_ok,
         "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
         "now": now,
+        "time_zone": timezone.get_current_timezone_name(),
         # The latest-value columns, in the order of each row's ``latest``.
         "metrics": _COLUMN_METRICS,
     }

@@ -39,6 +39,19 @@ class BeeAdminSite(admin.AdminSite):
         context = {"overview": overview(user=request.user), **(extra_context or {})}
         return super().index(request, context)
 
+    def get_urls(self) -> list:
+        from django.urls import path
+
+        from console.preferences import time_zone_view
+
+        def time_zone(request: HttpRequest) -> HttpResponse:
+            return time_zone_view(request, self)
+
+        return [
+            path("time-zone/", self.admin_view(time_zone), name="time_zone"),
+            *super().get_urls(),
+        ]
+
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, PermissionFirstHistoryMixin):

@@ -29,6 +29,7 @@ from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from alerts.live import alert_payload
@@ -137,6 +138,8 @@ def hive_live(request: HttpRequest, hive_id: int) -> HttpResponse:
         "hourlyUrl": reverse("hive-telemetry-hourly", kwargs={"pk": hive.pk}),
         "rawLimit": RAW_MAX_LIMIT,
         "silentAfterSeconds": _silent_after_seconds(request, hive),
+        # The viewer's zone (accounts.middleware): the page's times are written in it.
+        "timeZone": timezone.get_current_timezone_name(),
     }
     can_acknowledge = may_acknowledge(request)
     if can_acknowledge:
@@ -166,6 +169,7 @@ def hive_live(request: HttpRequest, hive_id: int) -> HttpResponse:
             "example_time": iso_time(now),
             "max_batch": settings.TELEMETRY_MAX_BATCH,
             "max_future_minutes": int(MAX_FUTURE_SKEW.total_seconds() // 60),
+            "time_zone": config["timeZone"],
         },
     )
 

@@ -3,11 +3,14 @@
 PostgreSQL stores ``timestamptz`` for any year from 4713 BC, but a beekeeping record dated
 year 1 is a typo, and PostgreSQL refuses a UTC offset beyond ±15:59 that Python accepts,
 which would surface as a 500. Values are checked (and converted to UTC) before any query.
+A user's time zone is an IANA name the system's zone database knows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -53,3 +56,17 @@ def validate_past_date(value: dt.date) -> None:
     # Tomorrow is allowed: the beekeeper's "today" may be ahead of UTC.
     if value > timezone.now().date() + dt.timedelta(days=1):
         raise ValidationError("This date is in the future.")
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA time zones this system knows (``Europe/Berlin``, ``UTC``)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name, as a browser gives it (``Intl…resolvedOptions().timeZone``)."""
+    if value not in time_zone_names():
+        raise ValidationError(
+            "Unknown time zone: give an IANA name such as Europe/Berlin or America/New_York."
+        )

@@ -8,6 +8,11 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from accounts.models import User
 from core.strict import StrictFieldsMixin
 
+TIME_ZONE_HELP = (
+    "IANA time zone (Europe/Berlin) of the console's pages and the alert emails; empty "
+    "when none is chosen (the console then takes the browser's). API times stay UTC."
+)
+
 
 class PasswordField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
@@ -34,8 +39,9 @@ class RegisterOutputSerializer(serializers.Serializer):
 class UserOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "email_verified", "name", "date_joined"]
+        fields = ["id", "email", "email_verified", "name", "date_joined", "time_zone"]
         read_only_fields = fields
+        extra_kwargs = {"time_zone": {"help_text": TIME_ZONE_HELP}}
 
 
 class VerifyInputSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -59,6 +65,9 @@ class UserUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
 
     email = serializers.EmailField(max_length=254, required=False)
     name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    time_zone = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text=TIME_ZONE_HELP
+    )
 
 
 class PasswordChangeInputSerializer(StrictFieldsMixin, serializers.Serializer):

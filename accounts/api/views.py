@@ -250,8 +250,9 @@ class MeView(StrictQueryMixin, APIView):
 
     @extend_schema(
         tags=["users"],
-        summary="Change the signed-in user's email or name",
-        description="A new email is unverified until the link sent to it is followed.",
+        summary="Change the signed-in user's email, name or time zone",
+        description="A new email is unverified until the link sent to it is followed. "
+        "An unknown time zone is a 400 naming `time_zone`.",
         request=UserUpdateInputSerializer,
         responses={200: UserOutputSerializer, 400: _BAD_INPUT, 401: _ANONYMOUS},
     )

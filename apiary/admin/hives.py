@@ -142,7 +142,7 @@ class HiveAdmin(ServiceAdminMixin, VisibleAdminMixin, admin.ModelAdmin):
     @admin.display(description="last inspection", ordering="last_inspection_at")
     def last_inspection(self, obj: Hive) -> str:
         when = getattr(obj, "last_inspection_at", None)
-        return f"{when:%Y-%m-%d}" if when else "—"
+        return f"{timezone.localdate(when):%Y-%m-%d}" if when else "—"
 
     @admin.display(description="live")
     def live(self, obj: Hive) -> str:

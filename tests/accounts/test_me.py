@@ -42,6 +42,7 @@ def test_me_shows_the_profile_without_the_password(alice_client: APIClient, alic
         "email_verified": True,
         "name": "Alice",
         "date_joined": body["date_joined"],
+        "time_zone": "",
     }
     assert body["date_joined"]
     assert "password" not in response.content.decode()

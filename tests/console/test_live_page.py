@@ -212,7 +212,7 @@ def test_the_axes_name_their_units() -> None:
         assert f'{label} <span class="unit">({unit})</span>' in html
         assert f'aria-label="{label} in {unit}, last 24 hours"' in html
         assert f'id="latest-{metric}"' in html
-    assert "times in your browser's time zone" in html
+    assert 'times in <span id="time-zone">UTC</span>' in html  # the user's zone (none: UTC)
 
 
 @PAGE_DB

@@ -249,13 +249,42 @@
     requestAnimationFrame(render);
   }
 
-  // Labels in the browser's language and time zone: "6:00 PM" or "18:00", "Sun 29", "Nov 28".
-  const fmtTime = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-  const fmtDay = new Intl.DateTimeFormat(undefined, { weekday: "short" });
-  const fmtWeekday = { format: (d) => `${fmtDay.format(d)} ${d.getDate()}` };
-  const fmtDate = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+  // Times in the viewer's zone (config.timeZone, the console's), written as the console
+  // writes them: "2026-12-07 13:35"; axis labels "13:00", "Mon 7", "12-07". A "wall" time
+  // is the zone's clock reading at an instant, as milliseconds read with the UTC getters.
+  let zoneParts;
+  try {
+    zoneParts = new Intl.DateTimeFormat("en-US", {
+      timeZone: config.timeZone || undefined, hourCycle: "h23",
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    });
+  } catch (e) { // an unknown zone: the browser's
+    zoneParts = new Intl.DateTimeFormat("en-US", { hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  }
+  const QUARTER = 15 * 60 * 1000; // zones change their offset on quarter hours at most
+  const offsets = new Map();
+  function offset(t) {
+    const key = Math.floor(t / QUARTER);
+    if (!offsets.has(key)) {
+      const p = {};
+      for (const part of zoneParts.formatToParts(key * QUARTER)) p[part.type] = Number(part.value);
+      offsets.set(key, Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - key * QUARTER);
+    }
+    return offsets.get(key);
+  }
+  const wallTime = (t) => t + offset(t);
+  const fromWall = (w) => w - offset(w - offset(w));
+  const pad = (n) => String(n).padStart(2, "0");
+  const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const hourLabel = (w) => `${pad(w.getUTCHours())}:${pad(w.getUTCMinutes())}`;
+  const dayLabel = (w) => `${WEEKDAYS[w.getUTCDay()]} ${w.getUTCDate()}`;
+  const dateLabel = (w) => `${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}`;
+  function stamp(t) {
+    const w = new Date(wallTime(t));
+    return `${w.getUTCFullYear()}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())} ${hourLabel(w)}`;
+  }
 
-  // Ticks at round local times: hours for a day, days (weekday and date) for longer.
+  // Ticks at round times of the zone: hours for a day, days (weekday and date) for longer.
   function timeTicks(t0, t1, plotWidth) {
     const most = Math.max(2, Math.floor(plotWidth / 60));
     const hours = [1, 2, 3, 6, 12];
@@ -264,22 +293,17 @@
     const ticks = [];
     const stepHours = hours.find((h) => span / (h * HOUR) <= most);
     if (stepHours) {
-      const d = new Date(t0);
-      d.setMinutes(0, 0, 0);
-      while (d.getTime() < t0 || d.getHours() % stepHours) d.setHours(d.getHours() + 1);
-      for (; d.getTime() <= t1; d.setHours(d.getHours() + stepHours)) {
-        const label = d.getHours() === 0 ? fmtWeekday.format(d) : fmtTime.format(d);
-        ticks.push({ t: d.getTime(), label });
+      const step = stepHours * HOUR; // divides a day: multiples are round wall hours
+      for (let w = Math.ceil(wallTime(t0) / step) * step; fromWall(w) <= t1; w += step) {
+        const d = new Date(w);
+        if (fromWall(w) >= t0) ticks.push({ t: fromWall(w), label: d.getUTCHours() === 0 ? dayLabel(d) : hourLabel(d) });
       }
       return ticks;
     }
     const stepDays = days.find((n) => span / (n * DAY) <= most) || 30;
-    const format = span <= 8 * DAY ? fmtWeekday : fmtDate;
-    const d = new Date(t0);
-    d.setHours(0, 0, 0, 0);
-    for (; d.getTime() <= t1; d.setDate(d.getDate() + 1)) {
-      const dayNumber = Math.round(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()) / DAY);
-      if (d.getTime() >= t0 && dayNumber % stepDays === 0) ticks.push({ t: d.getTime(), label: format.format(d) });
+    const format = span <= 8 * DAY ? dayLabel : dateLabel;
+    for (let w = Math.floor(wallTime(t0) / DAY) * DAY; fromWall(w) <= t1; w += DAY) {
+      if (fromWall(w) >= t0 && Math.round(w / DAY) % stepDays === 0) ticks.push({ t: fromWall(w), label: format(new Date(w)) });
     }
     return ticks;
   }
@@ -341,7 +365,7 @@
     document.getElementById("count").textContent = inRange.toLocaleString();
     document.getElementById("live-count").textContent =
       range.source === "hourly" && raw.length ? ` (+ ${plural(raw.length, "live reading")})` : "";
-    if (newest) document.getElementById("updated").textContent = new Date(newest.t).toLocaleString();
+    if (newest) document.getElementById("updated").textContent = stamp(newest.t);
     showFreshness();
     for (const chart of charts) draw(chart, t0, now);
   }
@@ -350,7 +374,7 @@
     const metric = chart.metric;
     const known = latest[metric];
     chart.latest.textContent = known ? `${known.value.toFixed(chart.decimals)} ${chart.unit}` : "–";
-    chart.latest.title = known ? `at ${new Date(known.t).toLocaleString()}` : "";
+    chart.latest.title = known ? `at ${stamp(known.t)}` : "";
 
     const has = (v) => v !== null && v !== undefined;
     let line, band = [], dots = [], gap;
@@ -523,7 +547,7 @@
 
   function localTime(el) {
     const when = Date.parse(el.getAttribute("datetime"));
-    if (!Number.isNaN(when)) el.textContent = new Date(when).toLocaleString();
+    if (!Number.isNaN(when)) el.textContent = stamp(when);
   }
 
   function field(li, cls, tag) {
@@ -694,12 +718,12 @@
     if (Date.now() - newest.t > config.silentAfterSeconds * 1000) {
       statusEl.dataset.silentSince = since.toISOString();
       badge(
-        `connected · sensor silent since ${since.toLocaleString()}`,
+        `connected · sensor silent since ${stamp(newest.t)}`,
         "silent",
         `Connected, but no reading for more than ${Math.round(config.silentAfterSeconds / 60)} min.`,
       );
     } else {
-      badge("live", "live", `Connected; last reading ${since.toLocaleString()}.`);
+      badge("live", "live", `Connected; last reading ${stamp(newest.t)}.`);
     }
   }
 
