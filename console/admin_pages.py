@@ -220,12 +220,12 @@ def chart_svg(
     while (day := datetime.combine(date, time.min, tzinfo=zone)) <= end:
         if day >= start and (ticks == "day" or day.day == 1):
             x = frame.x(day) / plot_w * 100
-            text = f"{day:%b}" if ticks == "month" else f"{day:%a %d}"
+            tick = f"{day:%b}" if ticks == "month" else f"{day:%a %d}"
             # Near the right edge the label ends at its tick instead of starting there.
             place = 'text-anchor="end" dx="-3"' if x > 90 else 'dx="3"'
             parts.append(
                 f'<line class="grid day" x1="{x:.2f}%" y1="{top}" x2="{x:.2f}%" y2="{top + plot_h}"/>'
-                f'<text class="axis" x="{x:.2f}%" {place} y="{height - 6}">{text}</text>'
+                f'<text class="axis" x="{x:.2f}%" {place} y="{height - 6}">{tick}</text>'
             )
         date += timedelta(days=1)
     parts.append(
@@ -378,7 +378,11 @@ def overview(*, user: Any, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     hives = _overview_hives(user)
     summaries, telemetry_ok = _telemetry(
-        lambda: device_summaries(device_ids=[h.device_id for h in hives], now=now),
+        lambda: device_summaries(
+            device_ids=[h.device_id for h in hives],
+            now=now,
+            tz=timezone.get_current_timezone_name(),
+        ),
         cast("dict[str, Any]", {}),
     )
     start = trend_start(now, TREND_DAYS)
@@ -502,7 +506,9 @@ def hive_telemetry(*, hive: Hive, now: datetime | None = None) -> dict[str, Any]
     start = trend_start(now, TREND_DAYS)
 
     def read() -> tuple[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        summaries = device_summaries(device_ids=[hive.device_id], now=now)
+        summaries = device_summaries(
+            device_ids=[hive.device_id], now=now, tz=timezone.get_current_timezone_name()
+        )
         hourly = readings_hourly_list(device_id=hive.device_id, start=start)
         net = net_weight_list(
             device_id=hive.device_id,

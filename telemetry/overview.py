@@ -2,7 +2,7 @@
 the number of devices.
 
 For each device id: when it was last heard from, the newest value of each metric, the
-weight change since UTC midnight and the hourly weight averages of the last days (the
+weight change since local midnight and the hourly weight averages of the last days (the
 trend). The caller has found the hives on ``default`` and checked the user may see them;
 this reads ``telemetry`` by their device ids only.
 
@@ -14,7 +14,8 @@ the rollup its triggers keep up to date on every write (migration 0005).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import connections
 
@@ -92,22 +93,33 @@ def utc_midnight(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def local_midnight(now: datetime, tz: str) -> datetime:
+    """The start of the day ``now`` falls in, in the time zone ``tz`` (an IANA name)."""
+    local = now.astimezone(ZoneInfo(tz))
+    return datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
+
+
 def overview_sql() -> str:
     """The statement (parameters: devices, since, midnight, lookback)."""
     return _SQL.replace("{hourly}", _HOURLY)
 
 
 def device_summaries(
-    *, device_ids: list[str], now: datetime | None = None, days: int = TREND_DAYS
+    *,
+    device_ids: list[str],
+    now: datetime | None = None,
+    days: int = TREND_DAYS,
+    tz: str = "UTC",
 ) -> dict[str, DeviceSummary]:
-    """DeviceSummary by device id for ``device_ids``, in one query (none for no ids)."""
+    """DeviceSummary by device id for ``device_ids``, in one query (none for no ids); the
+    weight change "today" from midnight in the time zone ``tz``."""
     if not device_ids:
         return {}
     now = now or datetime.now(UTC)
     params = {
         "devices": list(device_ids),
         "since": trend_start(now, days),
-        "midnight": utc_midnight(now),
+        "midnight": local_midnight(now, tz),
         "lookback": METRIC_LOOKBACK,
     }
     with connections[TELEMETRY_DB].cursor() as cursor:

@@ -262,6 +262,10 @@ def test_latest_values_trend_and_todays_weight_change(alice, alice_hive) -> None
     summary = device_summaries(device_ids=[device, "no-such-device"], now=now)
     mine = summary[device]
     assert mine.weight_change_today == pytest.approx(39.25 - 40.5)
+    # In New York (UTC-5 in winter) that day began at 05:00 UTC: its only weight is the
+    # one of 14:50 UTC (#26: "today" is the user's day).
+    new_york = device_summaries(device_ids=[device], now=now, tz="America/New_York")[device]
+    assert new_york.weight_change_today == 0.0
     assert mine.last_heard == now - timedelta(minutes=1)
     assert mine.latest["weight"] == 39.25  # the newest value of each metric
     assert mine.latest["temperature"] == 34.5 and mine.latest["humidity"] == 55.0

@@ -356,6 +356,11 @@ def test_daily_figures_in_local_days(alice_client: APIClient, week: DeviceHive) 
     # Tokyo's days start at 15:00 UTC the day before.
     assert iso_time(at(2, -9)) in days
     assert days[iso_time(at(2, -9))]["reading_count"] == 288
+    # Without ?tz= the days are the user's own.
+    alice = week.hive.apiary.owner
+    alice.time_zone = "Asia/Tokyo"
+    alice.save(update_fields=["time_zone"])
+    assert iso_time(at(2, -9)) in daily(alice_client, week)
     bad = alice_client.get(f"/hives/{week.hive.pk}/telemetry/daily", {"tz": "Mars/Olympus"})
     assert bad.status_code == 400 and "tz" in bad.json()
 
