@@ -54,7 +54,8 @@ class ConsoleHiveAdmin(HiveAdmin):
         tare and calibrate buttons."""
 
         def url(action: str) -> str:
-            name = f"admin:{self.opts.app_label}_{self.opts.model_name}_scale_{action}"
+            suffix = f"_{action}" if action else ""
+            name = f"admin:{self.opts.app_label}_{self.opts.model_name}_scale{suffix}"
             return reverse(name, args=[hive.pk], current_app=self.admin_site.name)
 
         try:
@@ -66,9 +67,23 @@ class ConsoleHiveAdmin(HiveAdmin):
         return {
             "scale_calibrations": calibrations,
             "may_calibrate": self.may_inspect(request, hive),
+            "scale_url": url(""),
             "scale_tare_url": url("tare"),
             "scale_calibrate_url": url("calibrate"),
         }
+
+    def scale_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The page that tares and calibrates the hive's scale (editors)."""
+        hive = self._editable_hive(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Tare or calibrate the scale",
+            "subtitle": str(hive),
+            "opts": self.opts,
+            "original": hive,
+            **self.scale_context(request, hive),
+        }
+        return TemplateResponse(request, "console/scale.html", context)
 
     def scale_tare_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def tare(hive: Hive) -> str:
@@ -94,6 +109,7 @@ class ConsoleHiveAdmin(HiveAdmin):
         return [
             *self.inspection_urls(),
             object_view_path(self, "sensor", self.sensor_view, methods=["GET", "POST"]),
+            object_view_path(self, "scale", self.scale_view, methods=["GET", "HEAD"]),
             object_view_path(self, "scale/tare", self.scale_tare_view, methods=["POST"]),
             object_view_path(self, "scale/calibrate", self.scale_calibrate_view, methods=["POST"]),
         ]

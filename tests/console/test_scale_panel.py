@@ -35,7 +35,11 @@ def test_an_owner_tares_and_calibrates_from_the_hive_page() -> None:
     hive = make_hive(alice, "scale-panel-1").hive
     client = _client(alice)
     page = unescape(client.get(f"/admin/apiary/hive/{hive.pk}/change/").content.decode())
-    assert "no calibration" in page and "Tare now" in page
+    assert "no calibration" in page and f"/admin/apiary/hive/{hive.pk}/scale/" in page
+    # Its forms have a page of their own: none may sit inside the hive's change form.
+    assert "Tare now" not in page
+    scale = client.get(f"/admin/apiary/hive/{hive.pk}/scale/").content.decode()
+    assert "Tare now" in scale and 'name="known"' in scale
     _weigh(hive.device_id, 12.5)
     done = client.post(f"/admin/apiary/hive/{hive.pk}/scale/tare/", follow=True)
     assert "is tared" in done.content.decode()
@@ -71,7 +75,8 @@ def test_a_viewer_sees_the_calibrations_but_cannot_tare_and_a_stranger_sees_noth
     viewer: Any = BeekeeperFactory()
     Membership.objects.create(apiary=hive.apiary, user=viewer, role=Role.VIEWER)
     page = _client(viewer).get(f"/admin/apiary/hive/{hive.pk}/change/").content.decode()
-    assert "bee-scale" in page and "Tare now" not in page
+    assert "bee-scale" in page and f"/admin/apiary/hive/{hive.pk}/scale/" not in page
+    assert _client(viewer).get(f"/admin/apiary/hive/{hive.pk}/scale/").status_code == 403
     assert _client(viewer).post(f"/admin/apiary/hive/{hive.pk}/scale/tare/").status_code == 403
     stranger: Any = BeekeeperFactory()
     assert _client(stranger).post(f"/admin/apiary/hive/{hive.pk}/scale/tare/").status_code == 404

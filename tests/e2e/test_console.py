@@ -106,11 +106,12 @@ def test_a_beekeeper_sees_their_hives_on_the_overview(tmp_path: Path, browser: A
             assert secret not in page, secret
         assert not browser.find_elements(By.CSS_SELECTOR, f'[data-device-id="{bobs.device_id}"]')
 
-        # The hive's page: its latest values, two charts and the live page's link.
+        # The hive's page: its latest values, three charts (temperature, weight, net
+        # weight) and the live page's link.
         fresh.find_element(By.LINK_TEXT, mine.hive.name).click()
         panels = wait.until(ec.presence_of_element_located((By.ID, "bee-telemetry")))
         assert "35.2" in panels.text and "41.75 kg" in panels.text
-        assert len(panels.find_elements(By.CSS_SELECTOR, "svg.bee-chart")) == 2
+        assert len(panels.find_elements(By.CSS_SELECTOR, "svg.bee-chart")) == 3
         queens = browser.find_element(By.ID, "bee-queen-history").text
         assert "2025 blue" in queens and f"Mother: 2023 red in {quiet.hive.name}" in queens
         events = browser.find_element(By.ID, "bee-recent-events").text

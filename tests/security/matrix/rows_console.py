@@ -94,6 +94,8 @@ ROWS: list[Row] = [
     # PATCH /hives/{id}/device.
     R("GET",    "/admin/apiary/apiary/{apiary}/season/",       OK,     HIDDEN,    HIDDEN,    OK,        OK,        LOGIN,
       check=contains("Net weight gain")),
+    R("GET",    "/admin/apiary/hive/{hive}/scale/",            OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN,
+      check=contains("Tare now")),
     R("POST",   "/admin/apiary/hive/{hive}/scale/tare/",       OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
       check=created(Calibration, kind="tare")),
     R("POST",   "/admin/apiary/hive/{hive}/scale/calibrate/",  OK,     HIDDEN,    HIDDEN,    DENIED,    OK,        LOGIN, ok=302,
