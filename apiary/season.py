@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.db import DatabaseError
@@ -45,7 +45,7 @@ CSV_COLUMNS = (
 def sugar_kg(details: dict[str, Any]) -> float:
     """The sugar in one feeding's ``details`` (FeedingDetails): 0 for feeds that are not
     sugar."""
-    feed = details.get("feed")
+    feed = str(details.get("feed") or "")
     if details.get("kg") is not None:
         return float(details["kg"]) * SUGAR_PER_KG.get(feed, 0.0)
     if details.get("litres") is not None:
@@ -138,7 +138,7 @@ def hives_season(*, hives: list[Hive], year: int, tz: str, now: datetime) -> lis
         hive__in=hives, occurred_at__gte=start, occurred_at__lt=until
     ).order_by("occurred_at", "id")
     for event in events:
-        season = seasons[event.hive_id]
+        season = seasons[cast(int, event.hive_id)]  # hive__in: never an apiary's event
         details = event.details or {}
         if event.type == Event.Type.HARVEST:
             kg = float(details.get("kg") or 0)

@@ -309,7 +309,8 @@ def weight_event_windows(*, device_id: str, start: datetime, end: datetime) -> E
         occurred_at__gte=start - margin,
         occurred_at__lte=end + margin,
     ).values_list("type", "occurred_at")
-    explained, kept = [], []
+    explained: list[tuple[datetime, datetime]] = []
+    kept: list[tuple[datetime, datetime]] = []
     for event_type, occurred_at in events:
         window = (occurred_at - margin, occurred_at + margin)
         (kept if event_type == Event.Type.SWARM else explained).append(window)

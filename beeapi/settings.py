@@ -418,6 +418,8 @@ SPECTACULAR_SETTINGS = {
         # An alert's kind keeps its name; an integration's kind (ttn) is another enum.
         "KindEnum": "alerts.models.Kind",
         "IntegrationKindEnum": "sensors.models.Integration.Kind",
+        # The temperature a weight calibration's temperature term reads.
+        "TemperatureMetricEnum": "telemetry.models.Calibration.TemperatureMetric",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
@@ -456,9 +456,10 @@ def weight_explanations_collect(*, device_id: str, start: datetime, end: datetim
     telemetry know it (the weight_explanations signal's receivers)."""
     explained: list[tuple[datetime, datetime]] = []
     kept: list[tuple[datetime, datetime]] = []
-    for _, answer in weight_explanations.send(
+    for _, response in weight_explanations.send(
         sender=Calibration, device_id=device_id, start=start, end=end
     ):
+        answer = cast("Explanations | None", response)
         if answer:
             explained.extend(answer.explained)
             kept.extend(answer.kept)

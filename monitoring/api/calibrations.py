@@ -23,7 +23,7 @@ from core.parsers import JSONParser
 from core.strict import StrictQueryMixin
 from monitoring.api.serializers import TimeZoneField, UtcDateTimeField
 from monitoring.api.views import _visible_hive
-from telemetry.calibration import TEMPERATURE_SOURCES, step_at, timeline_load
+from telemetry.calibration import step_at, timeline_load
 from telemetry.models import Calibration
 from telemetry.selectors import weight_temperature_fit
 from telemetry.services import (
@@ -72,7 +72,7 @@ class CalibrationCreateSerializer(serializers.Serializer):
     temperature_coefficient = serializers.FloatField(required=False, default=0.0)
     reference_temperature = serializers.FloatField(required=False, allow_null=True, default=None)
     temperature_metric = serializers.ChoiceField(
-        choices=TEMPERATURE_SOURCES, required=False, default=""
+        choices=Calibration.TemperatureMetric.choices, required=False, default=""
     )
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
@@ -94,7 +94,9 @@ class FitSerializer(serializers.Serializer):
     start = UtcDateTimeField(required=False, help_text="Default: 14 days before end.")
     end = UtcDateTimeField(required=False, help_text="Default: now.")
     temperature_metric = serializers.ChoiceField(
-        choices=TEMPERATURE_SOURCES, required=False, default="outside_temperature"
+        choices=Calibration.TemperatureMetric.choices,
+        required=False,
+        default="outside_temperature",
     )
     night_from = serializers.IntegerField(min_value=0, max_value=23, required=False, default=22)
     night_to = serializers.IntegerField(min_value=0, max_value=23, required=False, default=5)

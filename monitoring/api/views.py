@@ -28,6 +28,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
@@ -242,7 +243,7 @@ def _visible_device_id(request: Request, pk: int) -> str:
     return device_id
 
 
-def _query(request: Request, serializer_class: type[s._RangeQuerySerializer]) -> dict[str, Any]:
+def _query(request: Request, serializer_class: type[Serializer]) -> dict[str, Any]:
     # A "+" in an unencoded offset (…T12:00:00+02:00) arrives as a space.
     params = {
         key: (query_time(value) if key in TIME_PARAMS else value)
@@ -555,7 +556,7 @@ class HiveNetWeightView(_TelemetryQueryView):
         },
         tags=["telemetry"],
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: Request, pk: int) -> HttpResponse:
         device_id = _visible_device_id(request, pk)
         query = _query(request, s.NetWeightQuerySerializer)
         tz = _time_zone(request, query)
@@ -569,8 +570,8 @@ class HiveNetWeightView(_TelemetryQueryView):
             )
         else:
             start = query["start"].replace(minute=0, second=0, microsecond=0)
-            until = query["end"] + timedelta(microseconds=1) if query.get("end") else None
-            until = until or datetime.max.replace(tzinfo=UTC)
+            end = query.get("end")
+            until = end + timedelta(microseconds=1) if end else datetime.max.replace(tzinfo=UTC)
         explanations = weight_explanations_collect(
             device_id=device_id, start=start, end=min(until, datetime.now(UTC))
         )

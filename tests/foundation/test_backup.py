@@ -282,4 +282,4 @@ def test_every_data_table_is_counted_on_the_alias_that_holds_it() -> None:
     assert {"users", "apiaries", "hives", "queen_bees", "events", "devices"} <= set(
         tables["default"]
     )
-    assert tables["telemetry"] == ("readings",)
+    assert tables["telemetry"] == ("calibrations", "readings")

@@ -59,7 +59,7 @@ def _sample(parameter: dict[str, Any]) -> str:
 
 def _call(client: APIClient, method: str, path: str, query: dict[str, str]) -> Any:
     # Any id will do: the query is checked before the object is looked up.
-    url = path.replace("{id}", "1").replace("{member_id}", "1")
+    url = path.replace("{id}", "1").replace("{member_id}", "1").replace("{calibration_id}", "1")
     return client.generic(
         method, f"{url}?{urlencode(query)}", data=b"", content_type="application/json"
     )

@@ -97,7 +97,7 @@ def test_alert_rules_take_the_table_ranges() -> None:
 
 
 def test_the_console_labels_and_units_come_from_the_table() -> None:
-    assert CHARTS == [(m.name, m.label, m.unit) for m in METRIC_TABLE]
+    assert CHARTS == [(m.name, m.label, m.unit, m.decimals) for m in METRIC_TABLE]
     for metric in METRIC_TABLE:
         assert metric_text(metric.name, 1.0) == f"{1.0:.{metric.decimals}f} {metric.unit}"
 

@@ -20,7 +20,9 @@ def test_the_serializers_have_every_metric_in_the_answers_order() -> None:
     assert list(LatestReadingSerializer().fields) == ["time", *METRICS, "device_id"]
     assert list(HourlySerializer().fields) == list(HOURLY_COLUMNS)
     assert list(DailySerializer().fields) == list(DAILY_COLUMNS)
-    assert DailySerializer().fields["bucket"].help_text == "Start of the day (00:00 UTC)."
+    assert DailySerializer().fields["bucket"].help_text == (
+        "Start of the day (local midnight of `tz`)."
+    )
 
 
 def test_the_schema_documents_the_new_metrics() -> None:

@@ -21,6 +21,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from apiary.models import Apiary, Device
+from telemetry.calibration import api_decimals
 from telemetry.late_data import late_refresh_flush
 from telemetry.models import Reading
 from telemetry.services import readings_ingest
@@ -105,7 +106,11 @@ def assert_hourly_equals_raw(client: APIClient, hive: DeviceHive, days: float = 
         row = shown[bucket]
         assert row["reading_count"] == count, bucket
         for metric, average in zip(METRICS, averages, strict=True):
-            expected = None if average is None else pytest.approx(average)
+            # Averages come rounded to the metric's API digits (telemetry.calibration).
+            digits = api_decimals(metric)
+            expected = (
+                None if average is None else pytest.approx(average, abs=0.5 * 10**-digits + 1e-9)
+            )
             assert row[f"{metric}_avg"] == expected, (bucket, metric)
     return len(raw)
 
