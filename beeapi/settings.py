@@ -133,6 +133,16 @@ DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 # Seconds a request waits for a pooled connection (or a new one) before the database
 # counts as unavailable and the request answers 503.
 DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 3)
+# Seconds a pool keeps replacing a lost connection in the background, each attempt after
+# a doubling pause; then it stops, and the next request that needs a connection starts
+# a fresh attempt at once. psycopg_pool's default, 300 s, lets the pause grow with the
+# outage: the pool would find a promoted standby (docs/scaling.md "Failover") or a
+# restarted server up to as long after it is back as the outage lasted.
+DB_POOL_RECONNECT_TIMEOUT = env_int("DB_POOL_RECONNECT_TIMEOUT", 5)
+if DB_POOL_RECONNECT_TIMEOUT < 1:
+    raise ImproperlyConfigured(
+        f"DB_POOL_RECONNECT_TIMEOUT must be 1 or more, not {DB_POOL_RECONNECT_TIMEOUT}"
+    )
 # Threads of a server process that answer HTTP requests (core/asgi_http.py). One
 # request holds at most one connection of each pool, so as many threads as pooled
 # connections never wait for one; more requests queue for a thread.
@@ -200,6 +210,7 @@ def _database(url: str, password: str = "") -> dict:
             "min_size": DB_POOL_MIN_SIZE,
             "max_size": DB_POOL_MAX_SIZE,
             "timeout": DB_POOL_TIMEOUT,
+            "reconnect_timeout": DB_POOL_RECONNECT_TIMEOUT,
         },
     }
     return config
