@@ -135,6 +135,16 @@ DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 # Seconds a request waits for a pooled connection (or a new one) before the database
 # counts as unavailable and the request answers 503.
 DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 3)
+# Seconds a pool keeps replacing a lost connection in the background, each attempt after
+# a doubling pause; then it stops, and the next request that needs a connection starts
+# a fresh attempt at once. psycopg_pool's default, 300 s, lets the pause grow with the
+# outage: the pool would find a promoted standby (docs/scaling.md "Failover") or a
+# restarted server up to as long after it is back as the outage lasted.
+DB_POOL_RECONNECT_TIMEOUT = env_int("DB_POOL_RECONNECT_TIMEOUT", 5)
+if DB_POOL_RECONNECT_TIMEOUT < 1:
+    raise ImproperlyConfigured(
+        f"DB_POOL_RECONNECT_TIMEOUT must be 1 or more, not {DB_POOL_RECONNECT_TIMEOUT}"
+    )
 # Threads of a server process that answer HTTP requests (core/asgi_http.py). One
 # request holds at most one connection of each pool, so as many threads as pooled
 # connections never wait for one; more requests queue for a thread.
@@ -147,8 +157,41 @@ if SERVER_GC_GEN0 < 0:
     raise ImproperlyConfigured(f"SERVER_GC_GEN0 must be 0 or more, not {SERVER_GC_GEN0}")
 
 
+def _host_list(url: str) -> tuple[str, str, str] | None:
+    """A multi-host URL (``postgresql://u:p@h1:5432,h2:5432/db``, as ``pg_autoctl show uri``
+    prints for a failover formation, docs/scaling.md "Failover") split for dj-database-url,
+    which refuses it: the URL with its first host alone, and libpq's comma-separated host
+    and port lists. None for a URL with one host."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not sep or "," not in hosts:
+        return None
+    names, ports = [], []
+    for entry in hosts.split(","):
+        # "host:5432", "host" (the default port) or "[::1]:5432".
+        if entry.startswith("["):
+            name, _, port = entry[1:].partition("]")
+            port = port.removeprefix(":")
+        else:
+            name, _, port = entry.partition(":")
+        names.append(name)
+        ports.append(port)
+    if any(ports):
+        ports = [port or "5432" for port in ports]
+    one_host = f"{scheme}://{userinfo}{at}{hosts.split(',')[0]}{slash}{tail}"
+    return one_host, ",".join(names), ",".join(ports) if any(ports) else ""
+
+
 def _database(url: str, password: str = "") -> dict:
-    config = dj_database_url.parse(url, engine="django.db.backends.postgresql")
+    hosts = _host_list(url)
+    config = dj_database_url.parse(
+        hosts[0] if hosts else url, engine="django.db.backends.postgresql"
+    )
+    if hosts:
+        # libpq (and psycopg's pool) try each host in turn; with
+        # target_session_attrs=read-write in the URL, only the primary is kept.
+        config["HOST"], config["PORT"] = hosts[1], hosts[2]
     if password and not config.get("PASSWORD"):
         config["PASSWORD"] = password
     # Django's PostgreSQL backend with a pool check that costs no round trip for a
@@ -159,6 +202,8 @@ def _database(url: str, password: str = "") -> dict:
     # a restarted server never gives a request a dead connection; the pool replaces it.
     config["CONN_HEALTH_CHECKS"] = True
     config["OPTIONS"] = {
+        # The URL's own parameters (target_session_attrs, sslmode...), then BeeAPI's.
+        **config.get("OPTIONS", {}),
         "connect_timeout": DB_POOL_TIMEOUT,
         # No JIT: BeeAPI's queries are short, and a large row estimate (a year of daily
         # figures) trips the JIT threshold, whose compiling then outweighs the query.
@@ -167,6 +212,7 @@ def _database(url: str, password: str = "") -> dict:
             "min_size": DB_POOL_MIN_SIZE,
             "max_size": DB_POOL_MAX_SIZE,
             "timeout": DB_POOL_TIMEOUT,
+            "reconnect_timeout": DB_POOL_RECONNECT_TIMEOUT,
         },
     }
     return config
