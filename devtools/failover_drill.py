@@ -44,8 +44,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from core.times import iso_time
 from devtools import localpg
 from devtools.devserver import DaphneProcess
 
@@ -357,7 +359,7 @@ class Devices:
             device.sent.append(reading_time)
             body = json.dumps(
                 {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reading_time)),
+                    "time": iso_time(datetime.fromtimestamp(reading_time, UTC)),
                     "temperature": round(rng.uniform(33, 36), 2),
                 }
             ).encode()

@@ -27,7 +27,10 @@ YEAR_MIN, YEAR_MAX = 2000, 2100
 
 class SeasonQuerySerializer(serializers.Serializer):
     year = serializers.IntegerField(
-        required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, help_text="Default: this year."
+        required=False,
+        min_value=YEAR_MIN,
+        max_value=YEAR_MAX,
+        help_text="Calendar year in your time zone (default: this one).",
     )
     format = serializers.ChoiceField(choices=["json", "csv"], required=False)
 
@@ -72,10 +75,7 @@ class _SeasonView(StrictQueryMixin, APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-_PARAMS = [
-    OpenApiParameter("year", OpenApiTypes.INT, description="Calendar year (your time zone)."),
-    OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"]),
-]
+_PARAMS = [OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH), SeasonQuerySerializer]
 _DESCRIPTION = (
     "Per hive: honey harvested (kg, harvest events), the net weight gain (the scale's "
     "changes without boxes, harvests, feedings, inspections and tares; null without a "

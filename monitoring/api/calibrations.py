@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 from apiary.access import hive_require_role
 from apiary.models import Hive, Role
 from core.parsers import JSONParser
-from core.strict import StrictQueryMixin
+from core.strict import StrictFieldsMixin, StrictQueryMixin
 from monitoring.api.serializers import TimeZoneField, UtcDateTimeField
 from monitoring.api.views import _visible_hive
 from telemetry.calibration import step_at, timeline_load
@@ -64,7 +65,7 @@ class CalibrationSerializer(serializers.ModelSerializer):
         }
 
 
-class CalibrationCreateSerializer(serializers.Serializer):
+class CalibrationCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     metric = serializers.ChoiceField(choices=METRICS)
     valid_from = UtcDateTimeField(required=False)
     offset = serializers.FloatField(required=False, default=0.0)
@@ -77,7 +78,7 @@ class CalibrationCreateSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
 
-class TareSerializer(serializers.Serializer):
+class TareSerializer(StrictFieldsMixin, serializers.Serializer):
     metric = serializers.ChoiceField(choices=METRICS, required=False, default="weight")
     at = UtcDateTimeField(required=False, help_text="When the scale carried nothing (default now).")
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
@@ -90,7 +91,7 @@ class CalibrateSerializer(TareSerializer):
     )
 
 
-class FitSerializer(serializers.Serializer):
+class FitSerializer(StrictFieldsMixin, serializers.Serializer):
     start = UtcDateTimeField(required=False, help_text="Default: 14 days before end.")
     end = UtcDateTimeField(required=False, help_text="Default: now.")
     temperature_metric = serializers.ChoiceField(
@@ -141,6 +142,8 @@ def _created(calibration: Calibration) -> Response:
 
 
 _TAGS = ["calibrations"]
+_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+_CALIBRATION_ID = OpenApiParameter("calibration_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 _NOT_FOUND = OpenApiResponse(description="No such hive among yours.")
 
 
@@ -154,6 +157,7 @@ class CalibrationListView(StrictQueryMixin, APIView):
         " × (T − reference_temperature)) × multiplier, from valid_from until the metric's "
         "next calibration; raw readings are never changed.",
         responses={200: CalibrationSerializer(many=True), 404: _NOT_FOUND},
+        parameters=[_ID],
         tags=_TAGS,
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -168,6 +172,7 @@ class CalibrationListView(StrictQueryMixin, APIView):
         "(raw, hourly, daily, latest, CSV, live, alerts); one at the same instant is replaced.",
         request=CalibrationCreateSerializer,
         responses={201: CalibrationSerializer, 400: OpenApiResponse(), 404: _NOT_FOUND},
+        parameters=[_ID],
         tags=_TAGS,
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -181,6 +186,7 @@ class CalibrationDetailView(StrictQueryMixin, APIView):
     @extend_schema(
         operation_id="hive_calibrations_delete",
         summary="Delete a calibration (editors)",
+        parameters=[_ID, _CALIBRATION_ID],
         responses={204: None, 404: OpenApiResponse(description="No such calibration.")},
         tags=_TAGS,
     )
@@ -205,6 +211,7 @@ class CalibrationTareView(StrictQueryMixin, APIView):
         "to `at` (at most 30 minutes old) read 0; multiplier and temperature term stay.",
         request=TareSerializer,
         responses={201: CalibrationSerializer, 400: OpenApiResponse(), 404: _NOT_FOUND},
+        parameters=[_ID],
         tags=_TAGS,
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -223,6 +230,7 @@ class CalibrationCalibrateView(StrictQueryMixin, APIView):
         "it: a calibration from `at` whose multiplier makes the newest reading read `known`.",
         request=CalibrateSerializer,
         responses={201: CalibrationSerializer, 400: OpenApiResponse(), 404: _NOT_FOUND},
+        parameters=[_ID],
         tags=_TAGS,
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -245,6 +253,7 @@ class CalibrationFitView(StrictQueryMixin, APIView):
         "See docs/calibration.md for when it helps.",
         request=FitSerializer,
         responses={200: OpenApiResponse(), 201: OpenApiResponse(), 400: OpenApiResponse()},
+        parameters=[_ID],
         tags=_TAGS,
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -19,6 +19,7 @@ from tests.security.matrix.table import (
     REDIRECT,
     SHARED,
     Call,
+    Check,
     R,
     Row,
     changed,
@@ -38,6 +39,20 @@ def logged_out(c: Call) -> None:
 def sensor_field_map_set(c: Call) -> None:
     link = SensorLink.objects.get(hive_id=c.ctx["hive"])
     assert link.field_map == {"w": {"metric": "weight", "unit": "kg"}}
+
+
+def time_zone_is(zone: str) -> Check:
+    """The requester's own time zone changed, nobody else's."""
+
+    def check(c: Call) -> None:
+        c.user.refresh_from_db()
+        assert c.user.time_zone == zone
+        others = [u for role, u in c.world.users.items() if u is not None and role != c.role]
+        for other in others:
+            other.refresh_from_db()
+            assert other.time_zone != zone, other
+
+    return check
 
 
 ROWS: list[Row] = [
@@ -66,6 +81,10 @@ ROWS: list[Row] = [
       body={"old_password": "{password_ok}", "new_password1": "a-new-hive-frame-77",
             "new_password2": "a-new-hive-frame-77"},
       check=password_changed_to("a-new-hive-frame-77")),
+    R("GET",    "/admin/time-zone/",                      OK,       OK,       OK,       OK,           OK,          LOGIN,
+      check=contains("Your time zone")),
+    R("POST",   "/admin/time-zone/",                      OK,       OK,       OK,       OK,           OK,          LOGIN, ok=302,
+      body={"time_zone": "Asia/Tokyo"}, check=time_zone_is("Asia/Tokyo")),
     R("GET",    "/admin/password_change/done/",           OK,       OK,       OK,       OK,           OK,          LOGIN),
     R("GET",    "/admin/jsi18n/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
     R("GET",    "/admin/apiary/",                         OK,       OK,       OK,       OK,           OK,          LOGIN),
