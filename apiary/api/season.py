@@ -75,7 +75,10 @@ class _SeasonView(StrictQueryMixin, APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-_PARAMS = [OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH), SeasonQuerySerializer]
+_PARAMS: list[OpenApiParameter | type[serializers.Serializer]] = [
+    OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH),
+    SeasonQuerySerializer,
+]
 _DESCRIPTION = (
     "Per hive: honey harvested (kg, harvest events), the net weight gain (the scale's "
     "changes without boxes, harvests, feedings, inspections and tares; null without a "
