@@ -482,6 +482,12 @@ TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 365)
 # Readings per POST /telemetry request (a larger batch is refused with 413). Batches of
 # about 1,000 are the sweet spot for throughput; the limit bounds request memory and time.
 TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 5000)
+# Group commit of the HTTP ingest (telemetry.collector): the readings of requests that
+# arrive within this many milliseconds of each other go into one COPY and one commit, and
+# each request is answered after that commit. 0 stores every request on its own. A batch
+# closes early once it holds TELEMETRY_COLLECT_MAX_READINGS readings.
+TELEMETRY_COLLECT_MS = env_int("TELEMETRY_COLLECT_MS", 2)
+TELEMETRY_COLLECT_MAX_READINGS = env_int("TELEMETRY_COLLECT_MAX_READINGS", 1000)
 
 # --- MQTT (sensors a beekeeper already owns) ---------------------------------------------
 # BeeAPI's own Mosquitto broker with the dynamic-security plugin: mqtt://host:port. Empty

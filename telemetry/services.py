@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
 
 from core.databases import TELEMETRY_DB
+from core.exceptions import is_unavailable
 from telemetry.calibration import (
     COMPENSATED_METRIC,
     TEMPERATURE_SOURCES,
@@ -22,6 +24,7 @@ from telemetry.calibration import (
     step_at,
     timeline_load,
 )
+from telemetry.collector import Collector
 from telemetry.late_data import late_readings_note
 from telemetry.models import Calibration, Reading
 from telemetry.selectors import Explanations, devices_with_readings
@@ -54,7 +57,11 @@ class IngestResult:
 
 
 def readings_ingest(
-    *, device_id: str, readings: Iterable[Any], now: datetime | None = None
+    *,
+    device_id: str,
+    readings: Iterable[Any],
+    now: datetime | None = None,
+    collect: bool = False,
 ) -> IngestResult:
     """Validate and store a batch of readings of one device; re-sent readings are no-ops.
 
@@ -62,10 +69,54 @@ def readings_ingest(
     if any reading is invalid. After the commit the live stream gets the new readings,
     oldest first, in one message. Stored as readings_ingest_many stores its messages
     (_store).
+
+    With ``collect`` (the HTTP ingest, one small request per device), the valid readings
+    join those of the other requests of this process arriving within
+    TELEMETRY_COLLECT_MS, and all are stored in one COPY and one commit (_collector);
+    this returns once that commit is done, with this call's own result. Validation stays
+    this call's own: an invalid batch never joins, so it never fails the others.
     """
     valid, duplicates = readings_validate(readings, device_id=device_id, now=now)
-    (result,) = _store([(device_id, valid, duplicates)], now)
+    batch = (device_id, valid, duplicates)
+    window = settings.TELEMETRY_COLLECT_MS
+    # Inside a transaction the caller commits, the readings must be in that transaction.
+    if collect and window > 0 and now is None and not connections[TELEMETRY_DB].in_atomic_block:
+        return _collector.submit(
+            batch,
+            size=len(valid),
+            window=window / 1000,
+            max_size=settings.TELEMETRY_COLLECT_MAX_READINGS,
+        )
+    (result,) = _store([batch], now)
     return result
+
+
+def _store_collected(
+    batches: list[tuple[str, list[ValidReading], int]],
+) -> list[IngestResult | BaseException]:
+    """_store for the collector: the batches of several requests in one transaction.
+    Should the database refuse the transaction for anything but being unavailable (which
+    fails every request: 503), each request's readings are stored on their own, so one
+    request's problem is its own error and the others are stored."""
+    try:
+        return list(_store(batches, None))
+    except DatabaseError as exc:
+        if len(batches) == 1 or is_unavailable(exc):
+            raise
+        logger.warning("a collected batch was refused (%s): storing its requests one by one", exc)
+    results: list[IngestResult | BaseException] = []
+    for batch in batches:
+        try:
+            results += _store([batch], None)
+        except DatabaseError as exc:
+            results.append(exc)
+    return results
+
+
+# One per process: the HTTP ingest's requests wait here for their shared commit.
+_collector: Collector[tuple[str, list[ValidReading], int], IngestResult] = Collector(
+    _store_collected
+)
 
 
 def readings_ingest_many(
