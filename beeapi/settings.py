@@ -455,7 +455,13 @@ LIVE_ACCESS_RECHECK_SECONDS = env_int("LIVE_ACCESS_RECHECK_SECONDS", 30)
 
 def _shared_cache(name: str) -> dict:
     if not REDIS_URL:
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": name}
+        # Room for every device key a process serves (the default 300 would make a process
+        # with more devices than that read most keys from the database).
+        return {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": name,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
     return {
         "BACKEND": "core.redis_cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,

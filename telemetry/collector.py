@@ -5,16 +5,22 @@ Leader and followers, on the server's worker threads: the first request of a win
 opens a batch and becomes its leader; requests arriving while the batch is open join it
 and wait. The leader waits until the window ends or the batch holds ``max_size`` items'
 worth, closes it (later requests open the next one), stores every item with its own
-thread's database connection and wakes the followers, each with its own result: a
-request is answered only after the commit that holds its readings. Should the store
-fail, every request of the batch gets the error, and the transaction holds nothing.
+thread's database connection and wakes the followers as soon as it commits, each with
+its own result: a request is answered only after the commit that holds its readings,
+while the leader goes on with what follows the commit (for ingest: the live publish and
+the alerts, once per batch). Should the store fail, every request of the batch gets the
+error, and the transaction holds nothing.
+
+A batch also closes as soon as it holds every request the server is working on
+(``running``): a request alone is stored at once, as without a collector, and a busy
+process stops waiting when its threads are all in the batch.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -31,13 +37,22 @@ class _Batch(Generic[Item, Result]):
         self.error: BaseException | None = None
 
 
-class Collector(Generic[Item, Result]):
-    """Batches of items stored together by ``store``, which returns one result per item
-    (or an exception for an item that failed on its own) and raises when the whole batch
-    failed."""
+Deliver = Callable[[list[Result]], None]
 
-    def __init__(self, store: Callable[[list[Item]], list[Result | BaseException]]) -> None:
+
+class Collector(Generic[Item, Result]):
+    """Batches of items stored together by ``store(items, deliver)``, which returns one
+    result per item (or an exception for an item that failed on its own) and raises when
+    the whole batch failed. It may call ``deliver(results)`` as soon as they are durable
+    (on commit), to answer the followers before it goes on with work of its own."""
+
+    def __init__(
+        self,
+        store: Callable[[list[Item], Deliver[Result]], list[Result | BaseException]],
+        running: Callable[[], int | None] = lambda: None,
+    ) -> None:
         self._store = store
+        self._running = running
         self._lock = threading.Lock()
         self._open: _Batch[Item, Result] | None = None
         self.batches = 0  # stored so far (figures for tests and benchmarks)
@@ -53,7 +68,10 @@ class Collector(Generic[Item, Result]):
             index = len(batch.items)
             batch.items.append(item)
             batch.size += size
-            if batch.size >= max_size:
+            # Full, or holding every request on the server's threads: none could join
+            # before one of them is answered, so waiting would only idle the process.
+            running = self._running()
+            if batch.size >= max_size or (running is not None and len(batch.items) >= running):
                 self._open = None  # closed: the next item opens the next batch
                 batch.full.set()
         if leader:
@@ -72,12 +90,25 @@ class Collector(Generic[Item, Result]):
         return result
 
     def _run(self, batch: _Batch[Item, Result]) -> None:
+        def deliver(results: Sequence[Result | BaseException]) -> None:
+            if not batch.done.is_set():
+                batch.results = list(results)
+                batch.done.set()
+
         try:
-            batch.results = self._store(batch.items)
+            deliver(self._store(batch.items, deliver))
             with self._lock:
                 self.batches += 1
-        except BaseException as exc:  # every request of the batch answers it (503)
-            batch.error = exc
+        except BaseException as exc:
+            if not batch.done.is_set():  # nothing committed: every request answers it (503)
+                batch.error = exc
+            elif batch.error is None:
+                # Committed and delivered, then the leader's own work after the commit
+                # failed: the followers have their results; the leader answers the error,
+                # as a request storing alone would.
+                with self._lock:
+                    self.batches += 1
+                raise
         finally:
             batch.done.set()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
 
+from core.asgi_http import requests_running
 from core.databases import TELEMETRY_DB
 from core.exceptions import is_unavailable
 from telemetry.calibration import (
@@ -93,13 +94,15 @@ def readings_ingest(
 
 def _store_collected(
     batches: list[tuple[str, list[ValidReading], int]],
+    durable: Callable[[list[IngestResult]], None],
 ) -> list[IngestResult | BaseException]:
-    """_store for the collector: the batches of several requests in one transaction.
+    """_store for the collector: the batches of several requests in one transaction,
+    whose requests are answered once it commits (``durable``), before the reactions.
     Should the database refuse the transaction for anything but being unavailable (which
     fails every request: 503), each request's readings are stored on their own, so one
     request's problem is its own error and the others are stored."""
     try:
-        return list(_store(batches, None))
+        return list(_store(batches, None, durable))
     except DatabaseError as exc:
         if len(batches) == 1 or is_unavailable(exc):
             raise
@@ -115,7 +118,7 @@ def _store_collected(
 
 # One per process: the HTTP ingest's requests wait here for their shared commit.
 _collector: Collector[tuple[str, list[ValidReading], int], IngestResult] = Collector(
-    _store_collected
+    _store_collected, requests_running
 )
 
 
@@ -155,7 +158,9 @@ def readings_ingest_many(
 
 
 def _store(
-    batches: list[tuple[str, list[ValidReading], int]], now: datetime | None
+    batches: list[tuple[str, list[ValidReading], int]],
+    now: datetime | None,
+    durable: Callable[[list[IngestResult]], None] | None = None,
 ) -> list[IngestResult]:
     """Store validated batches ``(device_id, readings, in-batch duplicates)`` in one
     transaction; what each batch added.
@@ -167,7 +172,8 @@ def _store(
     request racing this one), the primary key refuses the COPY, the transaction (or
     savepoint, inside an outer transaction) rolls back and the readings are inserted once
     more with ON CONFLICT DO NOTHING, which tells exactly which were new. After the
-    commit, readings_stored is sent once, with each device's new readings.
+    commit, ``durable`` (if given) gets the results, then readings_stored is sent once,
+    with each device's new readings.
     """
     if len(batches) == 1:
         unique = [batches[0][1]]  # readings_validate has removed in-batch duplicates
@@ -191,7 +197,7 @@ def _store(
         with transaction.atomic(using=TELEMETRY_DB):
             _copy(rows)
             new = rows
-            transaction.on_commit(lambda new=new: _committed(new, now), using=TELEMETRY_DB)
+            _on_commit(batches, new, now, durable)
     except IntegrityError:
         with transaction.atomic(using=TELEMETRY_DB):
             inserted = _insert_ignoring_conflicts(rows)
@@ -200,11 +206,30 @@ def _store(
                 for device_id, readings in rows
             ]
             if inserted:
-                transaction.on_commit(lambda new=new: _committed(new, now), using=TELEMETRY_DB)
+                _on_commit(batches, new, now, durable)
+    return _results(batches, new)
+
+
+def _results(
+    batches: list[tuple[str, list[ValidReading], int]], new: list[tuple[str, list[ValidReading]]]
+) -> list[IngestResult]:
     return [
         IngestResult(accepted=len(added), duplicates=dups + len(valid) - len(added))
         for (_, valid, dups), (_, added) in zip(batches, new, strict=True)
     ]
+
+
+def _on_commit(
+    batches: list[tuple[str, list[ValidReading], int]],
+    new: list[tuple[str, list[ValidReading]]],
+    now: datetime | None,
+    durable: Callable[[list[IngestResult]], None] | None,
+) -> None:
+    # ``durable`` first: the requests waiting on this commit are answered before the
+    # reactions to it (live publish, alerts) run on this thread.
+    if durable is not None:
+        transaction.on_commit(lambda: durable(_results(batches, new)), using=TELEMETRY_DB)
+    transaction.on_commit(lambda: _committed(new, now), using=TELEMETRY_DB)
 
 
 def _copy(rows: list[tuple[str, list[ValidReading]]]) -> None:
