@@ -491,8 +491,9 @@ TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 5000)
 # Group commit of the HTTP ingest (telemetry.collector): the readings of requests that
 # arrive within this many milliseconds of each other go into one COPY and one commit, and
 # each request is answered after that commit. 0 stores every request on its own. A batch
-# closes early once it holds TELEMETRY_COLLECT_MAX_READINGS readings.
-TELEMETRY_COLLECT_MS = env_int("TELEMETRY_COLLECT_MS", 2)
+# closes early once it holds TELEMETRY_COLLECT_MAX_READINGS readings, or every request
+# the process is serving (so a request alone never waits).
+TELEMETRY_COLLECT_MS = env_int("TELEMETRY_COLLECT_MS", 20)
 TELEMETRY_COLLECT_MAX_READINGS = env_int("TELEMETRY_COLLECT_MAX_READINGS", 1000)
 
 # --- MQTT (sensors a beekeeper already owns) ---------------------------------------------

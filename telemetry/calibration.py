@@ -106,7 +106,7 @@ def timelines_load(device_ids: Iterable[str]) -> dict[str, Timeline]:
 _TIMELINES_SQL = f"""
 SELECT device_id, metric, valid_from, "offset", multiplier, temperature_coefficient,
        reference_temperature, temperature_metric
-  FROM {Calibration._meta.db_table}
+  FROM "{Calibration._meta.db_table}"
  WHERE device_id = ANY(%s)
  ORDER BY valid_from, id
 """

@@ -56,6 +56,9 @@ class Collector(Generic[Item, Result]):
         self._lock = threading.Lock()
         self._open: _Batch[Item, Result] | None = None
         self.batches = 0  # stored so far (figures for tests and benchmarks)
+        # Requests of closed batches not answered yet, and leaders busy with what follows
+        # their commit: their threads are not coming to the open batch.
+        self._elsewhere = 0
 
     def submit(self, item: Item, *, size: int, window: float, max_size: int) -> Result:
         """Store ``item`` (``size`` units of work, readings) with the items submitted
@@ -68,17 +71,15 @@ class Collector(Generic[Item, Result]):
             index = len(batch.items)
             batch.items.append(item)
             batch.size += size
-            # Full, or holding every request on the server's threads: none could join
-            # before one of them is answered, so waiting would only idle the process.
-            running = self._running()
-            if batch.size >= max_size or (running is not None and len(batch.items) >= running):
-                self._open = None  # closed: the next item opens the next batch
-                batch.full.set()
+            if batch.size >= max_size:
+                self._close()
+            else:
+                self._close_if_all_in()
         if leader:
             batch.full.wait(window)
             with self._lock:
                 if self._open is batch:
-                    self._open = None
+                    self._close()
             self._run(batch)
         else:
             batch.done.wait()
@@ -89,28 +90,49 @@ class Collector(Generic[Item, Result]):
             raise result
         return result
 
+    def _close(self) -> None:
+        """Close the open batch (under the lock): the next item opens the next one."""
+        assert self._open is not None
+        self._elsewhere += len(self._open.items)
+        self._open.full.set()
+        self._open = None
+
+    def _close_if_all_in(self) -> None:
+        """Close the open batch if it holds every request on the server's threads that
+        is not waiting elsewhere: none could join before one of them is answered, so
+        waiting would only idle the process (a request alone is stored at once)."""
+        running = self._running()
+        if self._open is not None and running is not None:
+            if len(self._open.items) >= running - self._elsewhere:
+                self._close()
+
+    def _leave(self, count: int) -> None:
+        with self._lock:
+            self._elsewhere -= count
+            self._close_if_all_in()
+
     def _run(self, batch: _Batch[Item, Result]) -> None:
         def deliver(results: Sequence[Result | BaseException]) -> None:
             if not batch.done.is_set():
                 batch.results = list(results)
                 batch.done.set()
+                self._leave(len(batch.items) - 1)  # the followers; the leader goes on
 
         try:
             deliver(self._store(batch.items, deliver))
-            with self._lock:
-                self.batches += 1
         except BaseException as exc:
             if not batch.done.is_set():  # nothing committed: every request answers it (503)
                 batch.error = exc
-            elif batch.error is None:
-                # Committed and delivered, then the leader's own work after the commit
-                # failed: the followers have their results; the leader answers the error,
-                # as a request storing alone would.
-                with self._lock:
-                    self.batches += 1
-                raise
+                batch.done.set()
+                self._leave(len(batch.items) - 1)
+            # Else committed and delivered, then the leader's own work after the commit
+            # failed: the followers have their results; the leader answers the error, as
+            # a request storing alone would.
+            raise
         finally:
-            batch.done.set()
+            with self._lock:
+                self.batches += batch.error is None
+            self._leave(1)
 
 
 def _again(error: BaseException) -> BaseException:
