@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
+
+# How often a waiting leader looks again whether its batch holds every request served.
+POLL_SECONDS = 0.002
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -56,9 +60,10 @@ class Collector(Generic[Item, Result]):
         self._lock = threading.Lock()
         self._open: _Batch[Item, Result] | None = None
         self.batches = 0  # stored so far (figures for tests and benchmarks)
-        # Requests of closed batches not answered yet, and leaders busy with what follows
-        # their commit: their threads are not coming to the open batch.
-        self._elsewhere = 0
+        # Leaders whose batch is answered (or failed), busy with what follows its commit:
+        # their requests are not coming to the open batch. (The followers of a batch
+        # being stored are: once answered, their clients send again.)
+        self._finishing = 0
 
     def submit(self, item: Item, *, size: int, window: float, max_size: int) -> Result:
         """Store ``item`` (``size`` units of work, readings) with the items submitted
@@ -76,10 +81,16 @@ class Collector(Generic[Item, Result]):
             else:
                 self._close_if_all_in()
         if leader:
-            batch.full.wait(window)
-            with self._lock:
-                if self._open is batch:
-                    self._close()
+            # In slices: a request that ends elsewhere (a leader's answer written) is
+            # noticed here, as no join would tell.
+            deadline = time.monotonic() + window
+            while not batch.full.wait(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+                with self._lock:
+                    if self._open is batch:
+                        if time.monotonic() >= deadline:
+                            self._close()
+                        else:
+                            self._close_if_all_in()
             self._run(batch)
         else:
             batch.done.wait()
@@ -93,22 +104,21 @@ class Collector(Generic[Item, Result]):
     def _close(self) -> None:
         """Close the open batch (under the lock): the next item opens the next one."""
         assert self._open is not None
-        self._elsewhere += len(self._open.items)
         self._open.full.set()
         self._open = None
 
     def _close_if_all_in(self) -> None:
-        """Close the open batch if it holds every request on the server's threads that
-        is not waiting elsewhere: none could join before one of them is answered, so
+        """Close the open batch if it holds every request on the server's threads but
+        the finishing leaders': none could join before one of them is answered, so
         waiting would only idle the process (a request alone is stored at once)."""
         running = self._running()
         if self._open is not None and running is not None:
-            if len(self._open.items) >= running - self._elsewhere:
+            if len(self._open.items) >= running - self._finishing:
                 self._close()
 
-    def _leave(self, count: int) -> None:
+    def _finish(self, count: int) -> None:
         with self._lock:
-            self._elsewhere -= count
+            self._finishing += count
             self._close_if_all_in()
 
     def _run(self, batch: _Batch[Item, Result]) -> None:
@@ -116,7 +126,7 @@ class Collector(Generic[Item, Result]):
             if not batch.done.is_set():
                 batch.results = list(results)
                 batch.done.set()
-                self._leave(len(batch.items) - 1)  # the followers; the leader goes on
+                self._finish(1)
 
         try:
             deliver(self._store(batch.items, deliver))
@@ -124,7 +134,7 @@ class Collector(Generic[Item, Result]):
             if not batch.done.is_set():  # nothing committed: every request answers it (503)
                 batch.error = exc
                 batch.done.set()
-                self._leave(len(batch.items) - 1)
+                self._finish(1)
             # Else committed and delivered, then the leader's own work after the commit
             # failed: the followers have their results; the leader answers the error, as
             # a request storing alone would.
@@ -132,7 +142,7 @@ class Collector(Generic[Item, Result]):
         finally:
             with self._lock:
                 self.batches += batch.error is None
-            self._leave(1)
+            self._finish(-1)
 
 
 def _again(error: BaseException) -> BaseException:
