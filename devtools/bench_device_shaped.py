@@ -220,9 +220,10 @@ def _one_row_commits(
 
 def _readings_per_commit(conn: psycopg.Connection, device_ids: list[str]) -> float:
     """Readings stored per transaction (rows of one transaction share its xmin)."""
-    rows, commits = conn.execute(
+    row = conn.execute(
         "SELECT count(*), count(DISTINCT xmin::text) FROM readings WHERE device_id = ANY(%s)",
         [device_ids],
     ).fetchone()
     conn.commit()
+    rows, commits = row or (0, 0)
     return rows / max(commits, 1)
