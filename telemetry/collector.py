@@ -12,8 +12,10 @@ the alerts, once per batch). Should the store fail, every request of the batch g
 error, and the transaction holds nothing.
 
 A batch also closes as soon as it holds every request the server is working on
-(``running``): a request alone is stored at once, as without a collector, and a busy
-process stops waiting when its threads are all in the batch.
+(``running``) but leaders busy after their own commit: a request alone is stored at
+once, as without a collector, and a busy process stops waiting when every request that
+could still join has joined. The followers of a batch being stored are counted as
+coming: once answered, their clients send again.
 """
 
 from __future__ import annotations
