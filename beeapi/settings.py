@@ -515,7 +515,13 @@ LIVE_ACCESS_RECHECK_SECONDS = env_int("LIVE_ACCESS_RECHECK_SECONDS", 30)
 
 def _shared_cache(name: str) -> dict:
     if not REDIS_URL:
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": name}
+        # Room for every device key a process serves (the default 300 would make a process
+        # with more devices than that read most keys from the database).
+        return {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": name,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
     return {
         "BACKEND": "core.redis_cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
@@ -542,6 +548,13 @@ TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 365)
 # Readings per POST /telemetry request (a larger batch is refused with 413). Batches of
 # about 1,000 are the sweet spot for throughput; the limit bounds request memory and time.
 TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 5000)
+# Group commit of the HTTP ingest (telemetry.collector): the readings of requests that
+# arrive within this many milliseconds of each other go into one COPY and one commit, and
+# each request is answered after that commit. 0 stores every request on its own. A batch
+# closes early once it holds TELEMETRY_COLLECT_MAX_READINGS readings, or every request
+# the process is serving (so a request alone never waits).
+TELEMETRY_COLLECT_MS = env_int("TELEMETRY_COLLECT_MS", 20)
+TELEMETRY_COLLECT_MAX_READINGS = env_int("TELEMETRY_COLLECT_MAX_READINGS", 1000)
 
 # --- MQTT (sensors a beekeeper already owns) ---------------------------------------------
 # BeeAPI's own Mosquitto broker with the dynamic-security plugin: mqtt://host:port. Empty

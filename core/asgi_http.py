@@ -77,6 +77,29 @@ def after_response(start: Callable[[], Awaitable[Any]]) -> bool:
     return pending is not None and pending.add(start)
 
 
+class _Running:
+    """How many requests are on this process's worker threads now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self, delta: int) -> None:
+        with self._lock:
+            self.count += delta
+
+
+_running = _Running()
+
+
+def requests_running() -> int | None:
+    """How many requests hold a worker thread of this server process now (the caller's
+    included), or None outside a request served by :class:`OneHopASGIHandler`. A
+    request waiting for others (telemetry's collector) knows from it that no further
+    request can join it before one of these finishes."""
+    return _running.count if _after.get() is not None else None
+
+
 def _log_failure(task: asyncio.Future) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.error("work after a response failed", exc_info=task.exception())
@@ -125,6 +148,15 @@ class OneHopASGIHandler(ASGIHandler):
     ) -> tuple[HttpResponseBase | None, bool]:
         """Answer the request. A complete response comes back closed, for the loop to
         write; a streaming one is written from here (None)."""
+        _running.add(1)
+        try:
+            return self._respond_counted(scope, body_file, send)
+        finally:
+            _running.add(-1)
+
+    def _respond_counted(
+        self, scope: dict[str, Any], body_file: Any, send: Any
+    ) -> tuple[HttpResponseBase | None, bool]:
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body_file)

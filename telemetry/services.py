@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
 
+from core.asgi_http import requests_running
 from core.databases import TELEMETRY_DB
+from core.exceptions import is_unavailable
 from telemetry.calibration import (
     COMPENSATED_METRIC,
     TEMPERATURE_SOURCES,
@@ -22,6 +25,7 @@ from telemetry.calibration import (
     step_at,
     timeline_load,
 )
+from telemetry.collector import Collector
 from telemetry.late_data import late_readings_note
 from telemetry.models import Calibration, Reading
 from telemetry.selectors import Explanations, devices_with_readings
@@ -54,7 +58,11 @@ class IngestResult:
 
 
 def readings_ingest(
-    *, device_id: str, readings: Iterable[Any], now: datetime | None = None
+    *,
+    device_id: str,
+    readings: Iterable[Any],
+    now: datetime | None = None,
+    collect: bool = False,
 ) -> IngestResult:
     """Validate and store a batch of readings of one device; re-sent readings are no-ops.
 
@@ -62,10 +70,56 @@ def readings_ingest(
     if any reading is invalid. After the commit the live stream gets the new readings,
     oldest first, in one message. Stored as readings_ingest_many stores its messages
     (_store).
+
+    With ``collect`` (the HTTP ingest, one small request per device), the valid readings
+    join those of the other requests of this process arriving within
+    TELEMETRY_COLLECT_MS, and all are stored in one COPY and one commit (_collector);
+    this returns once that commit is done, with this call's own result. Validation stays
+    this call's own: an invalid batch never joins, so it never fails the others.
     """
     valid, duplicates = readings_validate(readings, device_id=device_id, now=now)
-    (result,) = _store([(device_id, valid, duplicates)], now)
+    batch = (device_id, valid, duplicates)
+    window = settings.TELEMETRY_COLLECT_MS
+    # Inside a transaction the caller commits, the readings must be in that transaction.
+    if collect and window > 0 and now is None and not connections[TELEMETRY_DB].in_atomic_block:
+        return _collector.submit(
+            batch,
+            size=len(valid),
+            window=window / 1000,
+            max_size=settings.TELEMETRY_COLLECT_MAX_READINGS,
+        )
+    (result,) = _store([batch], now)
     return result
+
+
+def _store_collected(
+    batches: list[tuple[str, list[ValidReading], int]],
+    durable: Callable[[list[IngestResult]], None],
+) -> list[IngestResult | BaseException]:
+    """_store for the collector: the batches of several requests in one transaction,
+    whose requests are answered once it commits (``durable``), before the reactions.
+    Should the database refuse the transaction for anything but being unavailable (which
+    fails every request: 503), each request's readings are stored on their own, so one
+    request's problem is its own error and the others are stored."""
+    try:
+        return list(_store(batches, None, durable))
+    except DatabaseError as exc:
+        if len(batches) == 1 or is_unavailable(exc):
+            raise
+        logger.warning("a collected batch was refused (%s): storing its requests one by one", exc)
+    results: list[IngestResult | BaseException] = []
+    for batch in batches:
+        try:
+            results += _store([batch], None)
+        except DatabaseError as exc:
+            results.append(exc)
+    return results
+
+
+# One per process: the HTTP ingest's requests wait here for their shared commit.
+_collector: Collector[tuple[str, list[ValidReading], int], IngestResult] = Collector(
+    _store_collected, requests_running
+)
 
 
 def readings_ingest_many(
@@ -104,7 +158,9 @@ def readings_ingest_many(
 
 
 def _store(
-    batches: list[tuple[str, list[ValidReading], int]], now: datetime | None
+    batches: list[tuple[str, list[ValidReading], int]],
+    now: datetime | None,
+    durable: Callable[[list[IngestResult]], None] | None = None,
 ) -> list[IngestResult]:
     """Store validated batches ``(device_id, readings, in-batch duplicates)`` in one
     transaction; what each batch added.
@@ -116,7 +172,8 @@ def _store(
     request racing this one), the primary key refuses the COPY, the transaction (or
     savepoint, inside an outer transaction) rolls back and the readings are inserted once
     more with ON CONFLICT DO NOTHING, which tells exactly which were new. After the
-    commit, readings_stored is sent once, with each device's new readings.
+    commit, ``durable`` (if given) gets the results, then readings_stored is sent once,
+    with each device's new readings.
     """
     if len(batches) == 1:
         unique = [batches[0][1]]  # readings_validate has removed in-batch duplicates
@@ -140,7 +197,7 @@ def _store(
         with transaction.atomic(using=TELEMETRY_DB):
             _copy(rows)
             new = rows
-            transaction.on_commit(lambda new=new: _committed(new, now), using=TELEMETRY_DB)
+            _on_commit(batches, new, now, durable)
     except IntegrityError:
         with transaction.atomic(using=TELEMETRY_DB):
             inserted = _insert_ignoring_conflicts(rows)
@@ -149,11 +206,30 @@ def _store(
                 for device_id, readings in rows
             ]
             if inserted:
-                transaction.on_commit(lambda new=new: _committed(new, now), using=TELEMETRY_DB)
+                _on_commit(batches, new, now, durable)
+    return _results(batches, new)
+
+
+def _results(
+    batches: list[tuple[str, list[ValidReading], int]], new: list[tuple[str, list[ValidReading]]]
+) -> list[IngestResult]:
     return [
         IngestResult(accepted=len(added), duplicates=dups + len(valid) - len(added))
         for (_, valid, dups), (_, added) in zip(batches, new, strict=True)
     ]
+
+
+def _on_commit(
+    batches: list[tuple[str, list[ValidReading], int]],
+    new: list[tuple[str, list[ValidReading]]],
+    now: datetime | None,
+    durable: Callable[[list[IngestResult]], None] | None,
+) -> None:
+    # ``durable`` first: the requests waiting on this commit are answered before the
+    # reactions to it (live publish, alerts) run on this thread.
+    if durable is not None:
+        transaction.on_commit(lambda: durable(_results(batches, new)), using=TELEMETRY_DB)
+    transaction.on_commit(lambda: _committed(new, now), using=TELEMETRY_DB)
 
 
 def _copy(rows: list[tuple[str, list[ValidReading]]]) -> None:

@@ -142,7 +142,7 @@ def _ingest_result(request: HttpRequest, device_id: str) -> tuple[int, dict[str,
     """Read, validate and store the body's readings: the status and body to answer."""
     try:
         readings, single = _readings_from_body(request, device_id)
-        result = readings_ingest(device_id=device_id, readings=readings)
+        result = readings_ingest(device_id=device_id, readings=readings, collect=True)
     except BodyError as exc:
         return exc.status_code, exc.body
     except ReadingsInvalid as exc:

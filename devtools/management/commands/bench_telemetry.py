@@ -15,6 +15,16 @@ A benchmark, not a test: it prints numbers. It talks to loopback only and is bou
    and prints both rates; then completes a swarm on --swarms hives, one at a time, and
    times each POST until its alert arrives on ``WS /ws/alerts``.
 
+With ``--device-shaped`` it measures device-shaped traffic instead, on one daphne process
+for --seconds per step: --api-devices (1,000) devices posting one reading per request from
+--clients (16) connections, the same server's requests/s on a trivial view
+(``GET /favicon.ico``) from as many connections, and binary COPY of one row per
+transaction on one connection (the one-row-commit ceiling), in alternating rounds; it
+prints one line (details on stderr):
+``device-shaped ingest: <n> readings/s, <p>% of the trivial view (<m> requests/s), <q>% of
+the one-row-commit ceiling``. ``--collect-ms`` sets the server's TELEMETRY_COLLECT_MS (0:
+every request commits on its own).
+
 Bench rows carry device ids ``bench-*``; ``--cleanup`` removes them and the bench user.
 """
 
@@ -108,8 +118,15 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=1000)
         # Many devices, few readings each: the fresh data stays within the last day or two,
         # in chunks that compression has not reached.
-        parser.add_argument("--api-devices", type=int, default=100)
-        parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+        parser.add_argument(
+            "--api-devices", type=int, default=None, help="100 (1000 device-shaped)"
+        )
+        parser.add_argument(
+            "--clients",
+            type=int,
+            default=None,
+            help="concurrent HTTP clients: 4 (16 device-shaped)",
+        )
         parser.add_argument(
             "--servers", type=int, default=1, help="daphne processes the clients spread over"
         )
@@ -122,8 +139,28 @@ class Command(BaseCommand):
         )
         parser.add_argument("--swarms", type=int, default=200, help="swarm alerts timed")
         parser.add_argument("--cleanup", action="store_true", help="delete bench data and exit")
+        parser.add_argument(
+            "--device-shaped",
+            action="store_true",
+            help="one reading per request from many devices against the trivial view and the"
+            " one-row-commit ceiling; prints one line",
+        )
+        parser.add_argument(
+            "--seconds", type=float, default=10.0, help="device-shaped: seconds per measured step"
+        )
+        parser.add_argument(
+            "--collect-ms",
+            type=int,
+            default=None,
+            help="device-shaped: the server's TELEMETRY_COLLECT_MS (default: its setting)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        shaped = options["device_shaped"]
+        if options["api_devices"] is None:
+            options["api_devices"] = 1000 if shaped else 100
+        if options["clients"] is None:
+            options["clients"] = 16 if shaped else 4
         self.options = options
         self.telemetry = _conninfo(TELEMETRY_DB)
         if options["cleanup"]:
@@ -131,6 +168,11 @@ class Command(BaseCommand):
             return
         call_command("migrate", database="default", verbosity=0)
         call_command("migrate", database=TELEMETRY_DB, verbosity=0)
+        if shaped:
+            from devtools.bench_device_shaped import run
+
+            run(self)
+            return
         version = timescale_version()
         mode = f"TimescaleDB {version}" if version else "plain PostgreSQL"
         cpus = os.cpu_count()
@@ -145,12 +187,13 @@ class Command(BaseCommand):
 
     # --- data ---------------------------------------------------------------------------
 
-    def _hives(self) -> tuple[User, list[Hive], list[tuple[Hive, str]]]:
+    def _hives(self, load_hives: bool = True) -> tuple[User, list[Hive], list[tuple[Hive, str]]]:
         user = User.objects.filter(email=BENCH_EMAIL).first() or User.objects.create_user(
             email=BENCH_EMAIL, password=None, name="Benchmark"
         )
         apiary, _ = Apiary.objects.get_or_create(owner=user, name="Benchmark apiary")
-        load = [self._hive(apiary, f"{LOAD_PREFIX}{n:04d}") for n in range(self.options["hives"])]
+        count = self.options["hives"] if load_hives else 0
+        load = [self._hive(apiary, f"{LOAD_PREFIX}{n:04d}") for n in range(count)]
         api = []
         for n in range(self.options["api_devices"]):
             hive = self._hive(apiary, f"{API_PREFIX}{n:04d}")
@@ -415,7 +458,8 @@ class Command(BaseCommand):
         try:
             for server in servers:
                 server.start()
-                self.stdout.write(f"daphne on 127.0.0.1:{server.port}")
+                out = self.stderr if self.options.get("device_shaped") else self.stdout
+                out.write(f"daphne on 127.0.0.1:{server.port}")
             self.servers = servers
             yield [("127.0.0.1", server.port) for server in servers]
         finally:
