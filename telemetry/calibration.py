@@ -76,17 +76,6 @@ IDENTITY = Step(valid_from=datetime.min)
 Timeline = dict[str, list[Step]]
 
 
-def _step(row: Calibration) -> Step:
-    return Step(
-        valid_from=row.valid_from,
-        offset=row.offset,
-        multiplier=row.multiplier,
-        temperature_coefficient=row.temperature_coefficient,
-        reference_temperature=row.reference_temperature,
-        temperature_metric=row.temperature_metric,
-    )
-
-
 def timelines_load(device_ids: Iterable[str]) -> dict[str, Timeline]:
     """The calibrations of ``device_ids`` (one indexed query; devices without any are
     left out)."""

@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from django.conf import settings
 from django.core.management import call_command
@@ -140,6 +141,12 @@ class Command(BaseCommand):
         parser.add_argument("--swarms", type=int, default=200, help="swarm alerts timed")
         parser.add_argument("--cleanup", action="store_true", help="delete bench data and exit")
         parser.add_argument(
+            "--queries-only",
+            action="store_true",
+            help="load the history (if not there) and time the two queries against their"
+            " in-process floor; no ingest, no alerts",
+        )
+        parser.add_argument(
             "--device-shaped",
             action="store_true",
             help="one reading per request from many devices against the trivial view and the"
@@ -179,6 +186,10 @@ class Command(BaseCommand):
         self.stdout.write(f"bench_telemetry: telemetry storage {mode}, {cpus} CPU(s)")
         user, load_hives, api_hives = self._hives()
         self._load(load_hives)
+        if options["queries_only"]:
+            with self._daphnes(1) as bases:
+                self._queries(bases[0], user, load_hives[0])
+            return
         self._purge_fresh()
         with self._daphnes() as bases:
             self._ingest(bases, api_hives)
@@ -407,9 +418,14 @@ class Command(BaseCommand):
         token = str(RefreshToken.for_user(user).access_token)
         headers = {"Authorization": f"Bearer {token}"}
         conn = http.client.HTTPConnection(*base, timeout=30)
-        for label, path in (
-            ("24 h raw   ", f"/hives/{hive.pk}/telemetry?limit=5000"),
-            ("7 d hourly ", f"/hives/{hive.pk}/telemetry/hourly"),
+        floors = self._floors(hive)
+        for (label, path), (name, floor) in zip(
+            (
+                ("24 h raw   ", f"/hives/{hive.pk}/telemetry?limit=5000"),
+                ("7 d hourly ", f"/hives/{hive.pk}/telemetry/hourly"),
+            ),
+            floors,
+            strict=True,
         ):
             timings: list[float] = []
             rows = 0
@@ -428,7 +444,55 @@ class Command(BaseCommand):
                 f"GET {label} ({rows:>4} rows, {len(payload) // 1024:>3} KiB): "
                 f"p50 {statistics.median(timings):6.1f} ms   p95 {_percentile(timings, 0.95):6.1f} ms"
             )
+            p95 = _percentile(timings, 0.95)
+            self.stdout.write(f"{name} p95 {p95:.1f} ms = {p95 / floor:.1f}x the in-process floor")
         conn.close()
+
+    def _floors(self, hive: Hive) -> list[tuple[str, float]]:
+        """The in-process floor of each query: the same rows fetched by a plain psycopg
+        connection in binary and encoded by orjson as the API's objects, p95 in ms over
+        as many runs as the HTTP timing (no framework, no network, no authentication)."""
+        from telemetry.selectors import HOURLY_COLUMNS
+        from telemetry.validation import METRICS
+
+        now = datetime.now(UTC)
+        raw_columns = ("time", *METRICS)
+        queries = (
+            (
+                "24 h raw",
+                f"SELECT {', '.join(raw_columns)} FROM readings WHERE device_id = %s"
+                " AND time >= %s ORDER BY time DESC LIMIT 5000",
+                [hive.device_id, now - timedelta(hours=24)],
+                raw_columns,
+            ),
+            (
+                "7 d hourly",
+                f"SELECT {', '.join(HOURLY_COLUMNS)} FROM readings_hourly WHERE device_id = %s"
+                " AND bucket >= %s ORDER BY bucket DESC",
+                [
+                    hive.device_id,
+                    (now - timedelta(days=7)).replace(minute=0, second=0, microsecond=0),
+                ],
+                HOURLY_COLUMNS,
+            ),
+        )
+        floors = []
+        with psycopg.connect(self.telemetry) as conn:
+            for name, sql, params, columns in queries:
+                timings = []
+                for n in range(self.options["queries"] + 5):
+                    started = time.perf_counter()
+                    with conn.cursor(binary=True) as cursor:
+                        cursor.execute(sql, params)
+                        rows = cursor.fetchall()
+                    orjson.dumps(
+                        [dict(zip(columns, row, strict=True)) for row in rows],
+                        option=orjson.OPT_UTC_Z,
+                    )
+                    if n >= 5:
+                        timings.append((time.perf_counter() - started) * 1000)
+                floors.append((name, _percentile(timings, 0.95)))
+        return floors
 
     # --- alerts ---------------------------------------------------------------------------
 
