@@ -510,6 +510,8 @@ def test_plain_postgres_has_the_look_alikes() -> None:
         "first(anyelement,timestamp with time zone)",
         "last(anyelement,timestamp with time zone)",
         "time_bucket(interval,timestamp with time zone)",
+        # Days of a time zone (migration 0009): the daily figures' local days.
+        "time_bucket(interval,timestamp with time zone,text)",
     ]
 
 

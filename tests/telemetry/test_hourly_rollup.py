@@ -24,6 +24,7 @@ from psycopg import sql
 from rest_framework.test import APIClient
 
 from devtools import localpg
+from telemetry.calibration import api_decimals
 from telemetry.models import Reading, ReadingHourly
 from telemetry.selectors import HOURLY_COLUMNS
 from telemetry.services import readings_ingest, readings_purge
@@ -127,9 +128,20 @@ def api_hourly(client: APIClient, hive: DeviceHive) -> list[dict]:
 
 
 def api_matches(results: list[dict], expected: list[tuple]) -> bool:
-    """The API's hourly rows carry the figures computed from the raw readings."""
-    got = [tuple(result[column] for column in HOURLY_COLUMNS) for result in results]
-    return same_figures(got, [(iso_time(row[0]), *row[1:]) for row in expected])
+    """The API's hourly rows carry the figures computed from the raw readings, averages
+    rounded to the metric's API digits (telemetry.calibration.api_decimals)."""
+    if [r["bucket"] for r in results] != [iso_time(row[0]) for row in expected]:
+        return False
+    for result, want in zip(results, expected, strict=True):
+        for column, wanted in zip(HOURLY_COLUMNS[1:], want[1:], strict=True):
+            value = result[column]
+            if column.endswith("_avg") and value is not None and wanted is not None:
+                digits = api_decimals(column[: -len("_avg")])
+                if value != pytest.approx(wanted, abs=0.5 * 10**-digits + 1e-9):
+                    return False
+            elif value != wanted:
+                return False
+    return True
 
 
 def post(device: APIClient, readings: list[dict]) -> dict:
