@@ -224,8 +224,8 @@ class DailyQuerySerializer(_RangeQuerySerializer):
 
     start = UtcDateTimeField(
         required=False,
-        help_text="ISO 8601 date or time (a date is its 00:00 UTC); the whole local day it "
-        "falls in is included.",
+        help_text="ISO 8601 date or time (a date is that day of `tz`); the whole local day "
+        "it falls in is included.",
     )
     end = UtcDateTimeField(
         required=False,

@@ -8,8 +8,9 @@ outage surfaces as django.db.OperationalError, which core.exceptions turns into 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from django.conf import settings
@@ -481,6 +482,7 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
         device_id = _visible_device_id(request, pk)
         query = _query(request, s.DailyQuerySerializer)
         tz = _time_zone(request, query)
+        query = _local_dates(request, query, tz)
         return self.page(
             request,
             device_id,
@@ -529,6 +531,19 @@ def _time_zone(request: Request, query: dict[str, Any]) -> str:
     return query.get("tz") or getattr(request.user, "time_zone", "") or "UTC"
 
 
+def _local_dates(request: Request, query: dict[str, Any], tz: str) -> dict[str, Any]:
+    """``query`` with a ``start`` or ``end`` given as a bare date (YYYY-MM-DD) taken as
+    that date's local midnight in ``tz``: ``?start=2026-06-01`` is June 1st of the days
+    asked for, not the local day that 00:00 UTC falls in (May 31st west of Greenwich)."""
+    query = dict(query)
+    for name in ("start", "end"):
+        raw = request.query_params.get(name, "")
+        if len(raw) == 10 and query.get(name) is not None:
+            day = query[name].astimezone(UTC).date()
+            query[name] = datetime.combine(day, time(0), tzinfo=ZoneInfo(tz))
+    return query
+
+
 class HiveNetWeightView(_TelemetryQueryView):
     """``GET /hives/{id}/telemetry/net-weight``: the weight without the beekeeper's jumps."""
 
@@ -560,6 +575,7 @@ class HiveNetWeightView(_TelemetryQueryView):
         device_id = _visible_device_id(request, pk)
         query = _query(request, s.NetWeightQuerySerializer)
         tz = _time_zone(request, query)
+        query = _local_dates(request, query, tz)
         interval = query["interval"]
         if interval == "day":
             start = local_day_start(query["start"], tz)

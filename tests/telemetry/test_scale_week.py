@@ -356,6 +356,17 @@ def test_daily_figures_in_local_days(alice_client: APIClient, week: DeviceHive) 
     # Tokyo's days start at 15:00 UTC the day before.
     assert iso_time(at(2, -9)) in days
     assert days[iso_time(at(2, -9))]["reading_count"] == 288
+    # A bare date is that day of the zone, west of Greenwich too (00:00 UTC is the evening
+    # before in New York).
+    ny = daily(
+        alice_client,
+        week,
+        tz="America/New_York",
+        start=at(3, 0).date().isoformat(),
+        end=at(3, 0).date().isoformat(),
+    )
+    [(bucket, row)] = ny.items()
+    assert bucket == iso_time(at(3, 5)) or bucket == iso_time(at(3, 4))  # EST or EDT
     # Without ?tz= the days are the user's own.
     alice = week.hive.apiary.owner
     alice.time_zone = "Asia/Tokyo"
