@@ -20,7 +20,14 @@ def user_cache_key(user_id: Any) -> str:
     return f"user:{user_id}"
 
 
+def user_zone_name(user: Any) -> str:
+    """The IANA name of the zone a user reads times in: their chosen one, else "UTC"
+    (anonymous users and a zone the system no longer knows included)."""
+    name = getattr(user, "time_zone", "")
+    return name if name in time_zone_names() else "UTC"
+
+
 def user_zone(user: Any) -> tzinfo:
     """The zone a user reads times in: their chosen one, else UTC (as stored)."""
-    name = getattr(user, "time_zone", "")
-    return ZoneInfo(name) if name in time_zone_names() else UTC
+    name = user_zone_name(user)
+    return UTC if name == "UTC" else ZoneInfo(name)

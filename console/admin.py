@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.selectors import user_zone_name
 from alerts.selectors import inspection_open
 from alerts.services import inspection_start, inspection_stop
 from apiary.admin.apiaries import ApiaryAdmin
@@ -261,7 +262,7 @@ class ConsoleApiaryAdmin(ApiaryAdmin):
         apiary = self.get_object(request, unquote(object_id))  # apiaries the user may see
         if apiary is None:
             raise Http404("No such apiary.")
-        tz = getattr(request.user, "time_zone", "") or "UTC"
+        tz = user_zone_name(request.user)
         this_year = timezone.now().year
         try:
             year = int(request.GET.get("year") or this_year)

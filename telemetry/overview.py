@@ -14,13 +14,13 @@ the rollup its triggers keep up to date on every write (migration 0005).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from django.db import connections
 
 from core.databases import TELEMETRY_DB
 from telemetry.calibration import row_calibrate, timelines_load
+from telemetry.selectors import local_day_start
 from telemetry.validation import METRICS
 
 TREND_DAYS = 7
@@ -89,16 +89,6 @@ def trend_start(now: datetime, days: int = TREND_DAYS) -> datetime:
     return (now - timedelta(days=days)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def utc_midnight(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def local_midnight(now: datetime, tz: str) -> datetime:
-    """The start of the day ``now`` falls in, in the time zone ``tz`` (an IANA name)."""
-    local = now.astimezone(ZoneInfo(tz))
-    return datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
-
-
 def overview_sql() -> str:
     """The statement (parameters: devices, since, midnight, lookback)."""
     return _SQL.replace("{hourly}", _HOURLY)
@@ -119,7 +109,7 @@ def device_summaries(
     params = {
         "devices": list(device_ids),
         "since": trend_start(now, days),
-        "midnight": local_midnight(now, tz),
+        "midnight": local_day_start(now, tz),
         "lookback": METRIC_LOOKBACK,
     }
     with connections[TELEMETRY_DB].cursor() as cursor:

@@ -358,8 +358,14 @@ def local_day_start(value: datetime, tz: str) -> datetime:
     return datetime.combine(local.date(), time(0), tzinfo=zone)
 
 
-def _next_local_day(day: datetime) -> datetime:
-    return datetime.combine(day.date() + timedelta(days=1), time(0), tzinfo=day.tzinfo)
+def local_days(start: datetime, end: datetime | None, tz: str) -> tuple[datetime, datetime]:
+    """[first, until) of every local day of ``tz`` from the one ``start`` falls in to the
+    one ``end`` falls in, whole (no end: without bound)."""
+    first = local_day_start(start, tz)
+    if end is None:
+        return first, datetime.max.replace(tzinfo=UTC)
+    last = local_day_start(end, tz)
+    return first, datetime.combine(last.date() + timedelta(days=1), time(0), tzinfo=last.tzinfo)
 
 
 class Explanations(NamedTuple):
@@ -449,8 +455,7 @@ def _daily_query(
 ) -> tuple[str, str, list[Any]]:
     """(alias, sql, params) of the daily figures: readings of every local day (in
     ``tz``) from the one ``start`` falls in to the one ``end`` falls in, one row per day."""
-    first_day = local_day_start(start, tz)
-    until = _next_local_day(local_day_start(end, tz)) if end else datetime.max.replace(tzinfo=UTC)
+    first_day, until = local_days(start, end, tz)
     segments = _segments(device_id, calibrated)
     source, params = _readings_source(segments, device_id=device_id, start=first_day, until=until)
 

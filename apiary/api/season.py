@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import user_zone_name
 from apiary import selectors
 from apiary.season import CSV_COLUMNS, apiary_hives, apiary_totals, hives_season
 from core.renderers import CSVRenderer
@@ -35,10 +36,6 @@ class SeasonQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["json", "csv"], required=False)
 
 
-def _time_zone(request: Request) -> str:
-    return getattr(request.user, "time_zone", "") or "UTC"
-
-
 class _SeasonView(StrictQueryMixin, APIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
     query_params = frozenset({"year", "format"})
@@ -47,20 +44,20 @@ class _SeasonView(StrictQueryMixin, APIView):
     def year(self, request: Request) -> int:
         serializer = SeasonQuerySerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
-        tz = ZoneInfo(_time_zone(request))
+        tz = ZoneInfo(user_zone_name(request.user))
         return serializer.validated_data.get("year") or datetime.now(tz).year
 
     def answer(self, request: Request, hives: list[Any], **extra: Any) -> Response:
         year = self.year(request)
         seasons = hives_season(
-            hives=hives, year=year, tz=_time_zone(request), now=datetime.now(UTC)
+            hives=hives, year=year, tz=user_zone_name(request.user), now=datetime.now(UTC)
         )
         if request.accepted_renderer.format == "csv":
             return Response({"results": [s.csv_row() for s in seasons]})
         return Response(
             {
                 "year": year,
-                "time_zone": _time_zone(request),
+                "time_zone": user_zone_name(request.user),
                 **extra,
                 "totals": apiary_totals(seasons),
                 "hives": [s.as_dict() for s in seasons],

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import user_zone_name
 from apiary.access import hive_require_role
 from apiary.models import Hive, Role
 from core.parsers import JSONParser
@@ -261,7 +262,7 @@ class CalibrationFitView(StrictQueryMixin, APIView):
         data = _valid(FitSerializer, request.data)
         if data["apply"]:
             hive_require_role(actor=request.user, hive=hive, needed=Role.EDITOR)
-        tz = data.get("tz") or getattr(request.user, "time_zone", "") or "UTC"
+        tz = data.get("tz") or user_zone_name(request.user)
         fit = weight_temperature_fit(
             device_id=hive.device_id,
             start=data["start"],

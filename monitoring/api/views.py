@@ -33,6 +33,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from accounts.selectors import user_zone_name
 from apiary.access import hive_require_role
 from apiary.models import Hive, Role
 from apiary.selectors import device_by_key, hive_device_id_visible, hive_get_visible
@@ -47,7 +48,7 @@ from telemetry.selectors import (
     HOURLY_COLUMNS,
     NET_COLUMNS,
     JsonPage,
-    local_day_start,
+    local_days,
     net_weight_json,
     net_weight_list,
     reading_latest,
@@ -483,6 +484,7 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
         query = _query(request, s.DailyQuerySerializer)
         tz = _time_zone(request, query)
         query = _local_dates(request, query, tz)
+        first, until = local_days(query["start"], query.get("end"), tz)
         return self.page(
             request,
             device_id,
@@ -493,9 +495,7 @@ class HiveTelemetryDailyView(_TelemetryQueryView):
             tz=tz,
             calibrated=query["calibrated"],
             explanations=weight_explanations_collect(
-                device_id=device_id,
-                start=local_day_start(query["start"], tz),
-                end=query.get("end") or datetime.now(UTC),
+                device_id=device_id, start=first, end=min(until, datetime.now(UTC))
             ),
         )
 
@@ -528,7 +528,7 @@ class HiveTelemetryLatestView(StrictQueryMixin, APIView):
 
 def _time_zone(request: Request, query: dict[str, Any]) -> str:
     """The query's ``tz``, else the user's time zone, else UTC."""
-    return query.get("tz") or getattr(request.user, "time_zone", "") or "UTC"
+    return query.get("tz") or user_zone_name(request.user)
 
 
 def _local_dates(request: Request, query: dict[str, Any], tz: str) -> dict[str, Any]:
@@ -578,12 +578,7 @@ class HiveNetWeightView(_TelemetryQueryView):
         query = _local_dates(request, query, tz)
         interval = query["interval"]
         if interval == "day":
-            start = local_day_start(query["start"], tz)
-            until = (
-                local_day_start(query["end"], tz) + timedelta(days=1)
-                if query.get("end")
-                else datetime.max.replace(tzinfo=UTC)
-            )
+            start, until = local_days(query["start"], query.get("end"), tz)
         else:
             start = query["start"].replace(minute=0, second=0, microsecond=0)
             end = query.get("end")

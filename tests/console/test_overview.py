@@ -17,7 +17,8 @@ from alerts.models import Alert
 from apiary.models import Membership
 from console.admin_pages import overview
 from telemetry.models import Reading
-from telemetry.overview import device_summaries, utc_midnight
+from telemetry.overview import device_summaries
+from telemetry.selectors import local_day_start
 from telemetry.timescale import storage_is_timescale
 from tests.factories import (
     ApiaryFactory,
@@ -244,8 +245,8 @@ def test_a_beekeeper_without_hives_is_told_how_to_start(db) -> None:
 
 def test_latest_values_trend_and_todays_weight_change(alice, alice_hive) -> None:
     # A fixed clock: 15:00 UTC yesterday, so "today" starts at a known midnight.
-    now = utc_midnight(_now()) - timedelta(hours=9)
-    midnight = utc_midnight(now)
+    now = local_day_start(_now(), "UTC") - timedelta(hours=9)
+    midnight = local_day_start(now, "UTC")
     device = alice_hive.device_id
     hourly = [
         (midnight - timedelta(hours=h, minutes=30), {"weight": 40.0 + h / 100}) for h in range(30)
