@@ -208,6 +208,11 @@ def _database(url: str, password: str = "") -> dict:
         # No JIT: BeeAPI's queries are short, and a large row estimate (a year of daily
         # figures) trips the JIT threshold, whose compiling then outweighs the query.
         "options": "-c jit=off",
+        # Django turns psycopg's prepared statements off (None). A threshold no query
+        # reaches by repetition instead: only the queries that ask for it are prepared
+        # (telemetry.selectors._fetch(prepare=True), the pages read most); the ORM's
+        # client-side cursors never are.
+        "prepare_threshold": PREPARE_ONLY_WHEN_ASKED,
         "pool": {
             "min_size": DB_POOL_MIN_SIZE,
             "max_size": DB_POOL_MAX_SIZE,
@@ -216,6 +221,9 @@ def _database(url: str, password: str = "") -> dict:
         },
     }
     return config
+
+
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 
 
 def _same_database(a: dict, b: dict) -> bool:

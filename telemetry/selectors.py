@@ -64,7 +64,9 @@ class JsonPage(NamedTuple):
     oldest: str | None
 
 
-def _json_rows(alias: str, sql: str, params: Any, columns: tuple[str, ...]) -> JsonPage:
+def _json_rows(
+    alias: str, sql: str, params: Any, columns: tuple[str, ...], *, prepare: bool = False
+) -> JsonPage:
     """The rows of ``sql`` (``columns``: a time first, then numbers; newest first) as a
     JSON array of objects.
 
@@ -75,16 +77,23 @@ def _json_rows(alias: str, sql: str, params: Any, columns: tuple[str, ...]) -> J
     json.dumps of iso_time() and floats would: ``Z`` times with ``.ffffff`` only when
     there are microseconds, ``42.0`` for a whole float, integers as integers.
     """
-    rows = _fetch(alias, sql, params)
+    rows = _fetch(alias, sql, params, prepare=prepare)
     if not rows:
         return JsonPage(b"[]", 0, None)
     text = orjson.dumps(_objects_maker(columns)(rows), option=orjson.OPT_UTC_Z)
     return JsonPage(text, len(rows), iso_time(rows[-1][0]))
 
 
-def _fetch(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
+def _fetch(alias: str, sql: str, params: Any, *, prepare: bool = False) -> list[tuple[Any, ...]]:
     """All rows of ``sql`` on ``alias``'s connection, read by a plain psycopg cursor in
-    binary (C loaders, no text parsing), as tuples of the values the ORM would give."""
+    binary (C loaders, no text parsing), as tuples of the values the ORM would give.
+
+    ``prepare``: run it as a prepared statement of the connection (psycopg keeps the
+    connection's most recent 100 and prepares a text once per connection). For the pages
+    read most, whose text is one of a few per shape: planning the hourly page's query
+    (TimescaleDB's continuous aggregate is a view over the aggregate and the hours not
+    yet materialized) took longer than running it. Django's connections never prepare
+    (its prepare_threshold is None), so this is per query, not per connection."""
     connection = connections[alias]
     rows: list[tuple[Any, ...]] = []
     # connection.cursor() connects (or raises what the 503 middleware maps). The query
@@ -102,7 +111,7 @@ def _fetch(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
                 connection.wrap_database_errors,
                 psycopg.Cursor(wrapper.cursor.connection) as cursor,
             ):
-                cursor.execute(sql, params, binary=True)
+                cursor.execute(sql, params, binary=True, prepare=prepare or None)
                 rows.extend(cursor.fetchall())
 
         wrapper._execute_with_wrappers(sql, params, many=False, executor=execute)
@@ -239,7 +248,7 @@ def readings_page_json(
         limit=limit,
         calibrated=calibrated,
     )
-    return _json_rows(*query, _READING_COLUMNS)
+    return _json_rows(*query, _READING_COLUMNS, prepare=True)
 
 
 def _hourly_figure_sql(segments: Segments | None, metric: str, fn: str) -> str:
@@ -347,7 +356,7 @@ def readings_hourly_json(
 ) -> JsonPage:
     """readings_hourly_list() as JSON objects keyed by HOURLY_COLUMNS."""
     query = _hourly_query(device_id=device_id, start=start, end=end, calibrated=calibrated)
-    return _json_rows(*query, HOURLY_COLUMNS)
+    return _json_rows(*query, HOURLY_COLUMNS, prepare=True)
 
 
 def local_day_start(value: datetime, tz: str) -> datetime:

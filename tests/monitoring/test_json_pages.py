@@ -165,3 +165,23 @@ def test_the_page_query_goes_through_the_connections_execute_wrappers(
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")
     assert seen[-1] == "noted"
+
+
+def test_raw_and_hourly_pages_run_as_prepared_statements(
+    alice_client: APIClient, alice_hive: DeviceHive, stored: datetime
+) -> None:
+    """The two pages read most are prepared once per connection: planning the hourly
+    page's query (a view over the continuous aggregate and the hours not yet
+    materialized) cost more than running it (docs/scaling.md, "Queries"). The answers
+    of a prepared statement are the same as the first."""
+    from django.db import connections
+
+    pk = alice_hive.hive.pk
+    first = [alice_client.get(f"/hives/{pk}/telemetry{p}").content for p in ("", "/hourly")]
+    again = [alice_client.get(f"/hives/{pk}/telemetry{p}").content for p in ("", "/hourly")]
+    assert again == first
+    with connections["telemetry"].cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FROM readings_hourly" in text for text in prepared), prepared
+    assert any('FROM "readings"' in text or "FROM readings" in text for text in prepared), prepared
