@@ -31,6 +31,13 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc), in seconds."""
+    # The command name (field 2) may hold spaces: count the fields after its ")".
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class DaphneProcess:
     """``daphne beeapi.asgi:application`` with the given environment."""
 

@@ -7,9 +7,10 @@ that grows with every socket on the hive (docs/scaling.md, "the measurements").
 
 The hub of a process joins a device's group once, for all of the process's sockets on
 that device. For each batch it builds the frame once per hive and hands it to every
-socket in turn: one decode, one frame, one ASGI send per socket. A socket that still
-waits for its history, or whose first batch may overlap it, gets the batch through
-:meth:`Subscriber.live_batch` instead, to filter it itself.
+socket in turn: one decode, one frame, and per socket either one write of that frame's
+WebSocket bytes, built once, to daphne's connection (monitoring.daphne_fanout) or one
+ASGI send. A socket that still waits for its history, or whose first batch may overlap
+it, gets the batch through :meth:`Subscriber.live_batch` instead, to filter it itself.
 
 There is one hub per event loop: a server process has one; tests run each scenario on a
 loop of its own.
@@ -44,6 +45,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
+from monitoring.daphne_fanout import DaphneSocket, SharedFrame, daphne_socket
 from monitoring.live import device_group, readings_frame
 from monitoring.live_access import AccessClaim, access_verdicts
 from telemetry.validation import iso_time
@@ -106,6 +108,8 @@ class LiveHub:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._sockets: dict[str, set[Subscriber]] = {}
+        # The daphne connection behind each of those sockets' ASGI send, if any.
+        self._daphne: dict[Subscriber, DaphneSocket | None] = {}
         # Every open socket of the loop, for the access checks and the outage notices.
         self._watched: set[Watched] = set()
         self._probing: asyncio.Task[None] | None = None
@@ -143,6 +147,7 @@ class LiveHub:
                 self.layer_failed(exc)
                 raise LayerUnavailable from exc
             self._sockets.setdefault(device_id, set()).add(socket)
+            self._daphne[socket] = daphne_socket(socket.base_send)
 
     async def leave(self, socket: Subscriber) -> None:
         """Stop delivering to ``socket``; the last socket of a device leaves its group."""
@@ -151,6 +156,7 @@ class LiveHub:
             if sockets is None or socket not in sockets:
                 return
             sockets.discard(socket)
+            self._daphne.pop(socket, None)
             if not sockets:
                 del self._sockets[socket.device_id]
                 try:
@@ -337,7 +343,8 @@ class LiveHub:
         # message was on its way. Groups are per device by construction, so a message
         # only ever reaches that device's sockets.
         sockets = list(self._sockets.get(device_id, ()))
-        frames: dict[int | None, dict[str, Any]] = {}
+        frames: dict[int | None, SharedFrame] = {}
+        direct = 0
         for n, socket in enumerate(sockets, 1):
             try:
                 if socket.live_own:
@@ -345,17 +352,27 @@ class LiveHub:
                 else:
                     frame = frames.get(socket.hive_id)
                     if frame is None:
-                        frame = frames[socket.hive_id] = {
-                            "type": "websocket.send",
-                            "text": readings_frame(
-                                "readings", socket.hive_id, device_id, readings_json
-                            ),
-                        }
-                    await socket.base_send(frame)
+                        frame = frames[socket.hive_id] = SharedFrame(
+                            readings_frame("readings", socket.hive_id, device_id, readings_json)
+                        )
+                    # A socket daphne serves gets the frame's bytes built once for all
+                    # (monitoring.daphne_fanout); others, and the cases those bytes do
+                    # not fit, go through the socket's ASGI send.
+                    target = self._daphne.get(socket)
+                    if target is not None and frame.write(target):
+                        direct += 1
+                    else:
+                        await socket.base_send(frame.message)
             except Exception:  # noqa: BLE001 - a socket closing as we send; others go on
                 logger.debug("live hub: a frame to a socket of %s failed", device_id, exc_info=True)
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+        logger.debug(
+            "live hub: a batch of %s for %d sockets, %d of them written pre-framed",
+            device_id,
+            len(sockets),
+            direct,
+        )
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveHub] = weakref.WeakKeyDictionary()

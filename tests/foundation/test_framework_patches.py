@@ -52,6 +52,9 @@ SITES: dict[str, str] = {
     "lockout_handler": "accounts.lockout:LockoutHandler",
     "lockout_username_max": "accounts.lockout:_USERNAME_MAX",
     "replica_backend": "beeapi.replica_backend.base:DatabaseWrapper",
+    "daphne_socket": "monitoring.daphne_fanout:daphne_socket",
+    "shared_frame": "monitoring.daphne_fanout:SharedFrame.write",
+    "write_now": "monitoring.daphne_fanout:write_now",
 }
 
 DOC = "docs/framework-patches.md"
@@ -73,6 +76,7 @@ ROW_LIBRARIES: dict[str, dict[str, str]] = {
     "P12": {"djangorestframework-simplejwt": "5.5.1"},
     "P13": {"django-axes": "8.3.1", "djangorestframework": "3.18.3"},
     "P14": {"Django": "5.2.19"},
+    "P15": {"daphne": "4.2.3", "autobahn": "26.11.1", "Twisted": "26.10.0"},
 }
 # Installed as a dependency of another package, not pinned in requirements.txt.
 UNPINNED: set[str] = set()  # every library a row names is pinned in requirements.txt
@@ -193,6 +197,30 @@ SOURCE_HASHES: list[tuple[str, str, str]] = [
     # P13: the middleware reads axes_locked_out/axes_credentials from the Django request.
     ("P13", "axes.middleware:AxesMiddleware.__call__", "ea868806ed8eb300"),
     ("P13", "axes.handlers.database:AxesDatabaseHandler.user_login_failed", "936c079e1699e2e3"),
+    # P15: daphne hands the application partial(self.handle_reply, protocol) and drops a
+    # reply to a connection it counts as gone; a text reply goes through serverSend to
+    # autobahn's sendMessage, whose frame (and the cases it differs: compression, masking,
+    # fragmenting, the size limit) SharedFrame.write repeats with prepareMessage's bytes and
+    # sendData's bookkeeping; write_now reads Twisted's write buffers (FileDescriptor's
+    # dataBuffer, offset, _tempDataBuffer; the TLS flag) and sends as writeSomeData does.
+    ("P15", "daphne.server:Server.create_application", "f1e300b4ecf636c8"),
+    ("P15", "daphne.server:Server.handle_reply", "9d9dbaea6de0657a"),
+    ("P15", "daphne.ws_protocol:WebSocketProtocol.handle_reply", "5331423b1cf2016a"),
+    ("P15", "daphne.ws_protocol:WebSocketProtocol.serverSend", "345f21330d2a18ce"),
+    ("P15", "autobahn.websocket.protocol:WebSocketProtocol.sendMessage", "048d6bcf0d712309"),
+    ("P15", "autobahn.websocket.protocol:WebSocketProtocol.sendFrame", "89cc8b024c413aa0"),
+    ("P15", "autobahn.websocket.protocol:WebSocketProtocol.sendData", "5dcca425b048b07e"),
+    (
+        "P15",
+        "autobahn.websocket.protocol:WebSocketProtocol.sendPreparedMessage",
+        "207ccbb3f0d5085c",
+    ),
+    ("P15", "autobahn.websocket.protocol:PreparedMessage.__init__", "76eab585334bdb71"),
+    ("P15", "autobahn.websocket.protocol:WebSocketFactory.prepareMessage", "3be1cd429391b2ec"),
+    ("P15", "twisted.internet.abstract:FileDescriptor.write", "3e46c97fc173bc7e"),
+    ("P15", "twisted.internet.abstract:FileDescriptor.doWrite", "a986d7b1b1054e43"),
+    ("P15", "twisted.internet.tcp:Connection.writeSomeData", "2dd0d4209260b94e"),
+    ("P15", "twisted.internet._newtls:ConnectionMixin.write", "ea311df0946d3f99"),
 ]
 
 # --- Per row: parameters of internals the patches call or override (annotations ignored) ---
@@ -382,7 +410,10 @@ def test_patch_site_still_extends_and_overrides(
             assert hasattr(base, method), f"{upstream}.{method} is gone: {_recheck(row)}"
 
 
-@pytest.mark.parametrize("name", ["quick_check", "autobahn_plain", "binary_fetch"])
+@pytest.mark.parametrize(
+    "name",
+    ["quick_check", "autobahn_plain", "binary_fetch", "daphne_socket", "shared_frame", "write_now"],
+)
 def test_patch_functions_exist(name: str) -> None:
     assert callable(site(name)), f"{SITES[name]} is gone: fix SITES or remove its row"
 

@@ -41,7 +41,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from apiary.device_keys import device_key_generate, device_key_hash
 from apiary.models import Apiary, Hive
-from devtools.devserver import DaphneProcess, rss_mib
+from devtools.devserver import DaphneProcess, cpu_seconds, rss_mib
 from telemetry.validation import iso_time
 
 BENCH_EMAIL = "bench-live@beeapi.invalid"
@@ -141,6 +141,19 @@ class Command(BaseCommand):
                 f"POST sent -> socket receive:   p50 {_pct(sent_ms, 50):.1f} ms, p90 "
                 f"{_pct(sent_ms, 90):.1f} ms, p99 {_pct(sent_ms, 99):.1f} ms, max {max(sent_ms):.1f} ms"
             )
+        posts_s, cpu = self.cpu
+        # Every server sends every post to its sockets (sockets / count of them); the
+        # POSTs it answered itself are counted in too.
+        per_socket = [1e6 * used / (posts * sockets / count) for used in cpu[:count]]
+        self.stdout.write(
+            f"CPU during the {posts} posts ({posts_s:.1f} s): "
+            + ", ".join(
+                f"server {n + 1} {used:.1f} s ({us:.0f} us per socket and post)"
+                for n, (used, us) in enumerate(zip(cpu[:count], per_socket, strict=True))
+            )
+            + "; client processes "
+            + ", ".join(f"{used:.1f} s" for used in cpu[count:])
+        )
         for n in range(count):
             rss = [(label, mib[n]) for label, mib in self.rss]
             first, opened, last = rss[0][1], rss[1][1], rss[-1][1]
@@ -206,6 +219,10 @@ class Command(BaseCommand):
                 raise RuntimeError(f"a client process could not open its sockets: {message}")
         open_s = time.perf_counter() - started
         self._sample(f"{count} sockets open")
+        # CPU time used during the posts, to tell the servers' fan-out from the clients'.
+        watched = self.server_pids + [reader.pid for reader in readers if reader.pid]
+        cpu_before = [cpu_seconds(pid) for pid in watched]
+        posts_started = time.perf_counter()
 
         sent_at: dict[str, tuple[float, float]] = {}
         base = datetime.now(UTC) - timedelta(seconds=posts + 5)
@@ -223,6 +240,11 @@ class Command(BaseCommand):
                 pipe.send(("wait", stamp, returned + timeout))
             for pipe in pipes:
                 pipe.recv()
+        posts_s = time.perf_counter() - posts_started
+        self.cpu = (
+            posts_s,
+            [cpu_seconds(pid) - before for pid, before in zip(watched, cpu_before, strict=True)],
+        )
         self._sample(f"after {posts} posts")
         time.sleep(self.hold)
         self._sample(f"{self.hold:g} s later")
