@@ -242,6 +242,7 @@ def daphne_raw_post_bodies() -> None:
     reads: it hands the raw body to the application (Django parses forms itself).
     Twisted has a switch for it (``parsePOSTFormSubmission``); daphne does not pass it.
     """
+    import functools
     import inspect
 
     from daphne.http_protocol import WebRequest
@@ -253,6 +254,7 @@ def daphne_raw_post_bodies() -> None:
     if "parsePOSTFormSubmission" not in inspect.signature(Request.__init__).parameters:
         return  # an older Twisted, which always parses
 
+    @functools.wraps(init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parsePOSTFormSubmission", False)
         init(self, *args, **kwargs)

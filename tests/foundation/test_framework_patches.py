@@ -52,6 +52,7 @@ SITES: dict[str, str] = {
     "lockout_handler": "accounts.lockout:LockoutHandler",
     "lockout_username_max": "accounts.lockout:_USERNAME_MAX",
     "replica_backend": "beeapi.replica_backend.base:DatabaseWrapper",
+    "daphne_raw_post": "core.asgi_http:daphne_raw_post_bodies",
 }
 
 DOC = "docs/framework-patches.md"
@@ -73,6 +74,7 @@ ROW_LIBRARIES: dict[str, dict[str, str]] = {
     "P12": {"djangorestframework-simplejwt": "5.5.1"},
     "P13": {"django-axes": "8.3.1", "djangorestframework": "3.18.3"},
     "P14": {"Django": "5.2.19"},
+    "P15": {"daphne": "4.2.3", "Twisted": "26.10.0"},
 }
 # Installed as a dependency of another package, not pinned in requirements.txt.
 UNPINNED: set[str] = set()  # every library a row names is pinned in requirements.txt
@@ -193,6 +195,11 @@ SOURCE_HASHES: list[tuple[str, str, str]] = [
     # P13: the middleware reads axes_locked_out/axes_credentials from the Django request.
     ("P13", "axes.middleware:AxesMiddleware.__call__", "ea868806ed8eb300"),
     ("P13", "axes.handlers.database:AxesDatabaseHandler.user_login_failed", "936c079e1699e2e3"),
+    # P15: daphne's WebRequest passes its arguments on to Twisted's Request, which parses
+    # a POST's form body only when parsePOSTFormSubmission is true.
+    ("P15", "daphne.http_protocol:WebRequest.__init__", "ec85d9f2a762a39f"),
+    ("P15", "twisted.web.http:Request.__init__", "2d3f7dbd28d0ce02"),
+    ("P15", "twisted.web.http:Request.requestReceived", "99ca6c5e24305de4"),
 ]
 
 # --- Per row: parameters of internals the patches call or override (annotations ignored) ---
@@ -382,7 +389,9 @@ def test_patch_site_still_extends_and_overrides(
             assert hasattr(base, method), f"{upstream}.{method} is gone: {_recheck(row)}"
 
 
-@pytest.mark.parametrize("name", ["quick_check", "autobahn_plain", "binary_fetch"])
+@pytest.mark.parametrize(
+    "name", ["quick_check", "autobahn_plain", "binary_fetch", "daphne_raw_post"]
+)
 def test_patch_functions_exist(name: str) -> None:
     assert callable(site(name)), f"{SITES[name]} is gone: fix SITES or remove its row"
 
