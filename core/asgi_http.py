@@ -245,7 +245,7 @@ def daphne_raw_post_bodies() -> None:
     import functools
     import inspect
 
-    from daphne.http_protocol import WebRequest
+    from daphne.http_protocol import WebRequest  # type: ignore[import-untyped]
     from twisted.web.http import Request
 
     init = WebRequest.__init__
@@ -260,4 +260,4 @@ def daphne_raw_post_bodies() -> None:
         init(self, *args, **kwargs)
 
     __init__._raw_post_bodies = True  # type: ignore[attr-defined]
-    WebRequest.__init__ = __init__  # type: ignore[method-assign]
+    WebRequest.__init__ = __init__
