@@ -9,7 +9,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beeapi.settings")
 django.setup(set_prefix=False)
 
-from core.asgi_http import OneHopASGIHandler  # noqa: E402
+from core.asgi_http import OneHopASGIHandler, daphne_raw_post_bodies  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()
 
@@ -43,5 +43,6 @@ application = ProtocolTypeRouter(
 
 log_mode()
 autobahn_plain_log_arguments()
+daphne_raw_post_bodies()
 # Last, so everything imported above is frozen out of collection (beeapi/gc_tuning.py).
 gc_tuning.tune()

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
 
-from core.asgi_http import requests_running
+from core.asgi_http import after_response_in_thread, requests_running
 from core.databases import TELEMETRY_DB
 from core.exceptions import is_unavailable
 from telemetry.calibration import (
@@ -226,9 +226,18 @@ def _on_commit(
     durable: Callable[[list[IngestResult]], None] | None,
 ) -> None:
     # ``durable`` first: the requests waiting on this commit are answered before the
-    # reactions to it (live publish, alerts) run on this thread.
+    # reactions to it (live publish, alerts). Those run once the leader's own answer is
+    # written, on a worker thread of the server (core.asgi_http), so the leader is
+    # answered at the commit as the others are; elsewhere (no server) on this thread.
     if durable is not None:
         transaction.on_commit(lambda: durable(_results(batches, new)), using=TELEMETRY_DB)
+
+        def react() -> None:
+            if not after_response_in_thread(lambda: _committed(new, now)):
+                _committed(new, now)
+
+        transaction.on_commit(react, using=TELEMETRY_DB)
+        return
     transaction.on_commit(lambda: _committed(new, now), using=TELEMETRY_DB)
 
 

@@ -246,3 +246,17 @@ def test_work_handed_over_after_the_answer_is_not_lost() -> None:
 
     assert async_to_sync(go)() is False
     assert ran == ["work"]
+
+
+def test_twisted_leaves_post_bodies_to_the_application() -> None:
+    """daphne hands the raw body to Django; beeapi.asgi (imported above) has Twisted skip
+    its own parse of every POST's Content-Type and form body, which nobody reads."""
+    from types import SimpleNamespace
+
+    from daphne.http_protocol import WebRequest
+    from twisted.web.test.requesthelper import DummyChannel
+
+    channel = DummyChannel()
+    channel.factory = SimpleNamespace(server=SimpleNamespace(protocol_connected=lambda _: None))
+    request = WebRequest(channel)
+    assert request._parsePOSTFormSubmission is False

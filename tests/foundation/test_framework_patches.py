@@ -55,6 +55,7 @@ SITES: dict[str, str] = {
     "daphne_socket": "monitoring.daphne_fanout:daphne_socket",
     "shared_frame": "monitoring.daphne_fanout:SharedFrame.write",
     "write_now": "monitoring.daphne_fanout:write_now",
+    "daphne_raw_post": "core.asgi_http:daphne_raw_post_bodies",
 }
 
 DOC = "docs/framework-patches.md"
@@ -77,6 +78,7 @@ ROW_LIBRARIES: dict[str, dict[str, str]] = {
     "P13": {"django-axes": "8.3.1", "djangorestframework": "3.18.3"},
     "P14": {"Django": "5.2.19"},
     "P15": {"daphne": "4.2.3", "autobahn": "26.11.1", "Twisted": "26.10.0"},
+    "P16": {"daphne": "4.2.3", "Twisted": "26.10.0"},
 }
 # Installed as a dependency of another package, not pinned in requirements.txt.
 UNPINNED: set[str] = set()  # every library a row names is pinned in requirements.txt
@@ -221,6 +223,11 @@ SOURCE_HASHES: list[tuple[str, str, str]] = [
     ("P15", "twisted.internet.abstract:FileDescriptor.doWrite", "a986d7b1b1054e43"),
     ("P15", "twisted.internet.tcp:Connection.writeSomeData", "2dd0d4209260b94e"),
     ("P15", "twisted.internet._newtls:ConnectionMixin.write", "ea311df0946d3f99"),
+    # P16: daphne's WebRequest passes its arguments on to Twisted's Request, which parses
+    # a POST's form body only when parsePOSTFormSubmission is true.
+    ("P16", "daphne.http_protocol:WebRequest.__init__", "ec85d9f2a762a39f"),
+    ("P16", "twisted.web.http:Request.__init__", "2d3f7dbd28d0ce02"),
+    ("P16", "twisted.web.http:Request.requestReceived", "99ca6c5e24305de4"),
 ]
 
 # --- Per row: parameters of internals the patches call or override (annotations ignored) ---
@@ -412,7 +419,15 @@ def test_patch_site_still_extends_and_overrides(
 
 @pytest.mark.parametrize(
     "name",
-    ["quick_check", "autobahn_plain", "binary_fetch", "daphne_socket", "shared_frame", "write_now"],
+    [
+        "quick_check",
+        "autobahn_plain",
+        "binary_fetch",
+        "daphne_socket",
+        "shared_frame",
+        "write_now",
+        "daphne_raw_post",
+    ],
 )
 def test_patch_functions_exist(name: str) -> None:
     assert callable(site(name)), f"{SITES[name]} is gone: fix SITES or remove its row"

@@ -224,3 +224,38 @@ def test_while_the_database_is_down_every_request_of_a_batch_gets_503(
             with psycopg.connect(telemetry_pg.url) as conn:
                 (count,) = conn.execute("SELECT count(*) FROM readings").fetchone()
             assert count == 1 + 5
+
+
+def test_a_leader_is_answered_at_its_commit_and_its_alerts_follow(
+    alice: User, tmp_path: Path
+) -> None:
+    """Under daphne, the request that stores a batch answers once it is committed, as the
+    others of its batch do; the alert evaluation that follows the commit runs after the
+    answer, on another worker thread. Here the evaluation waits for the hive's row,
+    which the test holds locked: the POST is answered all the same, and the rules'
+    states appear once the lock is released."""
+    from alerts.models import AlertState
+    from apiary.selectors import HIVE_TABLE
+
+    device = make_hive(alice, "leader-1")
+    env = {"POSTGRES_URL": database_url("default"), "TIMESCALE_URL": database_url("telemetry")}
+    with daphne(env, tmp_path / "daphne.log") as server:
+        with psycopg.connect(database_url("default")) as lock:
+            lock.execute(f"SELECT 1 FROM {HIVE_TABLE} WHERE id = %s FOR UPDATE", [device.hive.pk])
+            released = threading.Timer(8, lock.rollback)
+            released.start()
+            try:
+                started = time.monotonic()
+                status, body = server.post_json(
+                    "/telemetry", {"time": at(1), "weight": 40.0}, {"X-Device-Key": device.key}
+                )
+                answered = time.monotonic() - started
+            finally:
+                released.join()
+        assert status == 201, body
+        assert answered < 5, f"the POST waited {answered:.1f} s for its alert evaluation"
+        deadline = time.monotonic() + 10
+        while not AlertState.objects.filter(hive=device.hive).exists():
+            assert time.monotonic() < deadline, "the readings were never evaluated"
+            time.sleep(0.1)
+    assert Reading.objects.filter(device_id="leader-1").count() == 1
