@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.selectors import user_zone_name
 from apiary import selectors
+from apiary.api.lookups import visible_hive
 from apiary.season import CSV_COLUMNS, apiary_hives, apiary_totals, hives_season
 from core.renderers import CSVRenderer
 from core.strict import StrictQueryMixin
@@ -114,7 +115,4 @@ class HiveSeasonView(_SeasonView):
         tags=["season"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        hive = selectors.hive_get_visible(user=request.user, hive_id=pk)
-        if hive is None:
-            raise NotFound("No such hive.")
-        return self.answer(request, [hive])
+        return self.answer(request, [visible_hive(request, pk)])

@@ -20,11 +20,11 @@ from rest_framework.views import APIView
 
 from accounts.selectors import user_zone_name
 from apiary.access import hive_require_role
+from apiary.api.lookups import visible_hive
 from apiary.models import Hive, Role
 from core.parsers import JSONParser
 from core.strict import StrictFieldsMixin, StrictQueryMixin
 from monitoring.api.serializers import TimeZoneField, UtcDateTimeField
-from monitoring.api.views import _visible_hive
 from telemetry.calibration import step_at, timeline_load
 from telemetry.models import Calibration
 from telemetry.selectors import weight_temperature_fit
@@ -133,7 +133,7 @@ def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[st
 
 
 def _editable_hive(request: Request, pk: int) -> Hive:
-    hive = _visible_hive(request, pk)
+    hive = visible_hive(request, pk)
     hive_require_role(actor=request.user, hive=hive, needed=Role.EDITOR)
     return hive
 
@@ -162,7 +162,7 @@ class CalibrationListView(StrictQueryMixin, APIView):
         tags=_TAGS,
     )
     def get(self, request: Request, pk: int) -> Response:
-        hive = _visible_hive(request, pk)
+        hive = visible_hive(request, pk)
         rows = Calibration.objects.filter(device_id=hive.device_id)
         return Response(CalibrationSerializer(rows, many=True).data)
 
@@ -258,7 +258,7 @@ class CalibrationFitView(StrictQueryMixin, APIView):
         tags=_TAGS,
     )
     def post(self, request: Request, pk: int) -> Response:
-        hive = _visible_hive(request, pk)
+        hive = visible_hive(request, pk)
         data = _valid(FitSerializer, request.data)
         if data["apply"]:
             hive_require_role(actor=request.user, hive=hive, needed=Role.EDITOR)

@@ -35,8 +35,9 @@ from rest_framework.views import APIView
 
 from accounts.selectors import user_zone_name
 from apiary.access import hive_require_role
-from apiary.models import Hive, Role
-from apiary.selectors import device_by_key, hive_device_id_visible, hive_get_visible
+from apiary.api.lookups import visible_hive
+from apiary.models import Role
+from apiary.selectors import device_by_key, hive_device_id_visible
 from core.exceptions import body_too_large_body
 from core.parsers import JSONParser
 from core.renderers import CSVRenderer
@@ -230,13 +231,6 @@ class DeviceTelemetryView(StrictQueryMixin, APIView):
 # --- Queries --------------------------------------------------------------------------
 
 
-def _visible_hive(request: Request, pk: int) -> Hive:
-    hive = hive_get_visible(user=request.user, hive_id=pk)
-    if hive is None:
-        raise NotFound("No such hive.")
-    return hive
-
-
 def _visible_device_id(request: Request, pk: int) -> str:
     """The device_id of a hive the user may read; what the read views need of it."""
     device_id = hive_device_id_visible(user=request.user, hive_id=pk)
@@ -411,7 +405,7 @@ class HiveTelemetryView(_TelemetryQueryView):
         tags=["telemetry"],
     )
     def post(self, request: Request, pk: int) -> Response:
-        hive = _visible_hive(request, pk)
+        hive = visible_hive(request, pk)
         hive_require_role(actor=request.user, hive=hive, needed=Role.EDITOR)
         return _ingest(request, hive.device_id)
 

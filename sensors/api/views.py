@@ -24,8 +24,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apiary.api.lookups import visible_hive
 from apiary.models import Hive
-from apiary.selectors import device_by_key, hive_get_visible
+from apiary.selectors import device_by_key
 from core.api import SelectorViewSetMixin, validated
 from core.parsers import JSONParser
 from core.strict import StrictQueryMixin
@@ -405,13 +406,6 @@ def _status(request: Request, hive: Hive) -> dict[str, Any]:
     return selectors.device_status(hive=hive, absolute_url=request.build_absolute_uri)
 
 
-def _visible_hive(request: Request, pk: int) -> Hive:
-    hive = hive_get_visible(user=request.user, hive_id=pk)
-    if hive is None:
-        raise NotFound("No such hive.")
-    return hive
-
-
 _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 
@@ -434,7 +428,7 @@ class HiveDeviceView(StrictQueryMixin, APIView):
         tags=["sensors"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        hive = _visible_hive(request, pk)
+        hive = visible_hive(request, pk)
         return Response(s.DeviceStatusSerializer(_status(request, hive)).data)
 
     @extend_schema(
@@ -449,7 +443,7 @@ class HiveDeviceView(StrictQueryMixin, APIView):
         tags=["sensors"],
     )
     def patch(self, request: Request, pk: int) -> Response:
-        hive = _visible_hive(request, pk)
+        hive = visible_hive(request, pk)
         data = validated(s.DevicePatchSerializer, request)
         services.sensor_link_update(actor=request.user, hive=hive, **data)
         return Response(s.DeviceStatusSerializer(_status(request, hive)).data)
