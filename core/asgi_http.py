@@ -90,9 +90,9 @@ def after_response_in_thread(work: Callable[[], None]) -> bool:
     to their pools afterwards, as at the end of a request; a failure is logged. False
     where :func:`after_response` is: the caller does the work at once."""
     pending = _after.get()
-    executor = pending.executor if pending is not None else None
-    if executor is None:
+    if pending is None or pending.executor is None:
         return False
+    executor = pending.executor
 
     def run() -> None:
         close_old_connections()
@@ -101,9 +101,7 @@ def after_response_in_thread(work: Callable[[], None]) -> bool:
         finally:
             close_old_connections()
 
-    return pending is not None and pending.add(
-        lambda: asyncio.get_running_loop().run_in_executor(executor, run)
-    )
+    return pending.add(lambda: asyncio.get_running_loop().run_in_executor(executor, run))
 
 
 class _Running:

@@ -42,23 +42,21 @@ class _SeasonView(StrictQueryMixin, APIView):
     query_params = frozenset({"year", "format"})
     csv_columns = CSV_COLUMNS
 
-    def year(self, request: Request) -> int:
+    def year(self, request: Request, tz: str) -> int:
         serializer = SeasonQuerySerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
-        tz = ZoneInfo(user_zone_name(request.user))
-        return serializer.validated_data.get("year") or datetime.now(tz).year
+        return serializer.validated_data.get("year") or datetime.now(ZoneInfo(tz)).year
 
     def answer(self, request: Request, hives: list[Any], **extra: Any) -> Response:
-        year = self.year(request)
-        seasons = hives_season(
-            hives=hives, year=year, tz=user_zone_name(request.user), now=datetime.now(UTC)
-        )
+        tz = user_zone_name(request.user)
+        year = self.year(request, tz)
+        seasons = hives_season(hives=hives, year=year, tz=tz, now=datetime.now(UTC))
         if request.accepted_renderer.format == "csv":
             return Response({"results": [s.csv_row() for s in seasons]})
         return Response(
             {
                 "year": year,
-                "time_zone": user_zone_name(request.user),
+                "time_zone": tz,
                 **extra,
                 "totals": apiary_totals(seasons),
                 "hives": [s.as_dict() for s in seasons],
